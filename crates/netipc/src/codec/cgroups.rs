@@ -1,0 +1,1 @@
+//! CGROUPS_SNAPSHOT (method code 2) request and response payloads.

@@ -1,0 +1,1 @@
+//! INCREMENT (method code 1) payload.

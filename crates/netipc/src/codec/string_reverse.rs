@@ -1,0 +1,1 @@
+//! STRING_REVERSE (method code 3) payload.

@@ -1,0 +1,1 @@
+//! Level 2: typed clients and the managed server.

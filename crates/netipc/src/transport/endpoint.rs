@@ -1,0 +1,1 @@
+//! Endpoint paths, service-name validation, listener and stale-socket recovery.

@@ -1,0 +1,1 @@
+//! The HELLO / HELLO_ACK handshake.

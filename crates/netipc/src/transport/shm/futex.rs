@@ -1,0 +1,1 @@
+//! Shared futex wait/wake on a word in a mapping shared between processes.

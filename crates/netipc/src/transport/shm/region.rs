@@ -1,0 +1,1 @@
+//! The per-session shared-memory region: layout, create, attach, publish, consume.

@@ -1,0 +1,1 @@
+//! UDS SEQPACKET sessions: send/receive, chunking, in-flight ids.

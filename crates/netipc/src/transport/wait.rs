@@ -1,0 +1,1 @@
+//! The wait strategy used by receivers: spin for a window, then block.

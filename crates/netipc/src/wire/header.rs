@@ -1,0 +1,192 @@
+//! The 32-byte outer message header (PROTOCOL.md §2.1).
+
+use super::{get_u16, get_u32, get_u64, need, put_u16, put_u32, put_u64};
+use super::{Kind, Method, Status, WireError};
+
+/// `"NIPC"` as a native-endian u32.
+pub const MAGIC: u32 = 0x4e49_5043;
+/// Envelope version.
+pub const VERSION: u16 = 1;
+/// Size of the outer header in bytes.
+pub const HEADER_LEN: usize = 32;
+
+/// The `flags` field of the outer header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Flags(pub u16);
+
+impl Flags {
+    /// No flag.
+    pub const NONE: Flags = Flags(0);
+    /// The payload is a batch: an item directory followed by packed items.
+    pub const BATCH: Flags = Flags(0x0001);
+    /// Every bit the protocol defines.
+    pub const KNOWN: Flags = Flags(0x0001);
+
+    /// True when the BATCH bit is set.
+    pub const fn is_batch(self) -> bool {
+        self.0 & Self::BATCH.0 != 0
+    }
+}
+
+/// A decoded outer header.
+///
+/// `code` and `transport_status` stay raw on decode so that a server can
+/// answer an unknown method with UNSUPPORTED and echo the code; use
+/// [`Header::method`] and [`Header::status`] for the typed values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// Message kind.
+    pub kind: Kind,
+    /// Flags (only BATCH is defined).
+    pub flags: Flags,
+    /// Method code, or control opcode for CONTROL messages.
+    pub code: u16,
+    /// Transport status; 0 in requests and HELLO.
+    pub transport_status: u16,
+    /// Bytes after the header for the whole logical message.
+    pub payload_len: u32,
+    /// 1 for every non-batch message, N for a batch of N items.
+    pub item_count: u32,
+    /// Correlation id chosen by the client and echoed by the server.
+    pub message_id: u64,
+}
+
+impl Header {
+    /// A plain (non-batch) request for `method`.
+    pub const fn request(method: Method, payload_len: u32, message_id: u64) -> Header {
+        Header {
+            kind: Kind::Request,
+            flags: Flags::NONE,
+            code: method as u16,
+            transport_status: 0,
+            payload_len,
+            item_count: 1,
+            message_id,
+        }
+    }
+
+    /// A batch request for `method` carrying `item_count` items.
+    pub const fn batch_request(
+        method: Method,
+        payload_len: u32,
+        item_count: u32,
+        message_id: u64,
+    ) -> Header {
+        Header {
+            kind: Kind::Request,
+            flags: Flags::BATCH,
+            code: method as u16,
+            transport_status: 0,
+            payload_len,
+            item_count,
+            message_id,
+        }
+    }
+
+    /// A response answering `request` with `status` and `payload_len` bytes.
+    ///
+    /// The code and message id are echoed; flags and item count are those of
+    /// a plain message (the caller sets BATCH for a successful batch reply).
+    pub const fn response_to(request: &Header, status: Status, payload_len: u32) -> Header {
+        Header {
+            kind: Kind::Response,
+            flags: Flags::NONE,
+            code: request.code,
+            transport_status: status as u16,
+            payload_len,
+            item_count: 1,
+            message_id: request.message_id,
+        }
+    }
+
+    /// The method, if `code` is a known method code.
+    pub fn method(&self) -> Result<Method, WireError> {
+        Method::try_from(self.code)
+    }
+
+    /// The transport status, if known.
+    pub fn status(&self) -> Result<Status, WireError> {
+        Status::try_from(self.transport_status)
+    }
+
+    /// True when the BATCH flag is set.
+    pub const fn is_batch(&self) -> bool {
+        self.flags.is_batch()
+    }
+
+    /// Encodes the header.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        put_u32(&mut b, 0, MAGIC);
+        put_u16(&mut b, 4, VERSION);
+        put_u16(&mut b, 6, HEADER_LEN as u16);
+        put_u16(&mut b, 8, self.kind as u16);
+        put_u16(&mut b, 10, self.flags.0);
+        put_u16(&mut b, 12, self.code);
+        put_u16(&mut b, 14, self.transport_status);
+        put_u32(&mut b, 16, self.payload_len);
+        put_u32(&mut b, 20, self.item_count);
+        put_u64(&mut b, 24, self.message_id);
+        b
+    }
+
+    /// Decodes the first 32 bytes of `buf` (extra bytes are the payload and
+    /// are not looked at).
+    ///
+    /// Checks, in the protocol's order: length, magic, version, header_len,
+    /// kind; then, stricter than the reference peers, that no undefined flag
+    /// bit is set. `code`, `transport_status`, `payload_len` and
+    /// `item_count` are left to the layer that knows the limits.
+    pub fn decode(buf: &[u8]) -> Result<Header, WireError> {
+        let (version, header) = Self::decode_any_version(buf)?;
+        if version != VERSION {
+            return Err(WireError::BadVersion {
+                what: "message header",
+                found: version,
+            });
+        }
+        Ok(header)
+    }
+
+    /// Like [`Header::decode`] but returns the version instead of rejecting
+    /// a version other than 1.
+    ///
+    /// The handshake uses this to tell a HELLO of another protocol version
+    /// (answered with INCOMPATIBLE) from garbage (closed without a reply).
+    pub fn decode_any_version(buf: &[u8]) -> Result<(u16, Header), WireError> {
+        need("message header", buf, HEADER_LEN)?;
+        let magic = get_u32(buf, 0);
+        if magic != MAGIC {
+            return Err(WireError::BadMagic {
+                what: "message header",
+                found: magic,
+                expected: MAGIC,
+            });
+        }
+        let version = get_u16(buf, 4);
+        let header_len = get_u16(buf, 6);
+        if header_len as usize != HEADER_LEN {
+            return Err(WireError::BadHeaderLen { found: header_len });
+        }
+        let kind = Kind::try_from(get_u16(buf, 8))?;
+        let flags = get_u16(buf, 10);
+        if flags & !Flags::KNOWN.0 != 0 {
+            return Err(WireError::UnknownFlags {
+                what: "message header",
+                found: flags,
+            });
+        }
+        Ok((
+            version,
+            Header {
+                kind,
+                flags: Flags(flags),
+                code: get_u16(buf, 12),
+                transport_status: get_u16(buf, 14),
+                payload_len: get_u32(buf, 16),
+                item_count: get_u32(buf, 20),
+                message_id: get_u64(buf, 24),
+            },
+        ))
+    }
+}

@@ -244,19 +244,13 @@ impl<'b> SnapshotBuilder<'b> {
         path: &[u8],
     ) -> Result<(), CodecError> {
         let index = self.count;
-        if let Some(at) = name.iter().position(|&b| b == 0) {
-            return Err(CodecError::InteriorNul {
-                index,
-                field: "name",
-                at,
-            });
-        }
-        if let Some(at) = path.iter().position(|&b| b == 0) {
-            return Err(CodecError::InteriorNul {
-                index,
-                field: "path",
-                at,
-            });
+        // `contains` on bytes uses a word-at-a-time search; the position is
+        // only computed for the error.
+        for (field, bytes) in [("name", name), ("path", path)] {
+            if bytes.contains(&0) {
+                let at = bytes.iter().position(|&b| b == 0).unwrap_or_default();
+                return Err(CodecError::InteriorNul { index, field, at });
+            }
         }
         to_u32("item count", index.saturating_add(1))?;
         let item_len = (ITEM_HEADER_LEN + 2)
@@ -292,14 +286,15 @@ impl<'b> SnapshotBuilder<'b> {
         header[24..28].copy_from_slice(&path_off.to_ne_bytes());
         header[28..32].copy_from_slice(&path_len.to_ne_bytes());
 
-        let pad = offset - self.area_len;
-        self.buf.reserve(pad + item_len);
-        self.buf.resize(self.buf.len() + pad, 0);
-        self.buf.extend_from_slice(&header);
-        self.buf.extend_from_slice(name);
-        self.buf.push(0);
-        self.buf.extend_from_slice(path);
-        self.buf.push(0);
+        // Grow by gap + item in one step (the gap and both NULs stay zero),
+        // then copy the parts in.
+        let start = self.buf.len() + (offset - self.area_len);
+        self.buf.resize(start + item_len, 0);
+        let dst = &mut self.buf[start..];
+        let (dst_header, rest) = dst.split_at_mut(ITEM_HEADER_LEN);
+        dst_header.copy_from_slice(&header);
+        rest[..name.len()].copy_from_slice(name);
+        rest[name.len() + 1..name.len() + 1 + path.len()].copy_from_slice(path);
 
         debug_assert_eq!(offset32 as usize + item_len32 as usize, offset + item_len);
         self.area_len = offset + item_len;

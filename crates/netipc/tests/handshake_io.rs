@@ -2,6 +2,7 @@
 //! sees it on the wire and as `client_handshake` reports it, garbage,
 //! silence, and successful negotiations.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,10 +159,7 @@ fn auth_failure() {
         },
         policy(),
     );
-    assert!(
-        matches!(client, Err(HandshakeError::AuthFailed)),
-        "{client:?}"
-    );
+    assert_err!(client, Err(HandshakeError::AuthFailed));
     assert!(matches!(server, Err(HandshakeError::AuthFailed)));
 }
 
@@ -182,10 +180,7 @@ fn no_common_profile() {
         },
         policy(),
     );
-    assert!(
-        matches!(client, Err(HandshakeError::NoCommonProfile)),
-        "{client:?}"
-    );
+    assert_err!(client, Err(HandshakeError::NoCommonProfile));
 }
 
 #[test]
@@ -276,14 +271,11 @@ fn packet_size_32_or_less() {
         },
         policy(),
     );
-    assert!(
-        matches!(
-            client,
-            Err(HandshakeError::Incompatible(
-                Incompatibility::PeerSaidIncompatible
-            ))
-        ),
-        "{client:?}"
+    assert_err!(
+        client,
+        Err(HandshakeError::Incompatible(
+            Incompatibility::PeerSaidIncompatible
+        ))
     );
     // Server configured with a tiny packet size.
     let (client, server) = client_vs_server(
@@ -293,10 +285,7 @@ fn packet_size_32_or_less() {
             ..policy()
         },
     );
-    assert!(
-        matches!(client, Err(HandshakeError::Incompatible(_))),
-        "{client:?}"
-    );
+    assert_err!(client, Err(HandshakeError::Incompatible(_)));
     assert!(matches!(
         server,
         Err(HandshakeError::Incompatible(Incompatibility::PacketSize(
@@ -322,10 +311,7 @@ fn request_payload_over_one_mebibyte() {
         },
         policy(),
     );
-    assert!(
-        matches!(client, Err(HandshakeError::LimitRejected)),
-        "{client:?}"
-    );
+    assert_err!(client, Err(HandshakeError::LimitRejected));
 }
 
 #[test]
@@ -335,10 +321,7 @@ fn failing_prepare_sends_internal_error() {
         server_handshake(&b, &policy(), 4, T, |_| Err("region creation failed"))
     });
     let client = client_handshake(&a, &proposal(), T);
-    assert!(
-        matches!(client, Err(HandshakeError::Rejected(Status::InternalError))),
-        "{client:?}"
-    );
+    assert_err!(client, Err(HandshakeError::Rejected(Status::InternalError)));
     let server = server.join().unwrap();
     assert!(matches!(server, Err(HandshakeError::Prepare(_))));
     assert_eq!(server.unwrap_err().status(), Some(Status::InternalError));
@@ -371,7 +354,7 @@ fn client_maps_every_rejection_status_to_a_distinct_error() {
     }
     // An unknown status value is a malformed ACK.
     let err = client_vs_raw(proposal(), rejection_packet(99)).unwrap_err();
-    assert!(matches!(err, HandshakeError::BadAck(_)), "{err:?}");
+    assert_err!(err, HandshakeError::BadAck(_));
 }
 
 #[test]
@@ -379,7 +362,7 @@ fn client_checks_the_status_before_the_payload() {
     // A rejection with a garbage (short) payload still reports the status.
     let reply = packet(&[&ack_header(2).encode(), &[0u8; 4]]);
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(matches!(err, HandshakeError::AuthFailed), "{err:?}");
+    assert_err!(err, HandshakeError::AuthFailed);
 }
 
 // ------------------------------------------------- malformed server replies
@@ -390,53 +373,41 @@ fn client_rejects_bad_acks() {
     let mut reply = ok_packet(&ok_ack());
     put16(&mut reply, 4, 2);
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            HandshakeError::Incompatible(Incompatibility::HeaderVersion(2))
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        HandshakeError::Incompatible(Incompatibility::HeaderVersion(2))
     );
     // Bad magic.
     let mut reply = ok_packet(&ok_ack());
     put32(&mut reply, 0, 0);
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(matches!(err, HandshakeError::BadHeader(_)), "{err:?}");
+    assert_err!(err, HandshakeError::BadHeader(_));
     // Not a HELLO_ACK.
     let mut reply = ok_packet(&ok_ack());
     put16(&mut reply, 12, 1);
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(
-        matches!(err, HandshakeError::UnexpectedMessage { kind: 3, code: 1 }),
-        "{err:?}"
-    );
+    assert_err!(err, HandshakeError::UnexpectedMessage { kind: 3, code: 1 });
     let mut reply = ok_packet(&ok_ack());
     put16(&mut reply, 8, 2);
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(
-        matches!(err, HandshakeError::UnexpectedMessage { kind: 2, .. }),
-        "{err:?}"
-    );
+    assert_err!(err, HandshakeError::UnexpectedMessage { kind: 2, .. });
     // Layout version 2.
     let mut reply = ok_packet(&ok_ack());
     put16(&mut reply, 32, 2);
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            HandshakeError::Incompatible(Incompatibility::LayoutVersion(2))
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        HandshakeError::Incompatible(Incompatibility::LayoutVersion(2))
     );
     // Non-zero ACK flags.
     let mut reply = ok_packet(&ok_ack());
     put16(&mut reply, 34, 1);
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(matches!(err, HandshakeError::BadAck(_)), "{err:?}");
+    assert_err!(err, HandshakeError::BadAck(_));
     // Short ACK.
     let reply = ok_packet(&ok_ack())[..32 + 40].to_vec();
     let err = client_vs_raw(proposal(), reply).unwrap_err();
-    assert!(matches!(err, HandshakeError::BadAck(_)), "{err:?}");
+    assert_err!(err, HandshakeError::BadAck(_));
 }
 
 #[test]
@@ -447,10 +418,7 @@ fn client_rejects_an_agreed_packet_size_of_32_or_more_than_proposed() {
             ..ok_ack()
         };
         let err = client_vs_raw(proposal(), ok_packet(&ack)).unwrap_err();
-        assert!(
-            matches!(err, HandshakeError::BadPacketSize(s) if s == size),
-            "{err:?}"
-        );
+        assert_err!(err, HandshakeError::BadPacketSize(s) if *s == size);
     }
     let p = ClientProposal {
         packet_size: 4096,
@@ -461,10 +429,7 @@ fn client_rejects_an_agreed_packet_size_of_32_or_more_than_proposed() {
         ..ok_ack()
     };
     let err = client_vs_raw(p, ok_packet(&ack)).unwrap_err();
-    assert!(
-        matches!(err, HandshakeError::BadPacketSize(4097)),
-        "{err:?}"
-    );
+    assert_err!(err, HandshakeError::BadPacketSize(4097));
 }
 
 #[test]
@@ -498,7 +463,7 @@ fn client_accepts_a_well_formed_ack_from_a_raw_server() {
 #[test]
 fn client_sees_peer_closed_without_reply() {
     let err = client_vs_raw(proposal(), Vec::new()).unwrap_err();
-    assert!(matches!(err, HandshakeError::PeerClosed), "{err:?}");
+    assert_err!(err, HandshakeError::PeerClosed);
 }
 
 // ------------------------------------------------------- garbage and silence
@@ -509,10 +474,7 @@ fn garbage_closes_without_reply() {
     put32(&mut bytes, 0, 0x0bad_0bad);
     let (status, server) = raw_hello(&bytes, policy());
     assert_eq!(status, None);
-    assert!(
-        matches!(server, Err(HandshakeError::BadHeader(_))),
-        "{server:?}"
-    );
+    assert_err!(server, Err(HandshakeError::BadHeader(_)));
 
     let (status, server) = raw_hello(b"hello?", policy());
     assert_eq!(status, None);
@@ -567,7 +529,7 @@ fn silent_client_times_out_on_the_server() {
             Ok::<(), std::io::Error>(())
         })
     });
-    assert!(matches!(result, Err(HandshakeError::Timeout)), "{result:?}");
+    assert_err!(result, Err(HandshakeError::Timeout));
 }
 
 #[test]
@@ -575,7 +537,7 @@ fn silent_server_times_out_on_the_client() {
     let (ours, peer) = raw_pair();
     let timeout = Duration::from_millis(200);
     let result = assert_within(timeout, || client_handshake(&ours, &proposal(), timeout));
-    assert!(matches!(result, Err(HandshakeError::Timeout)), "{result:?}");
+    assert_err!(result, Err(HandshakeError::Timeout));
     // The HELLO did go out.
     assert_eq!(peer.recv_packet().len(), 76);
 }
@@ -585,10 +547,7 @@ fn client_that_hangs_up_gives_peer_closed_on_the_server() {
     let (ours, peer) = raw_pair();
     drop(peer);
     let result = server_handshake(&ours, &policy(), 1, T, |_| Ok::<(), std::io::Error>(()));
-    assert!(
-        matches!(result, Err(HandshakeError::PeerClosed)),
-        "{result:?}"
-    );
+    assert_err!(result, Err(HandshakeError::PeerClosed));
 }
 
 // ----------------------------------------------------------------- success

@@ -1,6 +1,7 @@
 //! Service names, socket paths, binding with stale-socket recovery, socket
 //! file modes, connecting and accepting.
 
+#[macro_use]
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -192,10 +193,7 @@ fn the_run_dir_is_never_created() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("not-there");
     let err = Listener::bind(&missing, "svc", &ListenerConfig::default()).unwrap_err();
-    assert!(
-        matches!(err, EndpointError::Io { op: "bind", .. }),
-        "{err:?}"
-    );
+    assert_err!(err, EndpointError::Io { op: "bind", .. });
     assert!(!missing.exists());
 }
 
@@ -203,10 +201,10 @@ fn the_run_dir_is_never_created() {
 fn connect_to_a_missing_endpoint_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let err = connect(dir.path(), "nobody").unwrap_err();
-    assert!(matches!(err, EndpointError::NotFound { .. }), "{err:?}");
+    assert_err!(err, EndpointError::NotFound { .. });
     assert!(err.to_string().contains("nobody.sock"), "{err}");
     let err = connect(dir.path().join("missing-dir"), "nobody").unwrap_err();
-    assert!(matches!(err, EndpointError::NotFound { .. }), "{err:?}");
+    assert_err!(err, EndpointError::NotFound { .. });
     assert!(matches!(
         connect(dir.path(), "../x"),
         Err(EndpointError::InvalidServiceName { .. })
@@ -219,7 +217,7 @@ fn connect_to_a_stale_socket_is_not_found() {
     let path = dir.path().join("svc.sock");
     drop(raw_listener(&path, SocketType::SEQPACKET, 4));
     let err = connect(dir.path(), "svc").unwrap_err();
-    assert!(matches!(err, EndpointError::NotFound { .. }), "{err:?}");
+    assert_err!(err, EndpointError::NotFound { .. });
 }
 
 #[test]
@@ -244,7 +242,7 @@ fn connect_timeout_gives_up_on_a_full_backlog() {
         }
         assert!(held.len() < 64, "backlog never filled");
     };
-    assert!(matches!(err, EndpointError::Timeout { .. }), "{err:?}");
+    assert_err!(err, EndpointError::Timeout { .. });
     // Accepting makes room again; the connection then works normally.
     assert!(l.accept(Some(t)).unwrap().is_some());
     let c = connect_timeout(dir.path(), "svc", Duration::from_secs(5)).unwrap();
@@ -289,15 +287,12 @@ fn a_forgotten_listener_whose_socket_is_still_open_is_live() {
     std::mem::forget(l);
     let before = inode(&path);
     let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EndpointError::AddressInUse {
-                reason: InUseReason::LiveListener,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        EndpointError::AddressInUse {
+            reason: InUseReason::LiveListener,
+            ..
+        }
     );
     assert_eq!(inode(&path), before);
 }
@@ -308,15 +303,12 @@ fn a_live_listener_gives_address_in_use_and_is_not_touched() {
     let first = bind(dir.path(), "svc");
     let before = inode(first.path());
     let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EndpointError::AddressInUse {
-                reason: InUseReason::LiveListener,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        EndpointError::AddressInUse {
+            reason: InUseReason::LiveListener,
+            ..
+        }
     );
     assert!(err.to_string().contains("svc.sock"), "{err}");
     assert_eq!(inode(first.path()), before);
@@ -341,15 +333,12 @@ fn a_regular_file_is_left_alone() {
     let path = dir.path().join("svc.sock");
     std::fs::write(&path, b"not a socket").unwrap();
     let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EndpointError::AddressInUse {
-                reason: InUseReason::NotASocket,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        EndpointError::AddressInUse {
+            reason: InUseReason::NotASocket,
+            ..
+        }
     );
     assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
 }
@@ -362,7 +351,7 @@ fn a_symlink_is_left_alone() {
     let path = dir.path().join("svc.sock");
     std::os::unix::fs::symlink(&target, &path).unwrap();
     let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
-    assert!(matches!(err, EndpointError::AddressInUse { .. }), "{err:?}");
+    assert_err!(err, EndpointError::AddressInUse { .. });
     assert!(std::fs::symlink_metadata(&path)
         .unwrap()
         .file_type()
@@ -416,15 +405,12 @@ fn a_stream_socket_at_the_path_is_left_alone() {
     let other = raw_listener(&path, SocketType::STREAM, 4);
     let before = inode(&path);
     let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EndpointError::AddressInUse {
-                reason: InUseReason::ProbeFailed(_),
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        EndpointError::AddressInUse {
+            reason: InUseReason::ProbeFailed(_),
+            ..
+        }
     );
     assert_eq!(inode(&path), before);
     drop(other);

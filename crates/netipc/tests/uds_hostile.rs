@@ -2,6 +2,7 @@
 //! return the matching typed error and never panic, and one broken session
 //! must not affect another.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -51,15 +52,12 @@ fn a_valid_message_is_accepted() {
 #[test]
 fn bad_magic() {
     let err = recv_after(&[with_header_field(0, &0x1234_5678u32.to_ne_bytes())]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::Wire(WireError::BadMagic {
-                found: 0x1234_5678,
-                ..
-            })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::Wire(WireError::BadMagic {
+            found: 0x1234_5678,
+            ..
+        })
     );
     assert!(err.is_protocol_violation());
 }
@@ -67,24 +65,18 @@ fn bad_magic() {
 #[test]
 fn bad_version() {
     let err = recv_after(&[with_header_field(4, &2u16.to_ne_bytes())]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::Wire(WireError::BadVersion { found: 2, .. })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::Wire(WireError::BadVersion { found: 2, .. })
     );
 }
 
 #[test]
 fn bad_header_len() {
     let err = recv_after(&[with_header_field(6, &31u16.to_ne_bytes())]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::Wire(WireError::BadHeaderLen { found: 31 })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::Wire(WireError::BadHeaderLen { found: 31 })
     );
 }
 
@@ -92,53 +84,38 @@ fn bad_header_len() {
 fn unknown_kind() {
     for kind in [0u16, 4, 0xffff] {
         let err = recv_after(&[with_header_field(8, &kind.to_ne_bytes())]).unwrap_err();
-        assert!(
-            matches!(err, TransportError::Wire(WireError::UnknownKind { found }) if found == kind),
-            "{err:?}"
-        );
+        assert_err!(err, TransportError::Wire(WireError::UnknownKind { found }) if *found == kind);
     }
 }
 
 #[test]
 fn unknown_flags() {
     let err = recv_after(&[with_header_field(10, &0x0002u16.to_ne_bytes())]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::Wire(WireError::UnknownFlags { found: 2, .. })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::Wire(WireError::UnknownFlags { found: 2, .. })
     );
 }
 
 #[test]
 fn short_first_packet() {
     let err = recv_after(&[vec![0x43; 31]]).unwrap_err();
-    assert!(
-        matches!(err, TransportError::ShortPacket { len: 31 }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::ShortPacket { len: 31 });
 }
 
 #[test]
 fn payload_len_over_the_limit() {
     // Announced only: the check happens right after the header decodes.
     let err = recv_after(&[valid_header_bytes(4097).to_vec()]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::IncomingTooLarge {
-                len: 4097,
-                limit: 4096
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::IncomingTooLarge {
+            len: 4097,
+            limit: 4096
+        }
     );
     let err = recv_after(&[valid_header_bytes(u32::MAX).to_vec()]).unwrap_err();
-    assert!(
-        matches!(err, TransportError::IncomingTooLarge { .. }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::IncomingTooLarge { .. });
 }
 
 #[test]
@@ -146,15 +123,12 @@ fn item_count_over_the_limit() {
     let mut h = response(1, 8, 7);
     h.item_count = 17;
     let err = recv_after(&[packet(&[&h.encode(), &[0u8; 8]])]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::IncomingTooManyItems {
-                count: 17,
-                limit: 16
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::IncomingTooManyItems {
+            count: 17,
+            limit: 16
+        }
     );
 }
 
@@ -195,47 +169,35 @@ fn bad_batch_directory() {
     put32(&mut dir, 8, 4);
     put32(&mut dir, 12, 2);
     let err = recv_after(&[packet(&[&batch_header(32, 2).encode(), &dir])]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::BadBatch(WireError::BatchItemMisaligned {
-                index: 1,
-                offset: 4
-            })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::BadBatch(WireError::BatchItemMisaligned {
+            index: 1,
+            offset: 4
+        })
     );
     // Item past the packed area.
     let mut dir = vec![0u8; 16 + 8];
     put32(&mut dir, 12, 100);
     let err = recv_after(&[packet(&[&batch_header(24, 2).encode(), &dir])]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::BadBatch(WireError::BatchItemOutOfBounds { .. })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::BadBatch(WireError::BatchItemOutOfBounds { .. })
     );
     // Directory longer than the payload.
     let err = recv_after(&[packet(&[&batch_header(8, 2).encode(), &[0u8; 8]])]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::BadBatch(WireError::BatchDirectoryTruncated { .. })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::BadBatch(WireError::BatchDirectoryTruncated { .. })
     );
 }
 
 #[test]
 fn batch_flag_with_one_item_still_needs_a_directory() {
     let err = recv_after(&[packet(&[&batch_header(0, 1).encode()])]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::BadBatch(WireError::BatchDirectoryTruncated { .. })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::BadBatch(WireError::BatchDirectoryTruncated { .. })
     );
     // With a one-entry directory it is fine.
     let mut payload = vec![0u8; 16];
@@ -247,25 +209,19 @@ fn batch_flag_with_one_item_still_needs_a_directory() {
 #[test]
 fn oversize_packet_longer_than_header_plus_payload() {
     let err = recv_after(&[packet(&[&valid_header_bytes(8), &[0u8; 9]])]).unwrap_err();
-    assert!(
-        matches!(err, TransportError::OversizePacket { len: 41, limit: 40 }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::OversizePacket { len: 41, limit: 40 });
 }
 
 #[test]
 fn oversize_packet_longer_than_the_packet_size() {
     // A 200-byte payload in one 232-byte packet although P = 128.
     let err = recv_after(&[packet(&[&valid_header_bytes(200), &[0u8; 200]])]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::OversizePacket {
-                len: 232,
-                limit: 128
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::OversizePacket {
+            len: 232,
+            limit: 128
+        }
     );
 }
 
@@ -276,16 +232,13 @@ fn oversize_packet_beyond_the_receive_buffer_is_detected_not_truncated() {
     let (mut ch, peer) = raw_channel(limits(100, 1, P));
     peer.send(&packet(&[&valid_header_bytes(96), &[0u8; 4968]]));
     let err = ch.recv(T).unwrap_err();
-    assert!(
-        matches!(err, TransportError::OversizePacket { len: 5000, .. }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::OversizePacket { len: 5000, .. });
 }
 
 #[test]
 fn zero_length_packet_and_eof_are_peer_closed() {
     let err = recv_after(&[Vec::new()]).unwrap_err();
-    assert!(matches!(err, TransportError::PeerClosed), "{err:?}");
+    assert_err!(err, TransportError::PeerClosed);
     let (mut ch, peer) = channel();
     drop(peer);
     assert!(matches!(ch.recv(T), Err(TransportError::PeerClosed)));
@@ -332,100 +285,76 @@ fn a_valid_chunked_message_is_reassembled() {
 #[test]
 fn chunk_bad_magic() {
     let err = chunked(|p| put32(&mut p[1], 0, 0x4e49_5043)).unwrap_err();
-    assert!(
-        matches!(err, TransportError::Wire(WireError::BadMagic { .. })),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::Wire(WireError::BadMagic { .. }));
 }
 
 #[test]
 fn chunk_bad_version() {
     let err = chunked(|p| put16(&mut p[1], 4, 2)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::Wire(WireError::BadVersion { found: 2, .. })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::Wire(WireError::BadVersion { found: 2, .. })
     );
 }
 
 #[test]
 fn chunk_bad_flags() {
     let err = chunked(|p| put16(&mut p[2], 6, 1)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::Wire(WireError::UnknownFlags { found: 1, .. })
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::Wire(WireError::UnknownFlags { found: 1, .. })
     );
 }
 
 #[test]
 fn chunk_zero_payload_len() {
     let err = chunked(|p| p[1] = chunk(7, TOTAL, 1, COUNT, 0).to_vec()).unwrap_err();
-    assert!(
-        matches!(err, TransportError::Wire(WireError::EmptyChunk)),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::Wire(WireError::EmptyChunk));
 }
 
 #[test]
 fn chunk_wrong_message_id() {
     let err =
         chunked(|p| p[2] = packet(&[&chunk(8, TOTAL, 2, COUNT, 96), &[0u8; 96]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkMessageIdMismatch {
-                expected: 7,
-                found: 8
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkMessageIdMismatch {
+            expected: 7,
+            found: 8
+        }
     );
 }
 
 #[test]
 fn chunk_wrong_index() {
     let err = chunked(|p| p.swap(1, 2)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkIndexMismatch {
-                expected: 1,
-                found: 2
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkIndexMismatch {
+            expected: 1,
+            found: 2
+        }
     );
     let err =
         chunked(|p| p[1] = packet(&[&chunk(7, TOTAL, 0, COUNT, 96), &[0u8; 96]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkIndexMismatch {
-                expected: 1,
-                found: 0
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkIndexMismatch {
+            expected: 1,
+            found: 0
+        }
     );
 }
 
 #[test]
 fn chunk_wrong_count() {
     let err = chunked(|p| p[1] = packet(&[&chunk(7, TOTAL, 1, 5, 96), &[0u8; 96]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkCountMismatch {
-                expected: 4,
-                found: 5
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkCountMismatch {
+            expected: 4,
+            found: 5
+        }
     );
 }
 
@@ -433,15 +362,12 @@ fn chunk_wrong_count() {
 fn chunk_wrong_total() {
     let err =
         chunked(|p| p[3] = packet(&[&chunk(7, TOTAL + 1, 3, COUNT, 12), &[0u8; 12]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkTotalMismatch {
-                expected: 332,
-                found: 333
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkTotalMismatch {
+            expected: 332,
+            found: 333
+        }
     );
 }
 
@@ -449,15 +375,12 @@ fn chunk_wrong_total() {
 fn chunk_payload_len_differs_from_the_packet() {
     let err =
         chunked(|p| p[1] = packet(&[&chunk(7, TOTAL, 1, COUNT, 95), &[0u8; 96]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkLengthMismatch {
-                declared: 95,
-                actual: 96
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkLengthMismatch {
+            declared: 95,
+            actual: 96
+        }
     );
 }
 
@@ -466,15 +389,12 @@ fn chunk_overrun() {
     // The last chunk carries 20 bytes where 12 remain.
     let err =
         chunked(|p| p[3] = packet(&[&chunk(7, TOTAL, 3, COUNT, 20), &[0u8; 20]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkOverrun {
-                len: 20,
-                remaining: 12
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkOverrun {
+            len: 20,
+            remaining: 12
+        }
     );
 }
 
@@ -483,25 +403,19 @@ fn chunk_larger_than_the_packet_size() {
     // 100 data bytes fit the 204 remaining but make a 132-byte packet.
     let err =
         chunked(|p| p[1] = packet(&[&chunk(7, TOTAL, 1, COUNT, 100), &[0u8; 100]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::OversizePacket {
-                len: 132,
-                limit: 128
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::OversizePacket {
+            len: 132,
+            limit: 128
+        }
     );
 }
 
 #[test]
 fn chunk_shorter_than_a_header() {
     let err = chunked(|p| p[1] = vec![0x4b; 20]).unwrap_err();
-    assert!(
-        matches!(err, TransportError::ShortPacket { len: 20 }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::ShortPacket { len: 20 });
 }
 
 #[test]
@@ -510,16 +424,13 @@ fn short_intermediate_chunks_leave_the_message_incomplete() {
     // 3 the message still misses 86 bytes.
     let err =
         chunked(|p| p[1] = packet(&[&chunk(7, TOTAL, 1, COUNT, 10), &[0u8; 10]])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::ChunkIncomplete {
-                count: 4,
-                received: 246,
-                total: 332
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::ChunkIncomplete {
+            count: 4,
+            received: 246,
+            total: 332
+        }
     );
 }
 
@@ -538,15 +449,12 @@ fn timeout_mid_message_is_a_stalled_message() {
     peer.send(&first_packet());
     let timeout = Duration::from_millis(150);
     let err = assert_within(timeout, || ch.recv(Some(timeout)).unwrap_err());
-    assert!(
-        matches!(
-            err,
-            TransportError::StalledMessage {
-                received: 128,
-                total: 332
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::StalledMessage {
+            received: 128,
+            total: 332
+        }
     );
     drop(peer);
 }
@@ -555,10 +463,7 @@ fn timeout_mid_message_is_a_stalled_message() {
 fn a_chunk_of_another_message_interleaved() {
     // A new outer header where a continuation chunk belongs.
     let err = chunked(|p| p[1] = packet(&[&valid_header_bytes(8), &[0u8; 8]])).unwrap_err();
-    assert!(
-        matches!(err, TransportError::Wire(WireError::BadMagic { .. })),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::Wire(WireError::BadMagic { .. }));
 }
 
 #[test]
@@ -585,10 +490,7 @@ fn a_response_to_no_request_is_a_protocol_error() {
     ch.send_request(&request(0, 2), &[]).unwrap();
     peer.send(&response(1, 0, 99).encode());
     let err = ch.recv_response(T).unwrap_err();
-    assert!(
-        matches!(err, TransportError::UnknownResponseId { id: 99 }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::UnknownResponseId { id: 99 });
     assert!(err.is_protocol_violation());
     // Every request in flight failed with it.
     assert!(ch.in_flight().is_empty());
@@ -600,15 +502,12 @@ fn a_request_where_a_response_is_expected() {
     ch.send_request(&request(0, 1), &[]).unwrap();
     peer.send(&request(0, 1).encode());
     let err = ch.recv_response(T).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::UnexpectedKind {
-                expected: Kind::Response,
-                found: Kind::Request
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::UnexpectedKind {
+            expected: Kind::Response,
+            found: Kind::Request
+        }
     );
     assert!(ch.in_flight().is_empty());
 }

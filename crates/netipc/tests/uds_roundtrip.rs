@@ -2,6 +2,7 @@
 //! the wire, the kernel's packet-size limit, pipelining, local refusals
 //! and the connection-level helpers.
 
+#[macro_use]
 mod common;
 
 use std::thread;
@@ -139,10 +140,7 @@ fn the_kernel_accepts_a_packet_of_exactly_the_default_packet_size() {
     // one message.
     let too_big = vec![0u8; sndbuf];
     let err = a.send_packet(&[&too_big]).unwrap_err();
-    assert!(
-        matches!(err, TransportError::Io { op: "sendmsg", .. }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::Io { op: "sendmsg", .. });
 }
 
 #[test]
@@ -218,10 +216,7 @@ fn a_duplicate_id_is_refused_locally() {
     let (mut ch, peer) = raw_channel(limits(1024, 1, 128));
     ch.send_request(&request(1, 5), &[1]).unwrap();
     let err = ch.send_request(&request(1, 5), &[2]).unwrap_err();
-    assert!(
-        matches!(err, TransportError::DuplicateInFlight { id: 5 }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::DuplicateInFlight { id: 5 });
     assert!(err.is_local_refusal());
     // Only the first request reached the wire; the first is still in flight.
     assert_eq!(peer.recv_packet().len(), 33);
@@ -237,7 +232,7 @@ fn a_send_failure_fails_every_request_in_flight() {
     ch.send_request(&request(0, 2), &[]).unwrap();
     drop(peer);
     let err = ch.send_request(&request(0, 3), &[]).unwrap_err();
-    assert!(matches!(err, TransportError::PeerClosed), "{err:?}");
+    assert_err!(err, TransportError::PeerClosed);
     assert!(ch.in_flight().is_empty());
 }
 
@@ -287,34 +282,25 @@ fn sends_over_the_limits_are_refused_before_any_byte() {
         packet_size: 64,
     });
     let err = ch.send(&request(101, 1), &[0; 101]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::RequestTooLarge {
-                len: 101,
-                limit: 100
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::RequestTooLarge {
+            len: 101,
+            limit: 100
+        }
     );
     assert!(err.is_local_refusal());
     let mut h = request(8, 1);
     h.item_count = 3;
     let err = ch.send(&h, &[0; 8]).unwrap_err();
-    assert!(
-        matches!(err, TransportError::TooManyItems { count: 3, limit: 2 }),
-        "{err:?}"
-    );
+    assert_err!(err, TransportError::TooManyItems { count: 3, limit: 2 });
     let err = ch.send(&request(9, 1), &[0; 8]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::PayloadLenMismatch {
-                header: 9,
-                actual: 8
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::PayloadLenMismatch {
+            header: 9,
+            actual: 8
+        }
     );
     let err = ch.send_request(&request(101, 1), &[0; 101]).unwrap_err();
     assert!(matches!(err, TransportError::RequestTooLarge { .. }));
@@ -440,15 +426,12 @@ fn recv_packet_detects_an_oversize_packet() {
     a.send_packet(&[&[1u8; 100]]).unwrap();
     let mut buf = [0u8; 64];
     let err = b.recv_packet(&mut buf, T).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::OversizePacket {
-                len: 100,
-                limit: 64
-            }
-        ),
-        "{err:?}"
+    assert_err!(
+        err,
+        TransportError::OversizePacket {
+            len: 100,
+            limit: 64
+        }
     );
     assert_eq!(b.try_recv_packet(&mut buf).unwrap(), None);
     a.send_packet(&[b"ab", b"", b"cd", b"e", b"f", b"g", b"h", b"i", b"j", b"k"])
@@ -540,7 +523,7 @@ fn a_send_timeout_stops_a_send_to_a_peer_that_does_not_read() {
             break e;
         }
     });
-    assert!(matches!(err, TransportError::Timeout), "{err:?}");
+    assert_err!(err, TransportError::Timeout);
 }
 
 #[test]

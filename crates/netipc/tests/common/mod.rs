@@ -220,3 +220,12 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1] ^ seed)
         .collect()
 }
+
+/// Asserts that `value` matches `pattern`, printing the value otherwise.
+#[allow(unused_macros)] // not every test binary uses it
+macro_rules! assert_err {
+    ($value:expr, $pattern:pat $(if $guard:expr)?) => {{
+        let value = &$value;
+        assert!(matches!(value, $pattern $(if $guard)?), "{value:?}");
+    }};
+}

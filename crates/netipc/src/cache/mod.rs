@@ -5,6 +5,8 @@
 //! and answers `lookup(hash, name)` from memory in O(1) without allocating.
 //! [`CgroupsTable`] is the owned, indexed snapshot on its own.
 
+#![forbid(unsafe_code)]
+
 mod cgroups;
 
 pub use cgroups::{CacheStatus, Cgroup, CgroupsCache, CgroupsTable, Iter};

@@ -13,6 +13,8 @@
 //!
 //! [`refresh`]: increment::IncrementClient::refresh
 
+#![forbid(unsafe_code)]
+
 pub mod cgroups;
 mod client;
 pub mod increment;

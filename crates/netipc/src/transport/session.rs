@@ -14,6 +14,8 @@
 //! borrowed through [`ClientSession::payload`] / [`ServerSession::payload`]
 //! until the next receive, so the steady state allocates nothing.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,7 @@
 pub mod endpoint;
 pub mod error;
 pub mod handshake;
+pub mod session;
 pub mod shm;
 pub mod uds;
 pub mod wait;

@@ -560,6 +560,8 @@ pub struct UdsChannel {
     conn: UdsConn,
     limits: Limits,
     buf: Vec<u8>,
+    /// Payload length of the last message received into `buf`.
+    last_len: usize,
     in_flight: InFlight,
 }
 
@@ -576,6 +578,7 @@ impl UdsChannel {
             conn,
             limits,
             buf: Vec::new(),
+            last_len: 0,
             in_flight: InFlight::with_capacity(16),
         })
     }
@@ -649,8 +652,9 @@ impl UdsChannel {
             &mut self.buf,
             FirstPacket::Wait(timeout),
         )?
-        .expect("a waiting receive always yields a message");
-        Ok((header, payload_of(&self.buf, &header)))
+        .ok_or(TransportError::Timeout)?;
+        self.last_len = header.payload_len as usize;
+        Ok((header, self.last_payload()))
     }
 
     /// Like [`UdsChannel::recv`] without waiting for the first packet:
@@ -667,7 +671,10 @@ impl UdsChannel {
             &mut self.buf,
             FirstPacket::Try(rest_timeout),
         )? {
-            Some(header) => Ok(Some((header, payload_of(&self.buf, &header)))),
+            Some(header) => {
+                self.last_len = header.payload_len as usize;
+                Ok(Some((header, self.last_payload())))
+            }
             None => Ok(None),
         }
     }
@@ -705,7 +712,9 @@ impl UdsChannel {
             &mut self.buf,
             FirstPacket::Wait(timeout),
         ) {
-            Ok(h) => h.expect("a waiting receive always yields a message"),
+            Ok(Some(h)) => h,
+            // Only a non-waiting receive yields nothing.
+            Ok(None) => return Err(TransportError::Timeout),
             // Nothing arrived: the session and its requests are intact.
             Err(TransportError::Timeout) => return Err(TransportError::Timeout),
             Err(e) => {
@@ -725,12 +734,19 @@ impl UdsChannel {
             self.in_flight.fail_all();
             return Err(e);
         }
-        Ok((header, payload_of(&self.buf, &header)))
+        self.last_len = header.payload_len as usize;
+        Ok((header, self.last_payload()))
     }
 }
 
-fn payload_of<'b>(buf: &'b [u8], header: &Header) -> &'b [u8] {
-    &buf[HEADER_LEN..HEADER_LEN + header.payload_len as usize]
+impl UdsChannel {
+    /// Payload of the last message received (empty before the first), for
+    /// callers that cannot keep the borrow [`UdsChannel::recv`] returns.
+    pub fn last_payload(&self) -> &[u8] {
+        self.buf
+            .get(HEADER_LEN..HEADER_LEN + self.last_len)
+            .unwrap_or(&[])
+    }
 }
 
 /// The local refusals of a send, checked before any byte is written.

@@ -66,6 +66,8 @@
 //! All state is a handful of integers: no allocation, no clock reads when the
 //! data is there on the first try, and no system calls while spinning.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 /// How a receiver polls before it blocks.

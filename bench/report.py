@@ -17,6 +17,7 @@ Only the Python 3 standard library is used.
 """
 
 import csv
+import math
 import os
 import shutil
 import subprocess
@@ -60,6 +61,8 @@ MAX_RATE_TARGETS = [
     ("snapshot-shm", 500_000, "62k req/s", None),
     ("lookup", 150_000_000, "96M lookups/s", None),
 ]
+
+TARGET_BY_SCENARIO = {s: floor for s, floor, _, _ in MAX_RATE_TARGETS}
 
 # Fixed-rate CPU target: the reference uses about 23-24 % client + 8 %
 # server CPU for ping-pong at 10,000 req/s; our total at 1k, 10k and 100k
@@ -139,6 +142,7 @@ def load():
             status[(r[0], int(r[1]))] = {
                 "attempts": int(r[2]), "spread": float(r[3] or 0),
                 "ok_reps": int(r[4]), "reps": int(r[5]), "status": r[6],
+                "used_attempt": int(r[7]) if len(r) >= 8 and r[7] else int(r[2]),
             }
 
     _, raw_rows = read_csv(os.path.join(BENCH, "results-raw.csv"), required=False)
@@ -177,15 +181,26 @@ def gnuplot_available():
     return shutil.which("gnuplot") is not None
 
 
-def plot_bars(path, title, ylabel, labels, values, logscale=True):
-    """A bar chart drawn with gnuplot; returns True when the PNG was written."""
+def plot_bars(path, title, ylabel, labels, values, targets=None, yformat="%.0s%c"):
+    """A log-scale bar chart drawn with gnuplot, with optional target marks;
+    returns True when the PNG was written."""
     if not values:
         return False
+    positive = [v for v in values + [t for t in (targets or []) if t] if v > 0]
+    low = min(positive)
+    ymin = 10 ** math.floor(math.log10(low))
+    if ymin >= low:
+        ymin /= 10
     with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as data:
-        for label, value in zip(labels, values):
-            data.write(f'"{label}" {value:.6g}\n')
+        for i, (label, value) in enumerate(zip(labels, values)):
+            target = targets[i] if targets and targets[i] else "NaN"
+            data.write(f'"{label}" {value:.6g} {target}\n')
         data_path = data.name
     width = max(900, 60 * len(values) + 200)
+    plot = f'plot "{data_path}" using 2:xtic(1) title "measured" linecolor rgb "#3b6ea8"'
+    if targets:
+        plot += (f', "{data_path}" using 0:3 with points pointtype 7 pointsize 1.5 '
+                 f'linecolor rgb "#c0392b" title "target"')
     script = f"""
 set terminal pngcairo noenhanced size {width},640 font "sans,10"
 set output "{path}"
@@ -197,11 +212,12 @@ set style data histograms
 set style fill solid 0.8 border -1
 set boxwidth 0.8
 set grid ytics
-set key off
+set key {"top left" if targets else "off"}
 set xtics rotate by -40 left
-{"set logscale y" if logscale else ""}
-set yrange [{"*" if logscale else "0"}:*]
-plot "{data_path}" using 2:xtic(1) linecolor rgb "#3b6ea8"
+set logscale y
+set format y "{yformat}"
+set yrange [{ymin:g}:*]
+{plot}
 """
     try:
         proc = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True, timeout=60)
@@ -227,7 +243,8 @@ def make_plots(results):
     path = os.path.join(PLOTS, "throughput.png")
     if plot_bars(path, "Throughput at the maximum rate (median; log scale)",
                  "per second (requests, items, snapshots or lookups)",
-                 [f"{r['scenario']}" for r in maxrate], [r["throughput"] for r in maxrate]):
+                 [f"{r['scenario']}" for r in maxrate], [r["throughput"] for r in maxrate],
+                 [TARGET_BY_SCENARIO.get(r["scenario"]) for r in maxrate]):
         drawn.append(("Throughput per scenario at the maximum rate", "../bench/plots/throughput.png"))
     rows = sorted(results.values(),
                   key=lambda r: (order.index(r["scenario"]) if r["scenario"] in order else 99,
@@ -237,7 +254,7 @@ def make_plots(results):
     if plot_bars(path, "Client + server CPU time per request or item (median; log scale)",
                  "CPU µs per request (batch scenarios: per item)",
                  [f"{r['scenario']} @{short_rate(r['target_rps'])}" for r in rows],
-                 [max(cpu_us_per_op(r), 1e-6) for r in rows]):
+                 [max(cpu_us_per_op(r), 1e-6) for r in rows], yformat="%g"):
         drawn.append(("CPU per request (or per batch item) for every transport row",
                       "../bench/plots/cpu-per-request.png"))
     return drawn
@@ -325,10 +342,11 @@ def scenario_sections(results, status, raw):
             key = (scenario, r["target_rps"])
             st = status.get(key, {})
             spread = f"{st['spread']:.2f}×" if st else "?"
-            runs = f"{st.get('ok_reps', '?')}/{st.get('reps', '?')}, attempt {st.get('attempts', '?')}"
+            runs = (f"{st.get('ok_reps', '?')}/{st.get('reps', '?')} ok, "
+                    f"attempt {st.get('used_attempt', '?')} of {st.get('attempts', '?')}")
             if st.get("status", "ok") != "ok":
                 runs += f", **{st['status']}**"
-            attempt = st.get("attempts")
+            attempt = st.get("used_attempt")
             samples = raw.get(key, {}).get(attempt, [])
             sample_text = " ".join(si(x) for x in sorted(samples)) if samples else ""
             out.append(
@@ -363,7 +381,7 @@ def main():
     md.append("| fact | value |")
     md.append("|---|---|")
     for key, label in (("date", "date"), ("nproc", "CPUs (nproc)"), ("cpu", "CPU model"),
-                       ("virtualization", "virtualization"), ("kernel", "kernel"),
+                       ("virtualization", "virtualization (systemd-detect-virt)"), ("kernel", "kernel"),
                        ("rustc", "rustc"), ("commit", "commit")):
         md.append(f"| {label} | {machine.get(key, '?')} |")
     md.append("")

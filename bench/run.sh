@@ -280,7 +280,7 @@ rm -rf "$BENCH/logs"
 
 echo "scenario,client,server,target_rps,attempt,rep,throughput,p50_us,p95_us,p99_us,client_cpu_pct,server_cpu_pct,total_cpu_pct,result" >"$RAW"
 echo "scenario,client,server,target_rps,throughput,p50_us,p95_us,p99_us,client_cpu_pct,server_cpu_pct,total_cpu_pct" >"$OUT"
-echo "scenario,target_rps,attempts,spread,ok_reps,reps,status" >"$STATUS"
+echo "scenario,target_rps,attempts,spread,ok_reps,reps,status,used_attempt" >"$STATUS"
 
 ANY_BAD=0
 idx=0
@@ -290,6 +290,7 @@ for row in "${ROWS[@]}"; do
     best_summary=""
     best_spread=""
     best_ok=0
+    best_attempt=0
     status=failed
     attempt=0
     while [ $attempt -lt $MAX_ATTEMPTS ]; do
@@ -326,6 +327,7 @@ for row in "${ROWS[@]}"; do
                 best_summary=$summary
                 best_spread=$spread
                 best_ok=$ok
+                best_attempt=$attempt
             fi
         fi
         if [ $ok -eq "$REPS" ] && awk -v s="$spread" -v m="$MAX_SPREAD" 'BEGIN { exit !(s <= m) }'; then
@@ -333,19 +335,21 @@ for row in "${ROWS[@]}"; do
             best_summary=$summary
             best_spread=$spread
             best_ok=$ok
+            best_attempt=$attempt
             break
         fi
+        if [ $attempt -lt $MAX_ATTEMPTS ]; then next="rerunning the row"; else next="giving up"; fi
         if [ $ok -eq "$REPS" ]; then
-            echo "run.sh: $scenario@$rate spread $spread > $MAX_SPREAD (attempt $attempt); rerunning the row" >&2
+            echo "run.sh: $scenario@$rate spread $spread > $MAX_SPREAD (attempt $attempt); $next" >&2
         else
-            echo "run.sh: $scenario@$rate had $((REPS - ok)) failed repetitions (attempt $attempt); rerunning the row" >&2
+            echo "run.sh: $scenario@$rate had $((REPS - ok)) failed repetitions (attempt $attempt); $next" >&2
         fi
     done
     if [ "$status" != ok ]; then
         ANY_BAD=1
         if [ "$best_ok" -eq "$REPS" ]; then status=unstable; fi
     fi
-    echo "$scenario,$rate,$attempt,${best_spread:-0},$best_ok,$REPS,$status" >>"$STATUS"
+    echo "$scenario,$rate,$attempt,${best_spread:-0},$best_ok,$REPS,$status,$best_attempt" >>"$STATUS"
     if [ -n "$best_summary" ]; then
         read -r t p50 p95 p99 cc sc tc _ <<<"$best_summary"
         echo "$scenario,netipc,netipc,$rate,$t,$p50,$p95,$p99,$cc,$sc,$tc" >>"$OUT"

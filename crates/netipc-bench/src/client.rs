@@ -160,14 +160,21 @@ impl Tally {
 pub fn run(spec: ClientSpec, run_dir: &Path, service: &str, args: RunArgs) -> i32 {
     let depth = spec.effective_depth(args.depth.max(1));
     let label = spec.scenario_label(depth);
-    let mut samples = Samples::with_capacity(spec.sample_capacity(args.target_rps, args.duration_sec));
+    let mut samples =
+        Samples::with_capacity(spec.sample_capacity(args.target_rps, args.duration_sec));
     let mut tally = Tally::default();
 
     let window = if spec.traffic == Traffic::Snapshot {
         match connect_l2(spec, run_dir, service) {
             Ok(mut client) => {
                 let window = Window::start(args.duration_sec);
-                snapshot_loop(&mut client, &window, args.target_rps, &mut samples, &mut tally);
+                snapshot_loop(
+                    &mut client,
+                    &window,
+                    args.target_rps,
+                    &mut samples,
+                    &mut tally,
+                );
                 window
             }
             Err(e) => {
@@ -187,7 +194,9 @@ pub fn run(spec: ClientSpec, run_dir: &Path, service: &str, args: RunArgs) -> i3
                 let mut limiter = RateLimiter::new(args.target_rps);
                 let s = &mut session;
                 match spec.traffic {
-                    Traffic::PingPong => ping_pong(s, &window, &mut limiter, &mut samples, &mut tally),
+                    Traffic::PingPong => {
+                        ping_pong(s, &window, &mut limiter, &mut samples, &mut tally)
+                    }
                     Traffic::Batch => batch(s, &window, &mut limiter, &mut samples, &mut tally),
                     Traffic::Pipeline => {
                         pipeline(s, depth, &window, &mut limiter, &mut samples, &mut tally)
@@ -213,7 +222,11 @@ pub fn run(spec: ClientSpec, run_dir: &Path, service: &str, args: RunArgs) -> i3
         "netipc-bench: {label}: {} in {wall:.3} s, {kept} latency samples, {} errors{}",
         tally.count,
         tally.errors,
-        if tally.aborted { " (run ended by an I/O error)" } else { "" }
+        if tally.aborted {
+            " (run ended by an I/O error)"
+        } else {
+            ""
+        }
     );
     if let Some(e) = &tally.first_error {
         eprintln!("netipc-bench: {label}: first error: {e}");
@@ -420,7 +433,7 @@ fn batch(
     }
 }
 
-/// uds-pipeline-d<depth>: `depth` requests back to back, then `depth`
+/// `uds-pipeline-d<depth>`: `depth` requests back to back, then `depth`
 /// replies, each checked against the counter chain in arrival order.
 fn pipeline(
     session: &mut ClientSession,
@@ -463,7 +476,7 @@ fn pipeline(
     }
 }
 
-/// uds-pipeline-batch-d<depth>: `depth` batches of random size back to
+/// `uds-pipeline-batch-d<depth>`: `depth` batches of random size back to
 /// back, then `depth` replies; replies are counted, not checked.
 fn pipeline_batch(
     session: &mut ClientSession,
@@ -559,17 +572,29 @@ mod tests {
 
     #[test]
     fn proposals() {
-        let b = ClientSpec::from_subcommand("shm-batch-ping-pong-client").unwrap().proposal();
+        let b = ClientSpec::from_subcommand("shm-batch-ping-pong-client")
+            .unwrap()
+            .proposal();
         assert_eq!(
-            (b.max_request_payload, b.max_request_batch_items, b.max_response_payload),
+            (
+                b.max_request_payload,
+                b.max_request_batch_items,
+                b.max_response_payload
+            ),
             (52096, 1000, 52096)
         );
         assert_eq!(b.supported.0, 0x03);
         assert_eq!(b.preferred.0, 0x03);
         assert_eq!(b.auth_token, AUTH_TOKEN);
-        let n = ClientSpec::from_subcommand("uds-ping-pong-client").unwrap().proposal();
+        let n = ClientSpec::from_subcommand("uds-ping-pong-client")
+            .unwrap()
+            .proposal();
         assert_eq!(
-            (n.max_request_payload, n.max_request_batch_items, n.max_response_payload),
+            (
+                n.max_request_payload,
+                n.max_request_batch_items,
+                n.max_response_payload
+            ),
             (4096, 1, 65536)
         );
         assert_eq!(n.supported.0, 0x01);

@@ -90,7 +90,9 @@ fn ns(ts: rustix::time::Timespec) -> u64 {
 /// CLOCK_MONOTONIC in nanoseconds.
 #[inline]
 pub fn mono_ns() -> u64 {
-    ns(rustix::time::clock_gettime(rustix::time::ClockId::Monotonic))
+    ns(rustix::time::clock_gettime(
+        rustix::time::ClockId::Monotonic,
+    ))
 }
 
 /// CPU time of the whole process (all threads) in nanoseconds.
@@ -110,10 +112,7 @@ pub fn sleep_until(deadline_ns: u64) {
         tv_nsec: (deadline_ns % 1_000_000_000) as _,
     };
     loop {
-        match rustix::thread::clock_nanosleep_absolute(
-            rustix::time::ClockId::Monotonic,
-            &request,
-        ) {
+        match rustix::thread::clock_nanosleep_absolute(rustix::time::ClockId::Monotonic, &request) {
             Err(rustix::io::Errno::INTR) => continue,
             _ => return,
         }

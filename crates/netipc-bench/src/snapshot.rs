@@ -86,7 +86,10 @@ mod tests {
             assert_eq!(item.options(), 0);
             assert_eq!(item.enabled(), i as u32 % 2);
             assert_eq!(item.name(), format!("cgroup-{i}").as_bytes());
-            assert_eq!(item.path(), format!("/sys/fs/cgroup/bench/cg-{i}").as_bytes());
+            assert_eq!(
+                item.path(),
+                format!("/sys/fs/cgroup/bench/cg-{i}").as_bytes()
+            );
         }
     }
 }

@@ -52,7 +52,6 @@
 //! See [`item_options`] and [`item_enabled`].
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs::{self, ReadDir};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -427,10 +426,11 @@ impl Default for ScanSource {
 }
 
 /// Why a scan failed. Messages are single lines.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScanError {
     /// The mountinfo file could not be read.
+    #[error("cannot read mount table {}: {source}", path.display())]
     Mountinfo {
         /// The file.
         path: PathBuf,
@@ -438,42 +438,19 @@ pub enum ScanError {
         source: io::Error,
     },
     /// The mountinfo file lists no `cgroup` or `cgroup2` filesystem.
+    #[error("no cgroup filesystem found in {}", mountinfo.display())]
     NoCgroupFs {
         /// The file that was searched.
         mountinfo: PathBuf,
     },
     /// The root cgroup directory could not be listed.
+    #[error("cannot list cgroup root {}: {source}", root.display())]
     RootUnreadable {
         /// The directory.
         root: PathBuf,
         /// The underlying error.
         source: io::Error,
     },
-}
-
-impl fmt::Display for ScanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Mountinfo { path, source } => {
-                write!(f, "cannot read mount table {}: {source}", path.display())
-            }
-            Self::NoCgroupFs { mountinfo } => {
-                write!(f, "no cgroup filesystem found in {}", mountinfo.display())
-            }
-            Self::RootUnreadable { root, source } => {
-                write!(f, "cannot list cgroup root {}: {source}", root.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for ScanError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Mountinfo { source, .. } | Self::RootUnreadable { source, .. } => Some(source),
-            Self::NoCgroupFs { .. } => None,
-        }
-    }
 }
 
 /// Walks the cgroup hierarchy and keeps the latest result.

@@ -36,6 +36,8 @@
 //! assert_eq!(a, 0x07ae_121f_ff2a_b1b2);
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsString;
 
 /// Name of the environment variable consulted first for the invocation id.

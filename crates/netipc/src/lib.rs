@@ -13,7 +13,38 @@
 //! | [`auth`] | helper | auth token derivation shared with C and Go peers |
 //!
 //! `wire` and `codec` are pure: they do no I/O and their decoders never
-//! allocate and never panic, whatever bytes they are given.
+//! allocate and never panic, whatever bytes they are given. All `unsafe`
+//! code lives in `transport::shm`.
+//!
+//! # Example
+//!
+//! A provider and a consumer of the INCREMENT test service in one process
+//! (normally they are two plugins):
+//!
+//! ```
+//! use netipc::service::increment::{self, IncrementClient};
+//! use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let run_dir = std::env::temp_dir().join(format!("netipc-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&run_dir)?;
+//! let token = 0x1234; // normally netipc::auth::token_from_env()?
+//!
+//! // Provider: one method per endpoint, a worker thread per session.
+//! let server = ManagedServer::start(&run_dir, "increment", ServerConfig::new(token),
+//!     increment::handler(|v| Ok(v.wrapping_add(1))))?;
+//!
+//! // Consumer: creating the client does no I/O; refresh() connects.
+//! let mut client = IncrementClient::new(&run_dir, "increment", ClientConfig::new(token));
+//! client.refresh();
+//! assert!(client.ready());
+//! assert_eq!(client.call(41)?, 42);
+//! assert_eq!(client.call_batch(&[1, 2, 3])?, vec![2, 3, 4]);
+//!
+//! server.shutdown(); // removes the socket and any shared-memory files
+//! std::fs::remove_dir(&run_dir)?;
+//! # Ok(()) }
+//! ```
 
 pub mod auth;
 pub mod cache;

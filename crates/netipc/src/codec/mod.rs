@@ -18,6 +18,8 @@
 //! The design choices and the points where these decoders are stricter than
 //! the minimum the protocol requires are written up in `docs/codec.md`.
 
+#![forbid(unsafe_code)]
+
 pub mod cgroups;
 pub mod increment;
 pub mod string_reverse;

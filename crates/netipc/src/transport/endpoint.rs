@@ -1,1 +1,348 @@
-//! Endpoint paths, service-name validation, listener and stale-socket recovery.
+//! Endpoint paths, service-name validation, listener and stale-socket
+//! recovery (PROTOCOL.md §1, §6.1, §6.2).
+//!
+//! An endpoint is `(run_dir, service_name)`; on Linux its socket lives at
+//! `{run_dir}/{service_name}.sock`. The run directory must exist: this
+//! module never creates it.
+
+#![forbid(unsafe_code)]
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::fs::{FileType, Mode, Stat};
+use rustix::io::Errno;
+use rustix::net::{self, sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use super::error::{EndpointError, InUseReason, TransportError};
+use super::uds::{poll_readable, UdsConn, Wait};
+
+/// Longest socket path in bytes: `sun_path` is 108 bytes including the
+/// terminating NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// Suffix appended to the service name to form the socket file name.
+pub const SOCKET_SUFFIX: &str = ".sock";
+
+/// Checks a service name: non-empty, not `.` or `..`, and only
+/// `A-Z a-z 0-9 . _ -`. Bad names are rejected, never sanitised.
+pub fn validate_service_name(name: &str) -> Result<(), EndpointError> {
+    let reason = if name.is_empty() {
+        Some("the name is empty")
+    } else if name == "." || name == ".." {
+        Some("the name may not be \".\" or \"..\"")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Some("only A-Z, a-z, 0-9, '.', '_' and '-' are allowed")
+    } else {
+        None
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(EndpointError::InvalidServiceName {
+            name: name.to_owned(),
+            reason,
+        }),
+    }
+}
+
+/// Builds `{run_dir}/{service}.sock` after validating the name; fails when
+/// the path is longer than [`MAX_SOCKET_PATH`] bytes.
+pub fn socket_path(run_dir: impl AsRef<Path>, service: &str) -> Result<PathBuf, EndpointError> {
+    validate_service_name(service)?;
+    let mut path = run_dir.as_ref().join(service).into_os_string();
+    path.push(SOCKET_SUFFIX);
+    let path = PathBuf::from(path);
+    let len = path.as_os_str().as_bytes().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(EndpointError::PathTooLong {
+            path,
+            len,
+            max: MAX_SOCKET_PATH,
+        });
+    }
+    Ok(path)
+}
+
+/// How a [`Listener`] sets up its socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Permission bits of the socket file (a client needs write permission
+    /// to connect). Default `0o600`: only the owner (and root) can connect.
+    pub socket_mode: u32,
+    /// `listen` backlog. Default 16.
+    pub backlog: i32,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            socket_mode: 0o600,
+            backlog: 16,
+        }
+    }
+}
+
+/// A listening SEQPACKET socket bound at an endpoint's path.
+///
+/// Dropping it closes the socket and removes the socket file, but only if
+/// the file at the path is still the one this listener created (same device
+/// and inode): a successor's socket is never removed.
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl Listener {
+    /// Binds and listens at `{run_dir}/{service}.sock`.
+    ///
+    /// If something already exists at the path (PROTOCOL.md §6.2):
+    /// * not a socket → [`EndpointError::AddressInUse`], file left alone
+    ///   (stricter than the reference peers, which would remove a non-socket
+    ///   file because connecting to it fails with ECONNREFUSED);
+    /// * a probe connection succeeds → a live listener owns it:
+    ///   `AddressInUse`, untouched;
+    /// * the probe fails with ECONNREFUSED or ENOENT → stale: removed;
+    /// * any other probe errno (EACCES, EAGAIN from a full backlog, …) →
+    ///   `AddressInUse` naming the errno, file left alone.
+    ///
+    /// Then: socket, bind, chmod to `config.socket_mode`, listen. The file
+    /// gets its final mode before `listen`, so no client can connect while
+    /// it still has the umask's mode. The socket is close-on-exec and
+    /// non-blocking (accepted connections are blocking).
+    pub fn bind(
+        run_dir: impl AsRef<Path>,
+        service: &str,
+        config: &ListenerConfig,
+    ) -> Result<Listener, EndpointError> {
+        let path = socket_path(run_dir, service)?;
+        let addr = SocketAddrUnix::new(path.as_path()).map_err(|e| io_err("address", &path, e))?;
+        recover_stale(&path, &addr)?;
+
+        let fd = net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )
+        .map_err(|e| io_err("socket", &path, e))?;
+        match net::bind(&fd, &addr) {
+            Ok(()) => {}
+            Err(Errno::ADDRINUSE) => {
+                return Err(EndpointError::AddressInUse {
+                    path,
+                    reason: InUseReason::BindRace,
+                })
+            }
+            Err(e @ (Errno::ACCESS | Errno::PERM)) => {
+                return Err(EndpointError::PermissionDenied {
+                    path,
+                    source: e.into(),
+                })
+            }
+            Err(e) => return Err(io_err("bind", &path, e)),
+        }
+        // From here on the file is ours; remove it if setup fails.
+        let st = match rustix::fs::lstat(path.as_path()) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = rustix::fs::unlink(path.as_path());
+                return Err(io_err("lstat", &path, e));
+            }
+        };
+        let listener = Listener {
+            fd,
+            path,
+            identity: identity(&st),
+        };
+        // `listener` is dropped on error, which removes the file.
+        rustix::fs::chmod(
+            listener.path.as_path(),
+            Mode::from_bits_truncate(config.socket_mode & 0o7777),
+        )
+        .map_err(|e| io_err("chmod", &listener.path, e))?;
+        net::listen(&listener.fd, config.backlog)
+            .map_err(|e| io_err("listen", &listener.path, e))?;
+        Ok(listener)
+    }
+
+    /// Accepts one connection, waiting up to `timeout` (`None`: forever).
+    /// `Ok(None)` when the timeout expires first. The connection is
+    /// close-on-exec and blocking.
+    pub fn accept(&self, timeout: Option<Duration>) -> Result<Option<UdsConn>, TransportError> {
+        let wait = Wait::new(timeout);
+        loop {
+            match net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
+                Ok(fd) => return Ok(Some(UdsConn::from_fresh_fd(fd))),
+                Err(Errno::INTR | Errno::CONNABORTED) => continue,
+                Err(Errno::AGAIN) => {
+                    if !poll_readable(self.fd.as_fd(), &wait)? {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(TransportError::io("accept", e)),
+            }
+        }
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Remove the path only while it is still our socket; the fd closes
+        // after this.
+        if let Ok(st) = rustix::fs::lstat(self.path.as_path()) {
+            if identity(&st) == self.identity {
+                let _ = rustix::fs::unlink(self.path.as_path());
+            }
+        }
+    }
+}
+
+/// Device and inode of a file.
+#[allow(clippy::unnecessary_cast)] // the field types differ between architectures
+fn identity(st: &Stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+fn io_err(op: &'static str, path: &Path, e: Errno) -> EndpointError {
+    EndpointError::Io {
+        op,
+        path: path.to_owned(),
+        source: e.into(),
+    }
+}
+
+/// The stale-socket check of PROTOCOL.md §6.2 (see [`Listener::bind`]).
+fn recover_stale(path: &Path, addr: &SocketAddrUnix) -> Result<(), EndpointError> {
+    let st = match rustix::fs::lstat(path) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(io_err("lstat", path, e)),
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
+        return Err(EndpointError::AddressInUse {
+            path: path.to_owned(),
+            reason: InUseReason::NotASocket,
+        });
+    }
+    // Non-blocking, so a live listener with a full backlog answers EAGAIN
+    // instead of stalling us.
+    let probe = net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )
+    .map_err(|e| io_err("socket", path, e))?;
+    let probed = loop {
+        match net::connect(&probe, addr) {
+            Err(Errno::INTR) => continue,
+            other => break other,
+        }
+    };
+    drop(probe);
+    match probed {
+        Ok(()) => Err(EndpointError::AddressInUse {
+            path: path.to_owned(),
+            reason: InUseReason::LiveListener,
+        }),
+        Err(Errno::CONNREFUSED | Errno::NOENT) => match rustix::fs::unlink(path) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(io_err("unlink stale socket", path, e)),
+        },
+        Err(e) => Err(EndpointError::AddressInUse {
+            path: path.to_owned(),
+            reason: InUseReason::ProbeFailed(e.into()),
+        }),
+    }
+}
+
+/// Connects to `{run_dir}/{service}.sock`, blocking while the listener's
+/// backlog is full.
+///
+/// ENOENT and ECONNREFUSED (no file, or nobody listening) are
+/// [`EndpointError::NotFound`]; EACCES and EPERM are
+/// [`EndpointError::PermissionDenied`].
+pub fn connect(run_dir: impl AsRef<Path>, service: &str) -> Result<UdsConn, EndpointError> {
+    connect_inner(run_dir.as_ref(), service, None)
+}
+
+/// Like [`connect`], giving up with [`EndpointError::Timeout`] when the
+/// listener's backlog stays full for `timeout`.
+pub fn connect_timeout(
+    run_dir: impl AsRef<Path>,
+    service: &str,
+    timeout: Duration,
+) -> Result<UdsConn, EndpointError> {
+    connect_inner(run_dir.as_ref(), service, Some(timeout))
+}
+
+fn connect_inner(
+    run_dir: &Path,
+    service: &str,
+    timeout: Option<Duration>,
+) -> Result<UdsConn, EndpointError> {
+    let path = socket_path(run_dir, service)?;
+    let addr = SocketAddrUnix::new(path.as_path()).map_err(|e| io_err("address", &path, e))?;
+    let fd = net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| io_err("socket", &path, e))?;
+    // On AF_UNIX, connect waits for backlog room for up to SO_SNDTIMEO.
+    if let Some(t) = timeout {
+        sockopt::set_socket_timeout(
+            &fd,
+            sockopt::Timeout::Send,
+            Some(t.max(Duration::from_micros(1))),
+        )
+        .map_err(|e| io_err("setsockopt(SO_SNDTIMEO)", &path, e))?;
+    }
+    let connected = loop {
+        match net::connect(&fd, &addr) {
+            Err(Errno::INTR) => continue,
+            other => break other,
+        }
+    };
+    match connected {
+        Ok(()) => {}
+        Err(e @ (Errno::NOENT | Errno::CONNREFUSED)) => {
+            return Err(EndpointError::NotFound {
+                path,
+                source: e.into(),
+            })
+        }
+        Err(e @ (Errno::ACCESS | Errno::PERM)) => {
+            return Err(EndpointError::PermissionDenied {
+                path,
+                source: e.into(),
+            })
+        }
+        Err(Errno::AGAIN) => return Err(EndpointError::Timeout { path }),
+        Err(e) => return Err(io_err("connect", &path, e)),
+    }
+    if timeout.is_some() {
+        sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, None)
+            .map_err(|e| io_err("setsockopt(SO_SNDTIMEO)", &path, e))?;
+    }
+    Ok(UdsConn::from_fresh_fd(fd))
+}

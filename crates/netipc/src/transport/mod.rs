@@ -2,7 +2,18 @@
 //! shared-memory data plane.
 
 pub mod endpoint;
+pub mod error;
 pub mod handshake;
+pub mod session;
 pub mod shm;
 pub mod uds;
 pub mod wait;
+
+pub use endpoint::{
+    connect, connect_timeout, socket_path, validate_service_name, Listener, ListenerConfig,
+};
+pub use error::{EndpointError, HandshakeError, InUseReason, Incompatibility, TransportError};
+pub use handshake::{
+    client_handshake, negotiate, server_handshake, ClientProposal, ServerPolicy, SessionIds,
+};
+pub use uds::{InFlight, Limits, UdsChannel, UdsConn};

@@ -11,6 +11,8 @@
 //! [`WireError`] that names the rule that failed. Decoding is strict about
 //! fields the protocol requires to be zero; `docs/wire.md` lists each choice.
 
+#![forbid(unsafe_code)]
+
 mod batch;
 mod chunk;
 mod error;

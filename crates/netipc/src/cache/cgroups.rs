@@ -1,0 +1,380 @@
+//! The owned, indexed cgroups snapshot and the cache that refreshes it.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::codec::cgroups::SnapshotView;
+use crate::service::cgroups::CgroupsSnapshotClient;
+use crate::service::{CallError, ClientConfig, ClientState};
+
+/// Fewest index buckets.
+const MIN_BUCKETS: usize = 16;
+
+/// One cgroup of a [`CgroupsTable`], borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cgroup<'a> {
+    /// The producer's identity hash of `name` (opaque; never recomputed).
+    pub hash: u32,
+    /// Producer-defined option bits.
+    pub options: u32,
+    /// Whether the producer collects this cgroup (non-zero = yes).
+    pub enabled: u32,
+    /// The cgroup's name (raw bytes, no NUL).
+    pub name: &'a [u8],
+    /// The cgroup's directory (raw bytes, no NUL).
+    pub path: &'a [u8],
+}
+
+impl Cgroup<'_> {
+    /// The name as text, with invalid UTF-8 replaced.
+    pub fn name_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.name)
+    }
+    /// The path as text, with invalid UTF-8 replaced.
+    pub fn path_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.path)
+    }
+}
+
+/// Fixed-size part of an entry; its strings live in the table's arena.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    hash: u32,
+    options: u32,
+    enabled: u32,
+    /// Arena range of the name: `name_start..name_end`; the path follows
+    /// up to `path_end`.
+    name_start: usize,
+    name_end: usize,
+    path_end: usize,
+}
+
+/// An owned copy of one snapshot with an open-addressing index on
+/// `(hash, name)`.
+///
+/// Strings are kept in one arena (name then path per entry), so a table of
+/// N cgroups is three allocations. The index has a power of two ≥ 2·N
+/// buckets (at least 16) and probes linearly from a slot derived from the
+/// hash alone; a bucket stores the hash next to the entry number so that a
+/// probe touches the strings only when the hash matches.
+#[derive(Debug, Clone, Default)]
+pub struct CgroupsTable {
+    entries: Vec<Entry>,
+    strings: Vec<u8>,
+    /// (hash, entry + 1); entry 0 marks an empty bucket.
+    buckets: Vec<(u32, u32)>,
+    shift: u32,
+    systemd_enabled: u32,
+    generation: u64,
+}
+
+impl CgroupsTable {
+    /// Copies every item of a decoded snapshot and indexes it.
+    pub fn from_view(view: &SnapshotView<'_>) -> Self {
+        let mut table = CgroupsTable::with_header(view.systemd_enabled(), view.generation());
+        let bytes: usize = view.iter().map(|i| i.name().len() + i.path().len()).sum();
+        table.entries.reserve_exact(view.item_count());
+        table.strings.reserve_exact(bytes);
+        for item in view.iter() {
+            table.push(
+                item.hash(),
+                item.options(),
+                item.enabled(),
+                item.name(),
+                item.path(),
+            );
+        }
+        table.reindex();
+        table
+    }
+
+    /// Builds a table from `(hash, options, enabled, name, path)` tuples.
+    pub fn from_items<'a, I>(systemd_enabled: u32, generation: u64, items: I) -> Self
+    where
+        I: IntoIterator<Item = (u32, u32, u32, &'a [u8], &'a [u8])>,
+    {
+        let mut table = CgroupsTable::with_header(systemd_enabled, generation);
+        for (hash, options, enabled, name, path) in items {
+            table.push(hash, options, enabled, name, path);
+        }
+        table.reindex();
+        table
+    }
+
+    fn with_header(systemd_enabled: u32, generation: u64) -> Self {
+        CgroupsTable {
+            systemd_enabled,
+            generation,
+            ..CgroupsTable::default()
+        }
+    }
+
+    fn push(&mut self, hash: u32, options: u32, enabled: u32, name: &[u8], path: &[u8]) {
+        let name_start = self.strings.len();
+        self.strings.extend_from_slice(name);
+        let name_end = self.strings.len();
+        self.strings.extend_from_slice(path);
+        self.entries.push(Entry {
+            hash,
+            options,
+            enabled,
+            name_start,
+            name_end,
+            path_end: self.strings.len(),
+        });
+    }
+
+    fn reindex(&mut self) {
+        let buckets = (self.entries.len() * 2)
+            .next_power_of_two()
+            .max(MIN_BUCKETS);
+        self.shift = 64 - buckets.trailing_zeros();
+        self.buckets.clear();
+        self.buckets.resize(buckets, (0, 0));
+        let mask = buckets - 1;
+        for (i, e) in self.entries.iter().enumerate() {
+            let mut slot = self.slot(e.hash);
+            while self.buckets[slot].1 != 0 {
+                slot = (slot + 1) & mask;
+            }
+            self.buckets[slot] = (e.hash, i as u32 + 1);
+        }
+    }
+
+    /// Fibonacci hashing of the producer's hash onto the bucket array.
+    #[inline]
+    fn slot(&self, hash: u32) -> usize {
+        ((u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, e: &Entry) -> Cgroup<'_> {
+        Cgroup {
+            hash: e.hash,
+            options: e.options,
+            enabled: e.enabled,
+            name: &self.strings[e.name_start..e.name_end],
+            path: &self.strings[e.name_end..e.path_end],
+        }
+    }
+
+    /// The cgroup whose hash is `hash` and whose name equals `name` byte for
+    /// byte (the first such item of the snapshot). O(1), no allocation.
+    #[inline]
+    pub fn lookup(&self, hash: u32, name: &[u8]) -> Option<Cgroup<'_>> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let mut slot = self.slot(hash);
+        loop {
+            let (h, entry) = self.buckets[slot];
+            if entry == 0 {
+                return None;
+            }
+            if h == hash {
+                let e = &self.entries[entry as usize - 1];
+                if &self.strings[e.name_start..e.name_end] == name {
+                    return Some(self.get(e));
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Number of cgroups.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the table holds no cgroup.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The snapshot's `systemd_enabled` field.
+    pub fn systemd_enabled(&self) -> u32 {
+        self.systemd_enabled
+    }
+
+    /// The snapshot's generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The cgroups in snapshot order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            table: self,
+            entries: self.entries.iter(),
+        }
+    }
+}
+
+/// Iterator over the cgroups of a table, in snapshot order.
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    table: &'a CgroupsTable,
+    entries: std::slice::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = Cgroup<'a>;
+    fn next(&mut self) -> Option<Cgroup<'a>> {
+        self.entries.next().map(|e| self.table.get(e))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+/// The cache's state and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStatus {
+    /// At least one refresh succeeded.
+    pub populated: bool,
+    /// Cgroups in the cache.
+    pub item_count: usize,
+    /// The cached snapshot's `systemd_enabled`.
+    pub systemd_enabled: u32,
+    /// The cached snapshot's generation.
+    pub generation: u64,
+    /// Successful refreshes.
+    pub successes: u64,
+    /// Failed refreshes.
+    pub failures: u64,
+    /// State of the Level 2 client.
+    pub client_state: ClientState,
+    /// When the cache was last replaced.
+    pub last_success: Option<Instant>,
+    /// Why the last refresh failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// A client-side cache of the cgroups snapshot, refreshed on demand.
+///
+/// Creating it does no I/O. [`CgroupsCache::refresh`] connects (or
+/// reconnects) and fetches a new snapshot; when anything fails the previous
+/// cache stays in place and the error is returned and remembered.
+#[derive(Debug)]
+pub struct CgroupsCache {
+    client: CgroupsSnapshotClient,
+    table: CgroupsTable,
+    populated: bool,
+    successes: u64,
+    failures: u64,
+    last_success: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl CgroupsCache {
+    /// A cache fed by the endpoint `{run_dir}/{service}.sock`.
+    pub fn new(run_dir: impl AsRef<Path>, service: &str, config: ClientConfig) -> Self {
+        CgroupsCache {
+            client: CgroupsSnapshotClient::new(run_dir, service, config),
+            table: CgroupsTable::default(),
+            populated: false,
+            successes: 0,
+            failures: 0,
+            last_success: None,
+            last_error: None,
+        }
+    }
+
+    /// Refreshes the Level 2 client and fetches a new snapshot. On success
+    /// the new snapshot replaces the cache; on failure the previous cache is
+    /// kept and the error returned.
+    pub fn refresh(&mut self) -> Result<(), CallError> {
+        self.client.refresh();
+        let fetched = self
+            .client
+            .call_snapshot()
+            .map(|view| CgroupsTable::from_view(&view));
+        match fetched {
+            Ok(table) => {
+                self.table = table;
+                self.populated = true;
+                self.successes += 1;
+                self.last_success = Some(Instant::now());
+                self.last_error = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.failures += 1;
+                self.last_error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// True once a refresh has succeeded (not "connected").
+    pub fn ready(&self) -> bool {
+        self.populated
+    }
+
+    /// Looks a cgroup up by the producer's hash and its exact name. Always
+    /// `None` before the first successful refresh.
+    #[inline]
+    pub fn lookup(&self, hash: u32, name: &[u8]) -> Option<Cgroup<'_>> {
+        self.table.lookup(hash, name)
+    }
+
+    /// The cached snapshot.
+    pub fn table(&self) -> &CgroupsTable {
+        &self.table
+    }
+
+    /// The cached cgroups in snapshot order.
+    pub fn iter(&self) -> Iter<'_> {
+        self.table.iter()
+    }
+
+    /// Number of cached cgroups.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when no cgroup is cached.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The cached snapshot's generation.
+    pub fn generation(&self) -> u64 {
+        self.table.generation()
+    }
+
+    /// The cached snapshot's `systemd_enabled`.
+    pub fn systemd_enabled(&self) -> u32 {
+        self.table.systemd_enabled()
+    }
+
+    /// State and counters.
+    pub fn status(&self) -> CacheStatus {
+        CacheStatus {
+            populated: self.populated,
+            item_count: self.table.len(),
+            systemd_enabled: self.table.systemd_enabled(),
+            generation: self.table.generation(),
+            successes: self.successes,
+            failures: self.failures,
+            client_state: self.client.state(),
+            last_success: self.last_success,
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    /// The Level 2 client (for its status).
+    pub fn client(&self) -> &CgroupsSnapshotClient {
+        &self.client
+    }
+
+    /// Drops the cached snapshot and closes the client.
+    pub fn close(&mut self) {
+        self.client.close();
+        self.table = CgroupsTable::default();
+        self.populated = false;
+    }
+}

@@ -1,0 +1,257 @@
+//! Level 2 lifecycle and retry behaviour: a client that outlives and
+//! outwaits its provider, auth and profile rejections, and the
+//! at-least-once retry.
+
+mod service_common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netipc::service::increment::{self, IncrementClient};
+use netipc::service::string_reverse::StringReverseClient;
+use netipc::service::{
+    CallError, ClientConfig, ClientState, HandlerError, ManagedServer, ServerConfig,
+};
+use netipc::wire::{Profiles, Status};
+use service_common::*;
+
+fn start_increment(dir: &std::path::Path, service: &str) -> ManagedServer {
+    ManagedServer::start(
+        dir,
+        service,
+        ServerConfig::new(TOKEN),
+        increment::handler(|v| Ok(v.wrapping_add(1))),
+    )
+    .expect("start server")
+}
+
+/// Entry point of the child processes of these tests (does nothing in a
+/// normal run).
+#[test]
+fn child_process_entry() {
+    let Some((role, dir, service)) = child_args() else {
+        return;
+    };
+    match role.as_str() {
+        "increment-provider" => {
+            let _server = start_increment(&dir, &service);
+            std::fs::write(dir.join(format!("{service}.ready")), b"").unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+#[test]
+fn client_outlives_its_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = "lifecycle";
+
+    // Created before the provider exists: no error, no I/O.
+    let mut client = IncrementClient::new(dir.path(), service, ClientConfig::new(TOKEN));
+    assert_eq!(client.state(), ClientState::Disconnected);
+    assert!(!client.ready());
+    assert!(client.refresh(), "Disconnected -> NotFound is a change");
+    assert_eq!(client.state(), ClientState::NotFound);
+    assert!(!client.refresh(), "still not found: no change");
+    assert!(matches!(
+        client.call(1),
+        Err(CallError::NotReady(ClientState::NotFound))
+    ));
+
+    // The provider appears (in another process).
+    let mut provider = spawn_child(
+        "child_process_entry",
+        "increment-provider",
+        dir.path(),
+        service,
+    );
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .path()
+        .join(format!("{service}.ready"))
+        .exists()));
+    assert!(client.refresh());
+    assert_eq!(client.state(), ClientState::Ready);
+    assert_eq!(client.call(41).unwrap(), 42);
+    assert_eq!(client.status().connects, 1);
+
+    // The provider is killed: the next call fails, and the client reports
+    // it cannot reach the provider (the stale socket refuses connections).
+    kill9(&mut provider);
+    let err = client.call(1).unwrap_err();
+    assert!(
+        matches!(err, CallError::Reconnect(_) | CallError::Session(_)),
+        "{err}"
+    );
+    assert!(matches!(
+        client.state(),
+        ClientState::NotFound | ClientState::Broken
+    ));
+    assert!(!client.ready());
+
+    // The provider restarts (recovering its stale socket); refresh recovers.
+    let _ = std::fs::remove_file(dir.path().join(format!("{service}.ready")));
+    let mut provider = spawn_child(
+        "child_process_entry",
+        "increment-provider",
+        dir.path(),
+        service,
+    );
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .path()
+        .join(format!("{service}.ready"))
+        .exists()));
+    assert!(client.refresh());
+    assert_eq!(client.state(), ClientState::Ready);
+    assert_eq!(client.call(9).unwrap(), 10);
+    let status = client.status();
+    assert!(status.failures >= 2, "{status:?}");
+    kill9(&mut provider);
+}
+
+#[test]
+fn wrong_token_sticks_as_auth_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = start_increment(dir.path(), "auth");
+    let mut client = IncrementClient::new(dir.path(), "auth", ClientConfig::new(TOKEN ^ 1));
+    assert!(client.refresh());
+    assert_eq!(client.state(), ClientState::AuthFailed);
+    assert!(!client.refresh(), "AuthFailed sticks");
+    assert_eq!(client.state(), ClientState::AuthFailed);
+    assert!(client.status().last_error.unwrap().contains("auth"));
+    client.close();
+    assert_eq!(client.state(), ClientState::Disconnected);
+}
+
+#[test]
+fn no_common_profile_is_incompatible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(TOKEN);
+    config.profiles = Profiles::SHM_HYBRID;
+    config.preferred = Profiles::SHM_HYBRID;
+    let _server = ManagedServer::start(
+        dir.path(),
+        "profiles",
+        config,
+        increment::handler(|v| Ok(v + 1)),
+    )
+    .unwrap();
+    let mut client =
+        IncrementClient::new(dir.path(), "profiles", ClientConfig::new(TOKEN).uds_only());
+    assert!(client.refresh());
+    assert_eq!(client.state(), ClientState::Incompatible);
+    assert!(!client.refresh(), "Incompatible sticks");
+}
+
+#[test]
+fn not_ready_call_does_no_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_increment(dir.path(), "noio");
+    let mut client = IncrementClient::new(dir.path(), "noio", ClientConfig::new(TOKEN));
+    // Never refreshed: the provider is there, but the client must not talk.
+    assert!(matches!(
+        client.call(5),
+        Err(CallError::NotReady(ClientState::Disconnected))
+    ));
+    assert_eq!(server.stats().sessions_served, 0);
+    assert_eq!(server.stats().requests, 0);
+    let status = client.status();
+    assert_eq!((status.calls, status.failures, status.connects), (0, 1, 0));
+}
+
+#[test]
+fn retry_success_first_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_increment(dir.path(), "ok");
+    let mut client = IncrementClient::new(dir.path(), "ok", ClientConfig::new(TOKEN));
+    client.refresh();
+    for v in 0..100u64 {
+        assert_eq!(client.call(v).unwrap(), v + 1);
+    }
+    let status = client.status();
+    assert_eq!(
+        (status.calls, status.failures, status.reconnects),
+        (100, 0, 0)
+    );
+    assert_eq!(server.stats().requests, 100);
+}
+
+/// A handler that fails (by panicking or by returning an error) for the
+/// first `failures` calls.
+fn flaky_server(dir: &std::path::Path, service: &str, failures: u32, panic: bool) -> ManagedServer {
+    let left = Arc::new(AtomicU32::new(failures));
+    ManagedServer::start(
+        dir,
+        service,
+        ServerConfig::new(TOKEN),
+        increment::handler(move |v| {
+            let fail = left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            match (fail, panic) {
+                (false, _) => Ok(v + 1),
+                (true, true) => panic!("test handler panics on purpose"),
+                (true, false) => Err(HandlerError::new("test handler fails on purpose")),
+            }
+        }),
+    )
+    .unwrap()
+}
+
+#[test]
+fn retry_one_failure_then_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = flaky_server(dir.path(), "flaky", 1, true);
+    let mut client = IncrementClient::new(dir.path(), "flaky", ClientConfig::new(TOKEN));
+    client.refresh();
+    // The first attempt hits the panicking handler (INTERNAL_ERROR, session
+    // closed); the client reconnects and the retry succeeds.
+    assert_eq!(client.call(7).unwrap(), 8);
+    let status = client.status();
+    assert_eq!(status.state, ClientState::Ready);
+    assert_eq!(
+        (status.calls, status.failures, status.reconnects),
+        (1, 0, 1)
+    );
+}
+
+#[test]
+fn retry_failure_twice_breaks_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = flaky_server(dir.path(), "broken", u32::MAX, false);
+    let mut client = IncrementClient::new(dir.path(), "broken", ClientConfig::new(TOKEN));
+    client.refresh();
+    let err = client.call(7).unwrap_err();
+    assert!(
+        matches!(err, CallError::Status(Status::InternalError)),
+        "{err}"
+    );
+    assert_eq!(client.state(), ClientState::Broken);
+    assert_eq!(server.stats().requests, 2, "one attempt and one retry");
+    // Broken reconnects on refresh.
+    assert!(client.refresh());
+    assert_eq!(client.state(), ClientState::Ready);
+    assert_eq!(client.status().reconnects, 2);
+}
+
+#[test]
+fn unsupported_method_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_increment(dir.path(), "unsupported");
+    let mut client = StringReverseClient::new(dir.path(), "unsupported", ClientConfig::new(TOKEN));
+    client.refresh();
+    let err = client.call("abc").unwrap_err();
+    assert!(
+        matches!(err, CallError::Status(Status::Unsupported)),
+        "{err}"
+    );
+    // UNSUPPORTED does not end the server's session: the server answered
+    // twice (attempt and retry) and serves other clients normally.
+    assert_eq!(server.stats().requests, 2);
+    let mut good = IncrementClient::new(dir.path(), "unsupported", ClientConfig::new(TOKEN));
+    good.refresh();
+    assert_eq!(good.call(1).unwrap(), 2);
+}

@@ -1,0 +1,234 @@
+//! The managed server under load and under abuse: many concurrent clients,
+//! panicking handlers, vanished clients, and shutdown timing.
+
+mod service_common;
+
+use std::time::{Duration, Instant};
+
+use netipc::service::increment::{self, IncrementClient};
+use netipc::service::{CallError, ClientConfig, ManagedServer, ServerConfig};
+use netipc::wire::{Profiles, Status};
+use service_common::*;
+
+const PANIC_VALUE: u64 = 0xDEAD;
+
+fn server(
+    dir: &std::path::Path,
+    service: &str,
+    profiles: Profiles,
+    sessions: usize,
+) -> ManagedServer {
+    let mut config = ServerConfig::new(TOKEN);
+    config.profiles = profiles;
+    config.preferred = profiles;
+    config.max_sessions = sessions;
+    ManagedServer::start(
+        dir,
+        service,
+        config,
+        increment::handler(|v| {
+            if v == PANIC_VALUE {
+                panic!("test handler panics on purpose");
+            }
+            Ok(v.wrapping_add(1))
+        }),
+    )
+    .unwrap()
+}
+
+fn client(dir: &std::path::Path, service: &str, profiles: Profiles) -> IncrementClient {
+    let mut config = ClientConfig::new(TOKEN).with_batch_items(64);
+    config.profiles = profiles;
+    config.preferred = profiles;
+    let mut c = IncrementClient::new(dir, service, config);
+    c.refresh();
+    assert!(c.ready(), "{:?}", c.status());
+    c
+}
+
+/// Each thread makes `calls` calls, mixing single calls and batches of up
+/// to 64 items whose values encode the thread, so a response routed to the
+/// wrong caller would be noticed.
+fn hammer(dir: &std::path::Path, service: &str, profiles: Profiles, threads: u64, calls: u64) {
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let dir = dir.to_path_buf();
+            let service = service.to_string();
+            std::thread::spawn(move || {
+                let mut c = client(&dir, &service, profiles);
+                let mut answers = Vec::new();
+                for i in 0..calls {
+                    let base = (t << 40) | (i << 8);
+                    if i % 4 == 3 {
+                        let n = (i % 63) + 2;
+                        let values: Vec<u64> = (0..n).map(|k| base + k).collect();
+                        answers.clear();
+                        c.call_batch_into(&values, &mut answers).unwrap();
+                        assert_eq!(answers.len(), values.len());
+                        for (v, a) in values.iter().zip(&answers) {
+                            assert_eq!(*a, v + 1);
+                        }
+                    } else {
+                        assert_eq!(c.call(base).unwrap(), base + 1);
+                    }
+                }
+                assert_eq!(c.status().failures, 0);
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("client thread");
+    }
+}
+
+#[test]
+fn thirty_two_clients_ten_thousand_calls_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "load", Profiles::BASELINE, 32);
+    hammer(dir.path(), "load", Profiles::BASELINE, 32, 10_000);
+    assert_eq!(srv.stats().requests, 32 * 10_000);
+}
+
+#[test]
+fn concurrent_clients_over_shared_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "load-shm", Profiles::SHM_HYBRID, 8);
+    hammer(dir.path(), "load-shm", Profiles::SHM_HYBRID, 8, 2_000);
+    assert_eq!(srv.stats().requests, 8 * 2_000);
+}
+
+#[test]
+fn panicking_handler_ends_only_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "panic", Profiles::BASELINE, 8);
+    let mut victim = client(dir.path(), "panic", Profiles::BASELINE);
+    let mut bystander = client(dir.path(), "panic", Profiles::BASELINE);
+    assert_eq!(bystander.call(1).unwrap(), 2);
+
+    let err = victim.call(PANIC_VALUE).unwrap_err();
+    assert!(
+        matches!(err, CallError::Status(Status::InternalError)),
+        "{err}"
+    );
+    assert_eq!(
+        srv.stats().handler_failures,
+        2,
+        "attempt and retry both panicked"
+    );
+
+    // The other session never noticed, and the server keeps serving.
+    assert_eq!(bystander.call(2).unwrap(), 3);
+    assert_eq!(bystander.status().reconnects, 0);
+    victim.refresh();
+    assert_eq!(victim.call(5).unwrap(), 6);
+}
+
+#[test]
+fn extra_client_beyond_the_session_limit_is_turned_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "limit", Profiles::BASELINE, 1);
+    let mut first = client(dir.path(), "limit", Profiles::BASELINE);
+    assert_eq!(first.call(1).unwrap(), 2);
+    // The second completes its handshake, then the server closes it: its
+    // call fails after the retry, and the first client is unaffected.
+    let mut second = client(dir.path(), "limit", Profiles::BASELINE);
+    assert!(second.call(1).is_err());
+    assert!(srv.stats().sessions_refused >= 1);
+    assert_eq!(first.call(2).unwrap(), 3);
+    // Once a slot is free the second gets in.
+    drop(first);
+    assert!(wait_until(Duration::from_secs(2), || srv
+        .stats()
+        .active_sessions
+        == 0));
+    second.refresh();
+    assert_eq!(second.call(3).unwrap(), 4);
+}
+
+fn shutdown_is_prompt(profiles: Profiles) {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "stop", profiles, 8);
+    let mut idle: Vec<IncrementClient> = (0..4)
+        .map(|_| client(dir.path(), "stop", profiles))
+        .collect();
+    for c in &mut idle {
+        assert_eq!(c.call(1).unwrap(), 2);
+    }
+    let socket = srv.socket_path().to_path_buf();
+    assert!(socket.exists());
+    if profiles.has_shm() {
+        assert_eq!(shm_files(dir.path()).len(), 4);
+    }
+    let started = Instant::now();
+    srv.shutdown();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+    assert!(!socket.exists());
+    assert!(shm_files(dir.path()).is_empty());
+    // The idle clients find out on their next call.
+    assert!(idle[0].call(1).is_err());
+}
+
+#[test]
+fn shutdown_with_idle_uds_clients() {
+    shutdown_is_prompt(Profiles::BASELINE);
+}
+
+#[test]
+fn shutdown_with_idle_shm_clients() {
+    shutdown_is_prompt(Profiles::SHM_HYBRID);
+}
+
+/// Entry point of the child processes of these tests (does nothing in a
+/// normal run).
+#[test]
+fn child_process_entry() {
+    let Some((role, dir, service)) = child_args() else {
+        return;
+    };
+    let profiles = match role.as_str() {
+        "uds-client" => Profiles::BASELINE,
+        "shm-client" => Profiles::SHM_HYBRID,
+        other => panic!("unknown child role {other}"),
+    };
+    let mut c = client(&dir, &service, profiles);
+    assert_eq!(c.call(1).unwrap(), 2);
+    std::fs::write(dir.join("client.ready"), b"").unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn killed_client_frees_its_session(profiles: Profiles, role: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "victim", profiles, 8);
+    let mut child = spawn_child("child_process_entry", role, dir.path(), "victim");
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .path()
+        .join("client.ready")
+        .exists()));
+    assert_eq!(srv.stats().active_sessions, 1);
+    if profiles.has_shm() {
+        assert_eq!(shm_files(dir.path()).len(), 1);
+    }
+    kill9(&mut child);
+    let freed = wait_until(Duration::from_secs(1), || {
+        srv.stats().active_sessions == 0 && shm_files(dir.path()).is_empty()
+    });
+    assert!(
+        freed,
+        "{:?}, files {:?}",
+        srv.stats(),
+        shm_files(dir.path())
+    );
+}
+
+#[test]
+fn sigkilled_uds_client_frees_its_session() {
+    killed_client_frees_its_session(Profiles::BASELINE, "uds-client");
+}
+
+#[test]
+fn sigkilled_shm_client_frees_its_session() {
+    killed_client_frees_its_session(Profiles::SHM_HYBRID, "shm-client");
+}

@@ -105,7 +105,8 @@ const V1_CONTROLLERS: [&str; 15] = [
 /// Offset basis `0x811c9dc5`, prime `16777619`: for every byte the state is
 /// XORed with the byte, then multiplied (wrapping). This is the agent's
 /// string hash, so consumers can look items up with the hash they compute
-/// themselves.
+/// themselves. It is the library's [`netipc::cache::name_hash`], so the
+/// provider and every consumer share one implementation.
 ///
 /// ```
 /// use netipc_cli::cgroupfs::name_hash;
@@ -113,11 +114,7 @@ const V1_CONTROLLERS: [&str; 15] = [
 /// assert_eq!(name_hash(b""), 0x811c_9dc5);
 /// assert_eq!(name_hash(b"a"), 0xe40c_292c);
 /// ```
-pub fn name_hash(name: &[u8]) -> u32 {
-    name.iter().fold(0x811c_9dc5u32, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(16_777_619)
-    })
-}
+pub use netipc::cache::name_hash;
 
 /// cgroup layout of the walked hierarchy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -90,7 +90,13 @@ pub struct ServeCgroupsArgs {
     #[arg(long, value_name = "DIR", hide = true, conflicts_with = "mountinfo")]
     pub cgroup_root: Option<PathBuf>,
     /// Layout of --cgroup-root.
-    #[arg(long, value_enum, default_value = "v2", hide = true, requires = "cgroup_root")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "v2",
+        hide = true,
+        requires = "cgroup_root"
+    )]
     pub layout: LayoutArg,
     /// Discover the hierarchy from this file instead of
     /// /proc/self/mountinfo (for tests).
@@ -232,18 +238,25 @@ mod tests {
     #[test]
     fn defaults() {
         let cli = Cli::try_parse_from(["netipc", "snapshot"]).unwrap();
-        let Command::Snapshot(a) = cli.command else { panic!() };
+        let Command::Snapshot(a) = cli.command else {
+            panic!()
+        };
         assert_eq!(a.common.run_dir, PathBuf::from("/run/netdata"));
         assert_eq!(a.service, "cgroups-snapshot");
         assert_eq!(a.common.token, None);
 
-        let cli = Cli::try_parse_from(["netipc", "serve", "cgroups-snapshot", "--token", "0xAB"]).unwrap();
-        let Command::Serve(Serve::CgroupsSnapshot(a)) = cli.command else { panic!() };
+        let cli = Cli::try_parse_from(["netipc", "serve", "cgroups-snapshot", "--token", "0xAB"])
+            .unwrap();
+        let Command::Serve(Serve::CgroupsSnapshot(a)) = cli.command else {
+            panic!()
+        };
         assert_eq!(a.common.token, Some(0xab));
         assert_eq!(a.interval, Duration::from_secs(1));
 
         let cli = Cli::try_parse_from(["netipc", "ping", "--count", "5", "--shm"]).unwrap();
-        let Command::Ping(a) = cli.command else { panic!() };
+        let Command::Ping(a) = cli.command else {
+            panic!()
+        };
         assert_eq!((a.service.as_str(), a.count, a.shm), ("increment", 5, true));
     }
 
@@ -253,7 +266,15 @@ mod tests {
             &["netipc", "snapshot", "--token", "xyz"][..],
             &["netipc", "ping", "--count", "0"],
             &["netipc", "status", "bad/name"],
-            &["netipc", "serve", "cgroups-snapshot", "--cgroup-root", "/a", "--mountinfo", "/b"],
+            &[
+                "netipc",
+                "serve",
+                "cgroups-snapshot",
+                "--cgroup-root",
+                "/a",
+                "--mountinfo",
+                "/b",
+            ],
             &["netipc", "lookup"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();

@@ -113,12 +113,9 @@ pub fn check_state(
             "provider at {} is incompatible: {detail}",
             socket.display()
         ))),
-        _ if detail.to_ascii_lowercase().contains("permission denied") => {
-            Err(CliError::run_dir(format!(
-                "cannot connect to {}: permission denied",
-                socket.display()
-            )))
-        }
+        _ if detail.to_ascii_lowercase().contains("permission denied") => Err(CliError::run_dir(
+            format!("cannot connect to {}: permission denied", socket.display()),
+        )),
         _ => Err(CliError::failure(format!(
             "cannot connect to {}: {detail}",
             socket.display()
@@ -170,12 +167,21 @@ mod tests {
         assert_eq!(exit(ClientState::Ready, None), Ok(()));
         assert_eq!(exit(ClientState::NotFound, None), Err(Exit::NoProvider));
         assert_eq!(exit(ClientState::AuthFailed, None), Err(Exit::AuthRejected));
-        assert_eq!(exit(ClientState::Incompatible, Some("no common profile")), Err(Exit::Failure));
         assert_eq!(
-            exit(ClientState::Disconnected, Some("connect: Permission denied (os error 13)")),
+            exit(ClientState::Incompatible, Some("no common profile")),
+            Err(Exit::Failure)
+        );
+        assert_eq!(
+            exit(
+                ClientState::Disconnected,
+                Some("connect: Permission denied (os error 13)")
+            ),
             Err(Exit::RunDir)
         );
-        assert_eq!(exit(ClientState::Disconnected, Some("timed out")), Err(Exit::Failure));
+        assert_eq!(
+            exit(ClientState::Disconnected, Some("timed out")),
+            Err(Exit::Failure)
+        );
     }
 
     #[test]

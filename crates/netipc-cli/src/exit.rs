@@ -156,6 +156,8 @@ mod tests {
         );
         let e = CliError::auth_rejected(sock, "from --token");
         assert_eq!(e.exit, Exit::AuthRejected);
-        assert!(e.message.starts_with("provider at /run/netdata/cgroups-snapshot.sock rejected"));
+        assert!(e
+            .message
+            .starts_with("provider at /run/netdata/cgroups-snapshot.sock rejected"));
     }
 }

@@ -261,7 +261,10 @@ mod tests {
 
     #[test]
     fn table_columns_line_up() {
-        let rows = [row("/", "/sys/fs/cgroup"), row("system.slice", "/sys/fs/cgroup/system.slice")];
+        let rows = [
+            row("/", "/sys/fs/cgroup"),
+            row("system.slice", "/sys/fs/cgroup/system.slice"),
+        ];
         let text = render(&rows, None);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
@@ -282,7 +285,10 @@ mod tests {
         let rows: Vec<Row<'_>> = (0..25).map(|_| row("a", "/a")).collect();
         let text = render(&rows, Some(20));
         assert_eq!(text.lines().count(), 1 + 20 + 1);
-        assert!(text.ends_with("  … 5 more cgroups (`netipc snapshot` lists them all)\n"), "{text}");
+        assert!(
+            text.ends_with("  … 5 more cgroups (`netipc snapshot` lists them all)\n"),
+            "{text}"
+        );
         let all = render(&rows, Some(25));
         assert_eq!(all.lines().count(), 26);
         assert!(!all.contains('…'));
@@ -319,7 +325,10 @@ mod tests {
         write_json(&mut out, &summary, [row("/", "/r"), row("x y", "/r/x y")]).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("{\"generation\":3,\"systemd_enabled\":1,\"item_count\":2,\"items\":[\n{\"hash\":705468254,\"hash_hex\":\"0x2a0c975e\""), "{text}");
-        assert!(text.ends_with("\"name\":\"x y\",\"path\":\"/r/x y\"}\n]}\n"), "{text}");
+        assert!(
+            text.ends_with("\"name\":\"x y\",\"path\":\"/r/x y\"}\n]}\n"),
+            "{text}"
+        );
 
         let mut empty = Vec::new();
         let none = SnapshotSummary {

@@ -134,12 +134,15 @@ mod tests {
     fn small_sets() {
         assert_eq!(LatencySummary::from_nanos(&mut []), None);
         let s = LatencySummary::from_nanos(&mut [7]).unwrap();
-        assert_eq!((s.min, s.p50, s.p99, s.max), (
-            Duration::from_nanos(7),
-            Duration::from_nanos(7),
-            Duration::from_nanos(7),
-            Duration::from_nanos(7)
-        ));
+        assert_eq!(
+            (s.min, s.p50, s.p99, s.max),
+            (
+                Duration::from_nanos(7),
+                Duration::from_nanos(7),
+                Duration::from_nanos(7),
+                Duration::from_nanos(7)
+            )
+        );
         let s = LatencySummary::from_nanos(&mut [10, 20, 30]).unwrap();
         assert_eq!(s.p50, Duration::from_nanos(20));
         assert_eq!(s.p90, Duration::from_nanos(30));
@@ -152,7 +155,11 @@ mod tests {
         let s = LatencySummary::from_nanos(&mut v).unwrap();
         assert_eq!(s.p99, Duration::from_nanos(1_000));
         assert_eq!(s.max, Duration::from_millis(1));
-        assert!(s.line().starts_with("min 1.0 µs  p50 1.0 µs"), "{}", s.line());
+        assert!(
+            s.line().starts_with("min 1.0 µs  p50 1.0 µs"),
+            "{}",
+            s.line()
+        );
         assert!(s.per_second() > 900.0);
     }
 

@@ -69,7 +69,13 @@ impl Published {
             result.items.len(),
         );
         for item in &result.items {
-            builder.push(item.hash, item.options, item.enabled, &item.name, &item.path)?;
+            builder.push(
+                item.hash,
+                item.options,
+                item.enabled,
+                &item.name,
+                &item.path,
+            )?;
         }
         builder.finish()?;
         Ok(Published {
@@ -218,13 +224,24 @@ mod tests {
     use netipc::codec::cgroups::SnapshotView;
     use std::fs;
 
-    fn decode(p: &Published) -> Vec<(u32, u32, u32, Vec<u8>, Vec<u8>)> {
+    /// (hash, options, enabled, name, path) of one decoded item.
+    type Item = (u32, u32, u32, Vec<u8>, Vec<u8>);
+
+    fn decode(p: &Published) -> Vec<Item> {
         let view = SnapshotView::decode(&p.payload).unwrap();
         assert_eq!(view.generation(), p.generation);
         assert_eq!(view.systemd_enabled(), p.systemd_enabled);
         assert_eq!(view.item_count(), p.items);
         view.iter()
-            .map(|i| (i.hash(), i.options(), i.enabled(), i.name().to_vec(), i.path().to_vec()))
+            .map(|i| {
+                (
+                    i.hash(),
+                    i.options(),
+                    i.enabled(),
+                    i.name().to_vec(),
+                    i.path().to_vec(),
+                )
+            })
             .collect()
     }
 
@@ -269,7 +286,16 @@ mod tests {
         let scan = provider.last_scan().unwrap();
         assert_eq!(items.len(), scan.items.len());
         for (got, want) in items.iter().zip(&scan.items) {
-            assert_eq!(got, &(want.hash, want.options, want.enabled, want.name.clone(), want.path.clone()));
+            assert_eq!(
+                got,
+                &(
+                    want.hash,
+                    want.options,
+                    want.enabled,
+                    want.name.clone(),
+                    want.path.clone()
+                )
+            );
         }
         assert_eq!(served.systemd_enabled, 1);
 

@@ -48,7 +48,9 @@ pub struct Token {
 ///
 /// A usage error (exit 2) when there is neither.
 pub fn resolve(explicit: Option<u64>) -> Result<Token, CliError> {
-    resolve_with(explicit, |name| std::env::var_os(name).map(|v| v.into_encoded_bytes()))
+    resolve_with(explicit, |name| {
+        std::env::var_os(name).map(|v| v.into_encoded_bytes())
+    })
 }
 
 /// [`resolve`] with the environment given as a function, for tests.
@@ -115,18 +117,31 @@ mod tests {
     #[test]
     fn flag_wins_over_environment() {
         let t = resolve_with(Some(0), env(&[(NETDATA_INVOCATION_ID, "netdata")])).unwrap();
-        assert_eq!(t, Token { value: 0, source: TokenSource::Flag });
+        assert_eq!(
+            t,
+            Token {
+                value: 0,
+                source: TokenSource::Flag
+            }
+        );
     }
 
     #[test]
     fn environment_order_and_empty_values() {
-        let t = resolve_with(None, env(&[(NETDATA_INVOCATION_ID, "netdata"), (INVOCATION_ID, "x")])).unwrap();
+        let t = resolve_with(
+            None,
+            env(&[(NETDATA_INVOCATION_ID, "netdata"), (INVOCATION_ID, "x")]),
+        )
+        .unwrap();
         assert_eq!(t.value, 0x7a8e_501d_f119_ce00);
         assert_eq!(t.source, TokenSource::Env(NETDATA_INVOCATION_ID));
 
         let t = resolve_with(
             None,
-            env(&[(NETDATA_INVOCATION_ID, ""), (INVOCATION_ID, "550e8400e29b41d4a716446655440000")]),
+            env(&[
+                (NETDATA_INVOCATION_ID, ""),
+                (INVOCATION_ID, "550e8400e29b41d4a716446655440000"),
+            ]),
         )
         .unwrap();
         assert_eq!(t.value, 0x07ae_121f_ff2a_b1b2);

@@ -46,7 +46,10 @@ fn derivation_vectors_match_the_library() {
         assert_eq!(derive_token(input), expected, "{line}");
         checked += 1;
     }
-    assert!(checked >= 15, "only {checked} vectors found in docs/auth.md");
+    assert!(
+        checked >= 15,
+        "only {checked} vectors found in docs/auth.md"
+    );
 }
 
 #[test]
@@ -65,7 +68,10 @@ fn token_flag_vectors_match_the_library() {
         }
         if c[1] == "error" {
             for input in code_spans(c[0]) {
-                assert!(parse_token_hex(input).is_err(), "{input:?} should be rejected");
+                assert!(
+                    parse_token_hex(input).is_err(),
+                    "{input:?} should be rejected"
+                );
                 rejected += 1;
             }
         } else {
@@ -76,5 +82,8 @@ fn token_flag_vectors_match_the_library() {
             }
         }
     }
-    assert!(accepted >= 7 && rejected >= 6, "{accepted} accepted, {rejected} rejected");
+    assert!(
+        accepted >= 7 && rejected >= 6,
+        "{accepted} accepted, {rejected} rejected"
+    );
 }

@@ -218,30 +218,60 @@ fn serve_snapshot_lookup_status_round_trip() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("generation 1, systemd_enabled 1, 11 cgroups"));
-    assert!(lines.next().unwrap().starts_with("HASH        OPTIONS  ENABLED  NAME"));
+    assert_eq!(
+        lines.next(),
+        Some("generation 1, systemd_enabled 1, 10 cgroups")
+    );
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("HASH        OPTIONS  ENABLED  NAME"));
     let ssh = text
         .lines()
         .find(|l| l.contains(" system.slice/ssh.service "))
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(ssh.starts_with("0xd05e7ab0  0x6      1        system.slice/ssh.service"), "{ssh}");
-    assert!(ssh.ends_with(&format!("{root}/system.slice/ssh.service")), "{ssh}");
-    assert!(text.contains("user.slice/user 1000.slice/séance 1.scope"), "{text}");
+    assert!(
+        ssh.starts_with("0xd05e7ab0  0x6      1        system.slice/ssh.service"),
+        "{ssh}"
+    );
+    assert!(
+        ssh.ends_with(&format!("{root}/system.slice/ssh.service")),
+        "{ssh}"
+    );
+    assert!(
+        text.contains("user.slice/user 1000.slice/séance 1.scope"),
+        "{text}"
+    );
 
     // JSON.
     let v = snapshot_json(&p);
     assert_eq!(v["generation"], 1);
     assert_eq!(v["systemd_enabled"], 1);
-    assert_eq!(v["item_count"], 11);
+    assert_eq!(v["item_count"], 10);
     let items = v["items"].as_array().unwrap();
-    assert_eq!(items.len(), 11);
+    assert_eq!(items.len(), 10);
     for item in items {
         let name = item["name"].as_str().unwrap();
-        assert_eq!(item["hash"].as_u64().unwrap(), u64::from(fnv1a32(name.as_bytes())), "{name}");
-        assert_eq!(item["hash_hex"].as_str().unwrap(), format!("{:#010x}", fnv1a32(name.as_bytes())));
-        let expected_path = if name == "/" { root.to_string() } else { format!("{root}/{name}") };
+        assert_eq!(
+            item["hash"].as_u64().unwrap(),
+            u64::from(fnv1a32(name.as_bytes())),
+            "{name}"
+        );
+        assert_eq!(
+            item["hash_hex"].as_str().unwrap(),
+            format!("{:#010x}", fnv1a32(name.as_bytes()))
+        );
+        let expected_path = if name == "/" {
+            root.to_string()
+        } else {
+            format!("{root}/{name}")
+        };
         assert_eq!(item["path"].as_str().unwrap(), expected_path);
-        assert_eq!(item["options"].as_u64().unwrap() & 0x4, 0x4, "v2 sets IS_UNIFIED");
+        assert_eq!(
+            item["options"].as_u64().unwrap() & 0x4,
+            0x4,
+            "v2 sets IS_UNIFIED"
+        );
     }
     let unicode = items
         .iter()
@@ -262,20 +292,40 @@ fn serve_snapshot_lookup_status_round_trip() {
         assert!(out.status.success(), "{name}: {out:?}");
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.starts_with(&format!("name        {name}\n")), "{text}");
-        assert!(text.contains(&format!("hash        {:#010x}\n", fnv1a32(name.as_bytes()))), "{text}");
-        let path = if name == "/" { root.to_string() } else { format!("{root}/{name}") };
+        assert!(
+            text.contains(&format!("hash        {:#010x}\n", fnv1a32(name.as_bytes()))),
+            "{text}"
+        );
+        let path = if name == "/" {
+            root.to_string()
+        } else {
+            format!("{root}/{name}")
+        };
         assert!(text.contains(&format!("path        {path}\n")), "{text}");
-        assert!(text.contains("snapshot    generation 1, 11 cgroups"), "{text}");
+        assert!(
+            text.contains("snapshot    generation 1, 10 cgroups"),
+            "{text}"
+        );
     }
 
     // Lookup miss: exit 6, with a hint for a leading slash.
     let out = netipc()
-        .args(["lookup", "--token", TOKEN, "--run-dir", &run, "/system.slice/ssh.service"])
+        .args([
+            "lookup",
+            "--token",
+            TOKEN,
+            "--run-dir",
+            &run,
+            "/system.slice/ssh.service",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(6));
     let line = stderr_line(&out);
-    assert!(line.contains("no cgroup named \"/system.slice/ssh.service\""), "{line}");
+    assert!(
+        line.contains("no cgroup named \"/system.slice/ssh.service\""),
+        "{line}"
+    );
     assert!(line.contains("try \"system.slice/ssh.service\""), "{line}");
 
     // Status over UDS and over shared memory.
@@ -285,14 +335,28 @@ fn serve_snapshot_lookup_status_round_trip() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(&format!("endpoint        {run}/cgroups-snapshot.sock\n")), "{text}");
-    assert!(text.contains("profile         UDS_SEQPACKET (offered UDS_SEQPACKET"), "{text}");
+    assert!(
+        text.contains(&format!("endpoint        {run}/cgroups-snapshot.sock\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("profile         UDS_SEQPACKET (offered UDS_SEQPACKET"),
+        "{text}"
+    );
     assert!(text.contains("session id      "), "{text}");
     assert!(text.contains("response limit  "), "{text}");
     assert!(text.contains("packet size     "), "{text}");
     assert!(text.contains("answered UNSUPPORTED"), "{text}");
     let out = netipc()
-        .args(["status", "--shm", "--token", TOKEN, "--run-dir", &run, "cgroups-snapshot"])
+        .args([
+            "status",
+            "--shm",
+            "--token",
+            TOKEN,
+            "--run-dir",
+            &run,
+            "cgroups-snapshot",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -322,7 +386,16 @@ fn serve_snapshot_lookup_status_round_trip() {
 
     // An INCREMENT ping at a snapshot endpoint is refused clearly.
     let out = netipc()
-        .args(["ping", "cgroups-snapshot", "--count", "1", "--token", TOKEN, "--run-dir", &run])
+        .args([
+            "ping",
+            "cgroups-snapshot",
+            "--count",
+            "1",
+            "--token",
+            TOKEN,
+            "--run-dir",
+            &run,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -333,7 +406,7 @@ fn serve_snapshot_lookup_status_round_trip() {
     assert_eq!(endpoint_files(&p.run_dir()), Vec::<String>::new());
     let log = p.stdout();
     assert!(log.starts_with(&format!(
-        "serving cgroups-snapshot at {run}/cgroups-snapshot.sock: 11 cgroups from {root}, generation 1"
+        "serving cgroups-snapshot at {run}/cgroups-snapshot.sock: 10 cgroups from {root}, generation 1"
     )), "{log}");
     assert!(log.contains("stopped after"), "{log}");
 }
@@ -350,7 +423,11 @@ fn token_from_the_environment() {
     );
     let run = p.run_dir_arg();
     // The same UUID spelled as systemd does, through the fallback variable.
-    let bare: String = UUID.chars().filter(|&c| c != '-').collect::<String>().to_uppercase();
+    let bare: String = UUID
+        .chars()
+        .filter(|&c| c != '-')
+        .collect::<String>()
+        .to_uppercase();
     netipc()
         .env("INVOCATION_ID", &bare)
         .args(["snapshot", "--run-dir", &run])
@@ -358,7 +435,13 @@ fn token_from_the_environment() {
         .success();
     // The derived token, given explicitly.
     netipc()
-        .args(["snapshot", "--token", "0x07ae121fff2ab1b2", "--run-dir", &run])
+        .args([
+            "snapshot",
+            "--token",
+            "0x07ae121fff2ab1b2",
+            "--run-dir",
+            &run,
+        ])
         .assert()
         .success();
     // Another invocation id: rejected, and the message says where the token came from.
@@ -398,7 +481,8 @@ fn errors_are_one_line_with_documented_exit_codes() {
     // A stale socket file (nobody listening) is "no provider" too.
     let stale = tmp.path().join("stale");
     fs::create_dir(&stale).unwrap();
-    let listener = std::os::unix::net::UnixListener::bind(stale.join("cgroups-snapshot.sock")).unwrap();
+    let listener =
+        std::os::unix::net::UnixListener::bind(stale.join("cgroups-snapshot.sock")).unwrap();
     drop(listener);
     let out = netipc()
         .args(["snapshot", "--token", TOKEN, "--run-dir"])
@@ -421,7 +505,8 @@ fn errors_are_one_line_with_documented_exit_codes() {
             .unwrap();
         assert_eq!(out.status.code(), Some(5), "{cmd:?}");
         assert!(
-            stderr_line(&out).starts_with(&format!("netipc: run directory {missing} does not exist")),
+            stderr_line(&out)
+                .starts_with(&format!("netipc: run directory {missing} does not exist")),
             "{out:?}"
         );
         let out = netipc()
@@ -448,7 +533,10 @@ fn errors_are_one_line_with_documented_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5));
-    assert!(stderr_line(&out).starts_with(&format!("netipc: cannot create run directory {nested}")));
+    assert_eq!(
+        stderr_line(&out),
+        format!("netipc: cannot access run directory {nested}: Not a directory")
+    );
 
     // No token anywhere: exit 2, naming both variables and --token.
     for cmd in [
@@ -463,7 +551,10 @@ fn errors_are_one_line_with_documented_exit_codes() {
         }
     }
     // A malformed token is a usage error.
-    let out = netipc().args(["snapshot", "--token", "xyz"]).output().unwrap();
+    let out = netipc()
+        .args(["snapshot", "--token", "xyz"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -473,14 +564,24 @@ fn ping_an_increment_provider_over_uds_and_shm() {
     let run = p.run_dir_arg();
     for (extra, transport) in [(None, "UDS"), (Some("--shm"), "shared memory")] {
         let out = netipc()
-            .args(["ping", "--count", "200", "--token", TOKEN, "--run-dir", &run])
+            .args([
+                "ping",
+                "--count",
+                "200",
+                "--token",
+                TOKEN,
+                "--run-dir",
+                &run,
+            ])
             .args(extra)
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(
-            text.starts_with(&format!("200 INCREMENT round trips to {run}/increment.sock over {transport}\nmin ")),
+            text.starts_with(&format!(
+                "200 INCREMENT round trips to {run}/increment.sock over {transport}\nmin "
+            )),
             "{text}"
         );
         for label in ["p50 ", "p90 ", "p99 ", "max ", "calls/s"] {
@@ -491,7 +592,9 @@ fn ping_an_increment_provider_over_uds_and_shm() {
         .args(["status", "increment", "--token", TOKEN, "--run-dir", &run])
         .output()
         .unwrap();
-    assert!(String::from_utf8(out.stdout).unwrap().contains("answered OK"));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("answered OK"));
 
     // A second provider on the same endpoint is refused, the first goes on.
     let out = netipc()
@@ -523,7 +626,11 @@ fn sigterm_removes_socket_and_shared_memory_files() {
     // Hold shared-memory sessions open across the signal.
     let mut clients: Vec<CgroupsSnapshotClient> = (0..2)
         .map(|_| {
-            let mut c = CgroupsSnapshotClient::new(&run, "cgroups-snapshot", ClientConfig::new(TOKEN_VALUE));
+            let mut c = CgroupsSnapshotClient::new(
+                &run,
+                "cgroups-snapshot",
+                ClientConfig::new(TOKEN_VALUE),
+            );
             c.refresh();
             assert!(c.ready(), "{:?}", c.status());
             assert_eq!(c.call_snapshot().unwrap().item_count(), 3);
@@ -531,7 +638,11 @@ fn sigterm_removes_socket_and_shared_memory_files() {
         })
         .collect();
     let files = endpoint_files(&run);
-    assert_eq!(files.iter().filter(|f| f.ends_with(".ipcshm")).count(), 2, "{files:?}");
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".ipcshm")).count(),
+        2,
+        "{files:?}"
+    );
     assert!(files.contains(&"cgroups-snapshot.sock".to_string()));
 
     let status = p.stop_with(rustix::process::Signal::TERM);
@@ -547,7 +658,13 @@ fn provider_over_a_v1_layout_found_through_mountinfo() {
     let cpuacct = tmp.path().join("cg/cpu,cpuacct");
     let systemd = tmp.path().join("cg/systemd");
     let memory = tmp.path().join("cg/memory");
-    tree(&cpuacct, &["system.slice/cron.service", "user.slice/user-0.slice/session-1.scope"]);
+    tree(
+        &cpuacct,
+        &[
+            "system.slice/cron.service",
+            "user.slice/user-0.slice/session-1.scope",
+        ],
+    );
     tree(&memory, &["only-in-memory"]);
     fs::create_dir_all(&systemd).unwrap();
     let mountinfo = tmp.path().join("mountinfo");
@@ -590,7 +707,10 @@ fn provider_over_a_v1_layout_found_through_mountinfo() {
 #[test]
 fn generation_moves_only_when_the_set_of_cgroups_changes() {
     let cg = tempfile::tempdir().unwrap();
-    tree(cg.path(), &["a.slice/x.scope", "a.slice/y.scope", "b.slice"]);
+    tree(
+        cg.path(),
+        &["a.slice/x.scope", "a.slice/y.scope", "b.slice"],
+    );
     let p = serve_tree(cg.path(), &[]);
 
     let first = snapshot_json(&p);
@@ -651,7 +771,9 @@ fn ten_thousand_cgroups() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8(out.stdout).unwrap().contains("snapshot    generation 1, 10101 cgroups"));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("snapshot    generation 1, 10101 cgroups"));
 }
 
 #[test]
@@ -660,8 +782,16 @@ fn unreadable_cgroup_root_serves_generation_0_until_it_appears() {
     let root = tmp.path().join("later");
     let p = serve_tree(&root, &[]);
     let v = snapshot_json(&p);
-    assert_eq!((v["generation"].as_u64(), v["item_count"].as_u64()), (Some(0), Some(0)));
-    assert!(p.stderr().contains("serving an empty snapshot (generation 0)"), "{}", p.stderr());
+    assert_eq!(
+        (v["generation"].as_u64(), v["item_count"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(
+        p.stderr()
+            .contains("serving an empty snapshot (generation 0)"),
+        "{}",
+        p.stderr()
+    );
 
     tree(&root, &["system.slice"]);
     let v = wait_for_generation(&p, 1);
@@ -683,7 +813,10 @@ fn non_utf8_names_survive() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("name        odd\u{fffd}name\n"), "{text}");
-    assert!(text.contains(&format!("hash        {:#010x}", fnv1a32(b"odd\xffname"))), "{text}");
+    assert!(
+        text.contains(&format!("hash        {:#010x}", fnv1a32(b"odd\xffname"))),
+        "{text}"
+    );
 }
 
 #[test]
@@ -695,7 +828,11 @@ fn demo_runs_and_cleans_up() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for needle in [
         "run directory  ",
         "auth token     0x",
@@ -711,5 +848,9 @@ fn demo_runs_and_cleans_up() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "the demo left files in TMPDIR");
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the demo left files in TMPDIR"
+    );
 }

@@ -89,7 +89,11 @@ pub fn run(args: &DemoArgs, stop: &StopFlag) -> Result<(), CliError> {
             dir_path.display()
         )
     } else {
-        writeln!(out, "\nleft behind before cleanup: {}", leftovers.join(", "))
+        writeln!(
+            out,
+            "\nleft behind before cleanup: {}",
+            leftovers.join(", ")
+        )
     })?;
     if leftovers.is_empty() {
         Ok(())
@@ -111,7 +115,11 @@ struct Demo<'a> {
 
 impl Demo<'_> {
     fn say(&mut self, text: std::fmt::Arguments<'_>) -> Result<(), CliError> {
-        output(self.out.write_fmt(text).and_then(|()| self.out.write_all(b"\n")))
+        output(
+            self.out
+                .write_fmt(text)
+                .and_then(|()| self.out.write_all(b"\n")),
+        )
     }
 
     fn check_stop(&self) -> Result<(), CliError> {
@@ -158,9 +166,9 @@ impl Demo<'_> {
                     CliError::failure(format!("cannot build a synthetic cgroup tree: {e}"))
                 })?;
                 provider = SnapshotProvider::with_root(&root, Layout::V2);
-                let r = provider
-                    .rescan()
-                    .map_err(|e| CliError::failure(format!("cannot scan the synthetic tree: {e}")))?;
+                let r = provider.rescan().map_err(|e| {
+                    CliError::failure(format!("cannot scan the synthetic tree: {e}"))
+                })?;
                 self.say(format_args!(
                     "cgroups        this machine's cgroup filesystem cannot be read ({e});\n               serving a synthetic tree of {} cgroups from {} instead",
                     r.items,
@@ -190,9 +198,9 @@ impl Demo<'_> {
         let mut uds = self.snapshot_client(ClientConfig::new(token.value).uds_only())?;
         let uds_bytes = {
             let profile = uds.status().profile;
-            let view = uds.call_snapshot().map_err(|e| {
-                CliError::failure(format!("snapshot call over UDS failed: {e}"))
-            })?;
+            let view = uds
+                .call_snapshot()
+                .map_err(|e| CliError::failure(format!("snapshot call over UDS failed: {e}")))?;
             let summary = SnapshotSummary {
                 generation: view.generation(),
                 systemd_enabled: view.systemd_enabled(),
@@ -250,7 +258,10 @@ impl Demo<'_> {
         let mut cache = CgroupsCache::new(dir, CGROUPS_SERVICE, ClientConfig::new(token.value));
         let refreshed = Instant::now();
         cache.refresh().map_err(|e| {
-            CliError::failure(format!("cache refresh from {} failed: {e}", socket.display()))
+            CliError::failure(format!(
+                "cache refresh from {} failed: {e}",
+                socket.display()
+            ))
         })?;
         let refresh_took = refreshed.elapsed();
         let mut names: Vec<Vec<u8>> = pick_names(cache.iter().map(|c| (c.name, c.enabled)));
@@ -262,7 +273,9 @@ impl Demo<'_> {
         for name in &names {
             let hash = name_hash(name);
             let started = Instant::now();
-            let found = cache.lookup(hash, name).map(|c| (c.enabled, format::display_bytes(c.path)));
+            let found = cache
+                .lookup(hash, name)
+                .map(|c| (c.enabled, format::display_bytes(c.path)));
             let took = started.elapsed();
             let shown = format::display_bytes(name);
             match found {
@@ -387,7 +400,12 @@ impl Demo<'_> {
             .ok_or_else(|| CliError::failure("no round trip measured"))
     }
 
-    fn latency_line(&mut self, transport: &str, call: &str, s: &LatencySummary) -> Result<(), CliError> {
+    fn latency_line(
+        &mut self,
+        transport: &str,
+        call: &str,
+        s: &LatencySummary,
+    ) -> Result<(), CliError> {
         self.say(format_args!(
             "   {:<14} {:<17} {:>10} {:>10} {:>10} {:>10}",
             transport,
@@ -416,7 +434,8 @@ pub fn pick_names<'a>(items: impl Iterator<Item = (&'a [u8], u32)>) -> Vec<Vec<u
     for (name, enabled) in items {
         if name == b"/" {
             root.get_or_insert(name);
-        } else if enabled != 0 && name.starts_with(b"system.slice/") && name.ends_with(b".service") {
+        } else if enabled != 0 && name.starts_with(b"system.slice/") && name.ends_with(b".service")
+        {
             service.get_or_insert(name);
         } else if enabled != 0 {
             other.get_or_insert(name);
@@ -487,7 +506,9 @@ impl RunDir {
                 }
             }
         }
-        let reason = last.map(|e| crate::endpoint::io_reason(&e)).unwrap_or_default();
+        let reason = last
+            .map(|e| crate::endpoint::io_reason(&e))
+            .unwrap_or_default();
         Err(CliError::run_dir(format!(
             "cannot create a temporary run directory in {}: {reason} (set TMPDIR to a writable directory)",
             base.display()

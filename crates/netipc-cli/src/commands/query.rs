@@ -10,9 +10,8 @@ use netipc::codec::increment as increment_codec;
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::increment::IncrementClient;
 use netipc::service::ClientConfig;
-use netipc::transport::endpoint::EndpointError;
-use netipc::transport::handshake::{ClientProposal, HandshakeError};
 use netipc::transport::session::{self, ClientSession, ConnectError};
+use netipc::transport::{ClientProposal, EndpointError, HandshakeError};
 use netipc::wire::{Header, Method, Profiles};
 
 use super::{call_failed, output};
@@ -273,7 +272,11 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
         items(ack.agreed_max_response_batch_items),
         ack.agreed_packet_size,
         format::duration(connected),
-        if session.is_shm() { " + shared-memory attach" } else { "" },
+        if session.is_shm() {
+            " + shared-memory attach"
+        } else {
+            ""
+        },
         format::duration(round_trip),
     ))
 }
@@ -289,25 +292,18 @@ fn connect_error(e: &ConnectError, socket: &Path, token: &Token) -> CliError {
             "provider at {} shares no transport profile with us",
             socket.display()
         )),
-        ConnectError::Handshake(HandshakeError::Incompatible) => CliError::failure(format!(
-            "provider at {} speaks an incompatible protocol version",
+        ConnectError::Handshake(HandshakeError::Incompatible(why)) => CliError::failure(format!(
+            "provider at {} is incompatible: {why}",
             socket.display()
         )),
+        ConnectError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
+            format!("cannot connect to {}: permission denied", socket.display()),
+        ),
         ConnectError::ShmAttach { path, source } => CliError::failure(format!(
             "cannot attach shared memory {}: {source} (the provider may run as another user; try without --shm)",
             path.display()
         )),
-        other => {
-            let text = other.to_string();
-            if text.to_ascii_lowercase().contains("permission denied") {
-                CliError::run_dir(format!(
-                    "cannot connect to {}: permission denied",
-                    socket.display()
-                ))
-            } else {
-                CliError::failure(format!("cannot connect to {}: {text}", socket.display()))
-            }
-        }
+        other => CliError::failure(format!("cannot connect to {}: {other}", socket.display())),
     }
 }
 

@@ -7,13 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use netipc::service::{increment, Handler, ManagedServer, ServerConfig, ServerError};
+use netipc::transport::{EndpointError, InUseReason};
 
 use crate::cgroupfs::{Layout, ScanSource};
 use crate::cli::{LayoutArg, ServeCgroupsArgs, ServeIncrementArgs};
 use crate::endpoint::{io_reason, run_dir_error, socket_path};
 use crate::exit::CliError;
 use crate::format;
-use crate::provider::{SnapshotProvider};
+use crate::provider::SnapshotProvider;
 use crate::signals::StopFlag;
 use crate::token;
 
@@ -91,7 +92,10 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
                 // Report each distinct failure once, not every interval.
                 let text = e.to_string();
                 if last_failure.as_deref() != Some(text.as_str()) {
-                    eprintln!("netipc: rescan failed, still serving generation {}: {text}", provider.current().generation);
+                    eprintln!(
+                        "netipc: rescan failed, still serving generation {}: {text}",
+                        provider.current().generation
+                    );
                     last_failure = Some(text);
                 }
             }
@@ -111,7 +115,12 @@ pub fn increment(args: &ServeIncrementArgs, stop: &StopFlag) -> Result<(), CliEr
     let run_dir = &args.common.run_dir;
     prepare_run_dir(run_dir)?;
     let handler = increment::handler(|v| Ok(v.wrapping_add(1)));
-    let server = start(run_dir, &args.service, ServerConfig::new(token.value), handler)?;
+    let server = start(
+        run_dir,
+        &args.service,
+        ServerConfig::new(token.value),
+        handler,
+    )?;
     println!(
         "serving {} at {}: INCREMENT answers the value plus one",
         args.service,
@@ -146,17 +155,18 @@ pub(crate) fn start(
 }
 
 fn start_error(e: &ServerError, socket: &Path) -> CliError {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("in use") {
-        CliError::failure(format!(
+    match e {
+        ServerError::Endpoint(EndpointError::AddressInUse {
+            reason: InUseReason::LiveListener | InUseReason::BindRace,
+            ..
+        }) => CliError::failure(format!(
             "another provider is already serving {}",
             socket.display()
-        ))
-    } else if lower.contains("permission denied") {
-        CliError::run_dir(format!("cannot listen at {}: permission denied", socket.display()))
-    } else {
-        CliError::failure(format!("cannot listen at {}: {text}", socket.display()))
+        )),
+        ServerError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
+            format!("cannot listen at {}: permission denied", socket.display()),
+        ),
+        other => CliError::failure(format!("cannot listen at {}: {other}", socket.display())),
     }
 }
 
@@ -213,7 +223,10 @@ mod tests {
 
         let file = tmp.path().join("f");
         std::fs::write(&file, b"").unwrap();
-        assert_eq!(prepare_run_dir(&file).unwrap_err().exit, crate::exit::Exit::RunDir);
+        assert_eq!(
+            prepare_run_dir(&file).unwrap_err().exit,
+            crate::exit::Exit::RunDir
+        );
     }
 
     #[test]

@@ -199,6 +199,10 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", default_value = "10000",
           value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub calls: u32,
+    /// Discover the cgroup hierarchy from this file instead of
+    /// /proc/self/mountinfo (for tests of the fallback).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub mountinfo: Option<PathBuf>,
 }
 
 /// Parses `--interval`: seconds, fractions allowed, from 0.01 to 86400.

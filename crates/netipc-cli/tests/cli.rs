@@ -747,15 +747,32 @@ fn wait_for_generation(p: &Provider, generation: u64) -> Value {
     }
 }
 
+/// A temporary directory on tmpfs when there is one: creating 10,000
+/// directories there is an order of magnitude faster than on a disk.
+fn fast_tempdir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("netipc-test-")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap()
+}
+
 #[test]
 fn ten_thousand_cgroups() {
-    let cg = tempfile::tempdir().unwrap();
+    let cg = fast_tempdir();
     for i in 0..100 {
+        let pod = cg.path().join(format!("pod{i:02}"));
+        fs::create_dir(&pod).unwrap();
         for j in 0..100 {
-            fs::create_dir_all(cg.path().join(format!("pod{i:02}/c{j:02}"))).unwrap();
+            fs::create_dir(pod.join(format!("c{j:02}"))).unwrap();
         }
     }
-    let p = serve_tree(cg.path(), &[]);
+    let root = cg.path().to_str().unwrap();
+    let p = Provider::start(
+        &["cgroups-snapshot", "--token", TOKEN, "--cgroup-root", root],
+        "cgroups-snapshot",
+        &[],
+    );
     let v = snapshot_json(&p);
     // 100 pods, 10,000 containers, the root.
     assert_eq!(v["item_count"], 10_101);
@@ -853,4 +870,99 @@ fn demo_runs_and_cleans_up() {
         0,
         "the demo left files in TMPDIR"
     );
+}
+
+#[test]
+fn demo_falls_back_to_a_synthetic_tree_without_cgroups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mountinfo = tmp.path().join("mountinfo");
+    fs::write(&mountinfo, "22 1 0:21 / /proc rw - proc proc rw\n").unwrap();
+    let out = netipc()
+        .env("TMPDIR", tmp.path())
+        .args(["demo", "--calls", "100", "--mountinfo"])
+        .arg(&mountinfo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        &format!(
+            "cgroups        cannot scan this machine's cgroups: no cgroup filesystem found in {}\n",
+            mountinfo.display()
+        )[..],
+        "serving a synthetic tree of 11 cgroups from ",
+        "generation 1, systemd_enabled 1, 11 cgroups",
+        "   hit   system.slice/cron.service ",
+        "   hit   /  ",
+        "cleaned up",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "only the mountinfo file stays"
+    );
+}
+
+/// The demo needs no root: run it as `nobody` when the tests run as root
+/// and `setpriv` is available.
+#[test]
+fn demo_works_without_root() {
+    if !rustix::process::geteuid().is_root() {
+        // Already unprivileged: demo_runs_and_cleans_up covers it.
+        return;
+    }
+    let Ok(setpriv) = which("setpriv") else {
+        eprintln!("setpriv not found; skipping the unprivileged demo run");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // The binary may sit below directories nobody cannot enter: copy it.
+    let bin = tmp.path().join("netipc");
+    fs::copy(BIN, &bin).unwrap();
+    let tmpdir = tmp.path().join("tmp");
+    fs::create_dir(&tmpdir).unwrap();
+    for p in [tmp.path(), &tmpdir, &bin] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if p == tmpdir.as_path() { 0o777 } else { 0o755 };
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = assert_cmd::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["demo", "--calls", "100"])
+        .env_remove("NETDATA_INVOCATION_ID")
+        .env_remove("INVOCATION_ID")
+        .env("TMPDIR", &tmpdir)
+        .current_dir(&tmpdir)
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("2. snapshot over shared memory (SHM_HYBRID)"),
+        "{text}"
+    );
+    assert!(text.contains("cleaned up"), "{text}");
+    assert_eq!(fs::read_dir(&tmpdir).unwrap().count(), 0);
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
 }

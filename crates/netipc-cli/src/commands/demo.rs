@@ -8,6 +8,7 @@
 //! (and the output says so).
 
 use std::fs::{self, DirBuilder};
+use std::hint::black_box;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ const SYNTHETIC: [&str; 9] = [
     "user.slice/user-1000.slice/session-1.scope",
     "machine.slice/libpod-9e8d.scope",
 ];
+
+/// Lookups timed per name; the mean is shown.
+const LOOKUP_REPEAT: u32 = 100_000;
 
 /// A name no cgroup has, for the lookup miss.
 const MISSING: &str = "system.slice/no-such.service";
@@ -144,7 +148,12 @@ impl Demo<'_> {
         ))?;
 
         // The provider, on the real cgroups if they can be read.
-        let mut provider = SnapshotProvider::new(ScanSource::default());
+        let source = self
+            .args
+            .mountinfo
+            .clone()
+            .map_or_else(ScanSource::default, ScanSource::Mountinfo);
+        let mut provider = SnapshotProvider::new(source);
         match provider.rescan() {
             Ok(r) => {
                 let (root, layout) = provider
@@ -170,7 +179,7 @@ impl Demo<'_> {
                     CliError::failure(format!("cannot scan the synthetic tree: {e}"))
                 })?;
                 self.say(format_args!(
-                    "cgroups        this machine's cgroup filesystem cannot be read ({e});\n               serving a synthetic tree of {} cgroups from {} instead",
+                    "cgroups        cannot scan this machine's cgroups: {e}\n               serving a synthetic tree of {} cgroups from {} instead",
                     r.items,
                     root.display(),
                 ))?;
@@ -267,33 +276,36 @@ impl Demo<'_> {
         let mut names: Vec<Vec<u8>> = pick_names(cache.iter().map(|c| (c.name, c.enabled)));
         names.push(MISSING.as_bytes().to_vec());
         self.say(format_args!(
-            "\n3. lookups in the client-side cache (refreshed in {}; key = name + 32-bit FNV-1a of the name)",
-            format::duration(refresh_took)
+            "\n3. lookups in the client-side cache (refreshed in {}; hash = 32-bit FNV-1a of the name; time = mean of {} lookups)",
+            format::duration(refresh_took),
+            format::count(u64::from(LOOKUP_REPEAT)),
         ))?;
-        for name in &names {
+        let shown: Vec<String> = names.iter().map(|n| format::display_bytes(n)).collect();
+        let width = shown
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        for (name, shown) in names.iter().zip(&shown) {
             let hash = name_hash(name);
             let started = Instant::now();
+            for _ in 0..LOOKUP_REPEAT {
+                black_box(cache.lookup(black_box(hash), black_box(name)));
+            }
+            let took = started.elapsed() / LOOKUP_REPEAT;
             let found = cache
                 .lookup(hash, name)
                 .map(|c| (c.enabled, format::display_bytes(c.path)));
-            let took = started.elapsed();
-            let shown = format::display_bytes(name);
-            match found {
-                Some((enabled, path)) => self.say(format_args!(
-                    "   hit   {:<40} {}  enabled {}  {}  ({})",
-                    shown,
-                    format::hex32(hash),
-                    enabled,
-                    path,
-                    format::duration(took)
-                ))?,
-                None => self.say(format_args!(
-                    "   miss  {:<40} {}  not in the snapshot  ({})",
-                    shown,
-                    format::hex32(hash),
-                    format::duration(took)
-                ))?,
-            }
+            let (result, detail) = match found {
+                Some((enabled, path)) => ("hit ", format!("  → {path} (enabled {enabled})")),
+                None => ("miss", String::new()),
+            };
+            self.say(format_args!(
+                "   {result}  {shown:<width$}  {}  {:>7}{detail}",
+                format::hex32(hash),
+                format::duration(took),
+            ))?;
         }
         drop(cache);
         self.check_stop()?;

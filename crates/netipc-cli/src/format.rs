@@ -206,6 +206,13 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// An interval in seconds: `1 s`, `0.25 s`, `86400 s`.
+pub fn seconds(d: Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} s")
+}
+
 /// A count with thousands separators: `12,345`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -352,6 +359,10 @@ mod tests {
         assert_eq!(duration(Duration::from_nanos(12_345)), "12.3 µs");
         assert_eq!(duration(Duration::from_micros(4_560)), "4.56 ms");
         assert_eq!(duration(Duration::from_millis(1_200)), "1.20 s");
+        assert_eq!(seconds(Duration::from_secs(1)), "1 s");
+        assert_eq!(seconds(Duration::from_millis(250)), "0.25 s");
+        assert_eq!(seconds(Duration::from_millis(50)), "0.05 s");
+        assert_eq!(seconds(Duration::from_secs(86_400)), "86400 s");
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(6 * 1024), "6.0 KiB");
         assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");

@@ -70,7 +70,7 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
         first.items,
         format::plural(first.items, "cgroup", "cgroups"),
         first.generation,
-        format::duration(args.interval),
+        format::seconds(args.interval),
     );
 
     while !stop.sleep(args.interval) {

@@ -15,13 +15,14 @@ Auth: every command except `demo` needs the provider's auth token: --token HEX,
 or else it is derived from NETDATA_INVOCATION_ID (falling back to INVOCATION_ID).
 
 Exit codes:
-  0  success
-  1  runtime failure (a call failed, the provider is incompatible, ...)
-  2  usage error, or no auth token available
-  3  no provider at the endpoint
-  4  the provider rejected our auth token
-  5  run directory missing, not a directory, or not accessible
-  6  lookup: no cgroup of that name";
+    0  success
+    1  runtime failure (a call failed, the provider is incompatible, ...)
+    2  usage error, or no auth token available
+    3  no provider at the endpoint
+    4  the provider rejected our auth token
+    5  run directory missing, not a directory, or not accessible
+    6  lookup: no cgroup of that name
+  130  demo interrupted (it still cleans up)";
 
 /// netipc: serve and inspect netipc endpoints (protocol version 1).
 #[derive(Debug, Parser)]
@@ -46,9 +47,12 @@ pub enum Command {
     Ping(PingArgs),
     /// Connect, show what the handshake agreed, and time one round trip.
     Status(StatusArgs),
-    /// Start a provider on this machine's cgroups in a temporary directory,
-    /// query it over UDS and shared memory, and clean up. Needs no root and
-    /// no flags.
+    /// Show it all on this machine, no root needed.
+    ///
+    /// Starts a provider on this machine's cgroups in a temporary run
+    /// directory, queries it over UDS and shared memory, looks names up in
+    /// the client-side cache, times round trips, and removes everything it
+    /// created.
     Demo(DemoArgs),
 }
 

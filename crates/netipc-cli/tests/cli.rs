@@ -966,3 +966,74 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn help_documents_auth_and_exit_codes() {
+    let out = netipc().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--token HEX",
+        "NETDATA_INVOCATION_ID",
+        "    3  no provider at the endpoint",
+        "    4  the provider rejected our auth token",
+        "    5  run directory",
+        "  130  demo interrupted",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // No subcommand is a usage error.
+    assert_eq!(netipc().output().unwrap().status.code(), Some(2));
+}
+
+#[test]
+fn interrupted_demo_cleans_up_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().join("tmp");
+    fs::create_dir(&tmpdir).unwrap();
+    let log = tmp.path().join("stdout.txt");
+    let errors = tmp.path().join("stderr.txt");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--calls", "10000000"])
+        .env_remove("NETDATA_INVOCATION_ID")
+        .env_remove("INVOCATION_ID")
+        .env("TMPDIR", &tmpdir)
+        .stdout(File::create(&log).unwrap())
+        .stderr(File::create(&errors).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&log).unwrap().contains("4. round trips") {
+        assert!(
+            Instant::now() < deadline,
+            "demo never reached the timing step"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the demo did not stop within 10 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        fs::read_to_string(&errors).unwrap(),
+        "netipc: interrupted; cleaned up\n"
+    );
+    assert_eq!(
+        fs::read_dir(&tmpdir).unwrap().count(),
+        0,
+        "the demo left files behind"
+    );
+}

@@ -17,7 +17,7 @@ use std::time::Instant;
 use netipc::cache::{name_hash, CgroupsCache};
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::increment::{self, IncrementClient};
-use netipc::service::{ClientConfig, ServerConfig};
+use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
 
 use super::output;
 use super::query::transport_name;
@@ -26,7 +26,7 @@ use crate::cgroupfs::{Layout, ScanSource};
 use crate::cli::DemoArgs;
 use crate::endpoint::{check_state, socket_path, CGROUPS_SERVICE, INCREMENT_SERVICE};
 use crate::exit::{CliError, Exit};
-use crate::format::{self, Row, SnapshotSummary};
+use crate::format::{self, Row};
 use crate::latency::{LatencySummary, Samples};
 use crate::provider::SnapshotProvider;
 use crate::signals::StopFlag;
@@ -135,19 +135,43 @@ impl Demo<'_> {
     }
 
     fn run(mut self) -> Result<(), CliError> {
-        let token = self.token;
-        let dir = self.dir;
         self.say(format_args!(
             "netipc demo: a cgroups-snapshot provider and its clients, over UDS and shared memory\n"
         ))?;
-        self.say(format_args!("run directory  {} (temporary)", dir.display()))?;
+        self.say(format_args!(
+            "run directory  {} (temporary)",
+            self.dir.display()
+        ))?;
         self.say(format_args!(
             "auth token     {} ({})",
-            format::hex64(token.value),
-            token.source.describe()
+            format::hex64(self.token.value),
+            self.token.source.describe()
         ))?;
+        let provider = self.scan()?;
+        let (snapshot_server, increment_server) = self.start_providers(&provider)?;
+        self.check_stop()?;
 
-        // The provider, on the real cgroups if they can be read.
+        let config = ClientConfig::new(self.token.value);
+        let mut uds = self.snapshot_client(config.clone().uds_only())?;
+        let payload = self.show_snapshot(&mut uds)?;
+        let mut shm = self.snapshot_client(config.clone())?;
+        self.compare_snapshot(&mut shm, &payload)?;
+        self.check_stop()?;
+
+        self.show_lookups()?;
+        self.check_stop()?;
+
+        self.show_latencies(&mut uds, &mut shm, payload.len())?;
+        drop(uds);
+        drop(shm);
+        snapshot_server.shutdown();
+        increment_server.shutdown();
+        Ok(())
+    }
+
+    /// Scans this machine's cgroups, or a synthetic tree when they cannot
+    /// be read, and says which.
+    fn scan(&mut self) -> Result<SnapshotProvider, CliError> {
         let source = self
             .args
             .mountinfo
@@ -170,7 +194,7 @@ impl Demo<'_> {
                 ))?;
             }
             Err(e) => {
-                let root = dir.join("synthetic-cgroup");
+                let root = self.dir.join("synthetic-cgroup");
                 make_synthetic_tree(&root).map_err(|e| {
                     CliError::failure(format!("cannot build a synthetic cgroup tree: {e}"))
                 })?;
@@ -185,91 +209,112 @@ impl Demo<'_> {
                 ))?;
             }
         }
-        let published = provider.current();
-        let mut config = ServerConfig::new(token.value);
-        config.response_payload = response_limit_for(published.payload.len());
-        let snapshot_server = start(dir, CGROUPS_SERVICE, config, provider.handle().handler())?;
-        let increment_server = start(
-            dir,
+        Ok(provider)
+    }
+
+    /// Starts the cgroups-snapshot and increment providers in this process.
+    fn start_providers(
+        &mut self,
+        provider: &SnapshotProvider,
+    ) -> Result<(ManagedServer, ManagedServer), CliError> {
+        let mut config = ServerConfig::new(self.token.value);
+        config.response_payload = response_limit_for(provider.current().payload.len());
+        let snapshots = start(
+            self.dir,
+            CGROUPS_SERVICE,
+            config,
+            provider.handle().handler(),
+        )?;
+        let increments = start(
+            self.dir,
             INCREMENT_SERVICE,
-            ServerConfig::new(token.value),
+            ServerConfig::new(self.token.value),
             increment::handler(|v| Ok(v.wrapping_add(1))),
         )?;
         self.say(format_args!(
             "providers      {} and {} (in this process)",
-            snapshot_server.socket_path().display(),
-            increment_server.socket_path().display()
+            snapshots.socket_path().display(),
+            increments.socket_path().display()
         ))?;
-        self.check_stop()?;
+        Ok((snapshots, increments))
+    }
 
-        // The snapshot over UDS, printed.
-        let socket = socket_path(dir, CGROUPS_SERVICE);
-        let mut uds = self.snapshot_client(ClientConfig::new(token.value).uds_only())?;
-        let uds_bytes = {
-            let profile = uds.status().profile;
-            let view = uds
-                .call_snapshot()
-                .map_err(|e| CliError::failure(format!("snapshot call over UDS failed: {e}")))?;
-            let summary = SnapshotSummary {
-                generation: view.generation(),
-                systemd_enabled: view.systemd_enabled(),
-                item_count: view.item_count(),
-            };
-            let rows: Vec<Row<'_>> = view
-                .iter()
-                .map(|i| Row {
-                    hash: i.hash(),
-                    options: i.options(),
-                    enabled: i.enabled(),
-                    name: i.name(),
-                    path: i.path(),
-                })
-                .collect();
-            self.say(format_args!(
-                "\n1. snapshot over {} ({}): generation {}, systemd_enabled {}, {} {}, {}",
-                transport_name(profile),
-                profile.map(|p| p.to_string()).unwrap_or_default(),
-                summary.generation,
-                summary.systemd_enabled,
-                summary.item_count,
-                format::plural(summary.item_count, "cgroup", "cgroups"),
-                format::bytes(view.as_bytes().len() as u64),
-            ))?;
-            let mut table = Vec::new();
-            format::write_table(&mut table, &rows, Some(self.args.rows), "   ")
-                .map_err(|e| CliError::failure(e.to_string()))?;
-            output(self.out.write_all(&table))?;
-            view.as_bytes().to_vec()
-        };
+    /// Step 1: fetches the snapshot and prints it; returns its payload.
+    fn show_snapshot(&mut self, client: &mut CgroupsSnapshotClient) -> Result<Vec<u8>, CliError> {
+        let profile = client.status().profile;
+        let view = client.call_snapshot().map_err(|e| {
+            CliError::failure(format!(
+                "snapshot call over {} failed: {e}",
+                transport_name(profile)
+            ))
+        })?;
+        let rows: Vec<Row<'_>> = view
+            .iter()
+            .map(|i| Row {
+                hash: i.hash(),
+                options: i.options(),
+                enabled: i.enabled(),
+                name: i.name(),
+                path: i.path(),
+            })
+            .collect();
+        self.say(format_args!(
+            "\n1. snapshot over {} ({}): generation {}, systemd_enabled {}, {} {}, {}",
+            transport_name(profile),
+            profile.map(|p| p.to_string()).unwrap_or_default(),
+            view.generation(),
+            view.systemd_enabled(),
+            rows.len(),
+            format::plural(rows.len(), "cgroup", "cgroups"),
+            format::bytes(view.as_bytes().len() as u64),
+        ))?;
+        let mut table = Vec::new();
+        format::write_table(&mut table, &rows, Some(self.args.rows), "   ")
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        output(self.out.write_all(&table))?;
+        Ok(view.as_bytes().to_vec())
+    }
 
-        // The same snapshot over shared memory.
-        let mut shm = self.snapshot_client(ClientConfig::new(token.value))?;
-        let shm_profile = shm.status().profile;
-        let same = {
-            let view = shm.call_snapshot().map_err(|e| {
-                CliError::failure(format!("snapshot call over shared memory failed: {e}"))
+    /// Step 2: fetches the snapshot again and compares the bytes.
+    fn compare_snapshot(
+        &mut self,
+        client: &mut CgroupsSnapshotClient,
+        payload: &[u8],
+    ) -> Result<(), CliError> {
+        let profile = client.status().profile;
+        let same = client
+            .call_snapshot()
+            .map(|view| view.as_bytes() == payload)
+            .map_err(|e| {
+                CliError::failure(format!(
+                    "snapshot call over {} failed: {e}",
+                    transport_name(profile)
+                ))
             })?;
-            view.as_bytes() == uds_bytes.as_slice()
-        };
         self.say(format_args!(
             "\n2. snapshot over {} ({}): {}",
-            transport_name(shm_profile),
-            shm_profile.map(|p| p.to_string()).unwrap_or_default(),
+            transport_name(profile),
+            profile.map(|p| p.to_string()).unwrap_or_default(),
             if same {
                 "byte-for-byte the same payload"
             } else {
                 "a different payload (the tree changed in between)"
             }
-        ))?;
-        self.check_stop()?;
+        ))
+    }
 
-        // Lookups through the Level 3 cache.
-        let mut cache = CgroupsCache::new(dir, CGROUPS_SERVICE, ClientConfig::new(token.value));
+    /// Step 3: a few hits and a miss in a Level 3 cache.
+    fn show_lookups(&mut self) -> Result<(), CliError> {
+        let mut cache = CgroupsCache::new(
+            self.dir,
+            CGROUPS_SERVICE,
+            ClientConfig::new(self.token.value),
+        );
         let refreshed = Instant::now();
         cache.refresh().map_err(|e| {
             CliError::failure(format!(
                 "cache refresh from {} failed: {e}",
-                socket.display()
+                socket_path(self.dir, CGROUPS_SERVICE).display()
             ))
         })?;
         let refresh_took = refreshed.elapsed();
@@ -307,37 +352,38 @@ impl Demo<'_> {
                 format::duration(took),
             ))?;
         }
-        drop(cache);
-        self.check_stop()?;
+        Ok(())
+    }
 
-        // Latencies.
+    /// Step 4: round-trip latencies per transport and call.
+    fn show_latencies(
+        &mut self,
+        uds: &mut CgroupsSnapshotClient,
+        shm: &mut CgroupsSnapshotClient,
+        snapshot_len: usize,
+    ) -> Result<(), CliError> {
         let calls = self.args.calls;
         let snapshot_calls = (calls / 10).max(1);
         self.say(format_args!(
             "\n4. round trips, one client at a time (INCREMENT: {} calls, CGROUPS_SNAPSHOT of {}: {} calls)",
             format::count(u64::from(calls)),
-            format::bytes(uds_bytes.len() as u64),
+            format::bytes(snapshot_len as u64),
             format::count(u64::from(snapshot_calls)),
         ))?;
         self.say(format_args!(
             "   {:<14} {:<17} {:>10} {:>10} {:>10} {:>10}",
             "transport", "call", "min", "p50", "p99", "max"
         ))?;
-        for (label, config) in [
-            ("UDS", ClientConfig::new(token.value).uds_only()),
-            ("shared memory", ClientConfig::new(token.value)),
+        let config = ClientConfig::new(self.token.value);
+        for (label, config, client) in [
+            ("UDS", config.clone().uds_only(), uds),
+            ("shared memory", config.clone(), shm),
         ] {
-            let inc = self.time_increment(config.clone(), calls)?;
+            let inc = self.time_increment(config, calls)?;
             self.latency_line(label, "INCREMENT", &inc)?;
-            let client = if label == "UDS" { &mut uds } else { &mut shm };
             let snap = self.time_snapshot(client, snapshot_calls)?;
             self.latency_line(label, "CGROUPS_SNAPSHOT", &snap)?;
         }
-
-        drop(uds);
-        drop(shm);
-        snapshot_server.shutdown();
-        increment_server.shutdown();
         Ok(())
     }
 

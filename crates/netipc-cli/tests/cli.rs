@@ -909,38 +909,68 @@ fn demo_falls_back_to_a_synthetic_tree_without_cgroups() {
     );
 }
 
+/// A copy of the binary that `nobody` can run, in a directory `nobody` can
+/// enter, and the `setpriv` command line that runs it as `nobody` — or
+/// `None` when the tests do not run as root or `setpriv` is missing.
+struct Unprivileged {
+    tmp: TempDir,
+    setpriv: PathBuf,
+    bin: PathBuf,
+}
+
+impl Unprivileged {
+    fn new() -> Option<Unprivileged> {
+        if !rustix::process::geteuid().is_root() {
+            return None;
+        }
+        let Ok(setpriv) = which("setpriv") else {
+            eprintln!("setpriv not found; skipping the unprivileged run");
+            return None;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("netipc");
+        fs::copy(BIN, &bin).unwrap();
+        for p in [tmp.path(), &bin] {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Some(Unprivileged { tmp, setpriv, bin })
+    }
+
+    /// A world-writable directory for the unprivileged process.
+    fn scratch(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.tmp.path().join("scratch");
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        dir
+    }
+
+    /// `netipc ARGS` as uid/gid 65534 with no supplementary groups.
+    fn netipc(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(&self.setpriv);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&self.bin)
+            .env_remove("NETDATA_INVOCATION_ID")
+            .env_remove("INVOCATION_ID")
+            .current_dir("/")
+            .timeout(Duration::from_secs(20));
+        cmd
+    }
+}
+
 /// The demo needs no root: run it as `nobody` when the tests run as root
-/// and `setpriv` is available.
+/// (when they do not, demo_runs_and_cleans_up already covers it).
 #[test]
 fn demo_works_without_root() {
-    if !rustix::process::geteuid().is_root() {
-        // Already unprivileged: demo_runs_and_cleans_up covers it.
-        return;
-    }
-    let Ok(setpriv) = which("setpriv") else {
-        eprintln!("setpriv not found; skipping the unprivileged demo run");
+    let Some(nobody) = Unprivileged::new() else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    // The binary may sit below directories nobody cannot enter: copy it.
-    let bin = tmp.path().join("netipc");
-    fs::copy(BIN, &bin).unwrap();
-    let tmpdir = tmp.path().join("tmp");
-    fs::create_dir(&tmpdir).unwrap();
-    for p in [tmp.path(), &tmpdir, &bin] {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if p == tmpdir.as_path() { 0o777 } else { 0o755 };
-        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    let out = assert_cmd::Command::new(setpriv)
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
+    let tmpdir = nobody.scratch();
+    let out = nobody
+        .netipc()
         .args(["demo", "--calls", "100"])
-        .env_remove("NETDATA_INVOCATION_ID")
-        .env_remove("INVOCATION_ID")
         .env("TMPDIR", &tmpdir)
-        .current_dir(&tmpdir)
-        .timeout(Duration::from_secs(20))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -955,6 +985,69 @@ fn demo_works_without_root() {
     );
     assert!(text.contains("cleaned up"), "{text}");
     assert_eq!(fs::read_dir(&tmpdir).unwrap().count(), 0);
+}
+
+/// What permission bits do to an unprivileged client of a root provider:
+/// a run directory it cannot enter, and a socket it may not connect to,
+/// are both exit 5.
+#[test]
+fn permission_denied_is_exit_5() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(nobody) = Unprivileged::new() else {
+        return;
+    };
+    let cg = tempfile::tempdir().unwrap();
+    tree(cg.path(), &["system.slice"]);
+    let p = serve_tree(cg.path(), &[]);
+    let run = p.run_dir();
+    // The provider created the run directory 0755 (less the umask); its
+    // parent is a private temporary directory: open it up.
+    fs::set_permissions(p.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
+
+    // The socket is 0600 root: connecting is refused.
+    let out = nobody
+        .netipc()
+        .args(["snapshot", "--token", TOKEN, "--run-dir"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(
+        stderr_line(&out),
+        format!(
+            "netipc: cannot connect to {}/cgroups-snapshot.sock: permission denied",
+            run.display()
+        )
+    );
+    let out = nobody
+        .netipc()
+        .args(["status", "--token", TOKEN, "--run-dir"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+
+    // A run directory nobody may enter.
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+    for cmd in [&["snapshot"][..], &["lookup", "/"], &["status"], &["ping"]] {
+        let out = nobody
+            .netipc()
+            .args(cmd)
+            .args(["--token", TOKEN, "--run-dir"])
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(5), "{cmd:?}: {out:?}");
+        assert_eq!(
+            stderr_line(&out),
+            format!(
+                "netipc: cannot access run directory {}: Permission denied",
+                run.display()
+            )
+        );
+    }
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {

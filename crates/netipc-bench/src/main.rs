@@ -1,6 +1,102 @@
 //! The `netipc-bench` benchmark driver.
+//!
+//! It implements the shared benchmark-driver interface of protocol v1, so
+//! any client can be paired with any server of another implementation:
+//!
+//! ```text
+//! netipc-bench <server-subcommand> <run_dir> <service> [duration_sec]
+//! netipc-bench <client-subcommand> <run_dir> <service> <duration_sec> <target_rps> [depth]
+//! netipc-bench lookup-bench <duration_sec>
+//! ```
+//!
+//! Servers print `READY` once their socket is bound and
+//! `SERVER_CPU_SEC=<seconds>` when SIGTERM or SIGINT arrives or their
+//! lifetime (duration + 3 s) ends. Clients print one 10-column CSV line on
+//! stdout and exit 1 if any response was wrong. `docs/benchmarks-method.md`
+//! describes the measurement method.
+
+mod client;
+mod common;
+mod lookup;
+mod measure;
+mod server;
+mod snapshot;
+
+use std::path::Path;
+
+use client::{ClientSpec, RunArgs};
+use server::ServerSpec;
+
+const USAGE: &str = "\
+usage:
+  netipc-bench <server> <run_dir> <service> [duration_sec]
+      servers: uds-ping-pong-server shm-ping-pong-server
+               uds-batch-ping-pong-server shm-batch-ping-pong-server
+               snapshot-server snapshot-shm-server
+  netipc-bench <client> <run_dir> <service> <duration_sec> <target_rps>
+      clients: uds-ping-pong-client shm-ping-pong-client
+               uds-batch-ping-pong-client shm-batch-ping-pong-client
+               snapshot-client snapshot-shm-client
+  netipc-bench <pipeline-client> <run_dir> <service> <duration_sec> <target_rps> <depth>
+      pipeline clients: uds-pipeline-client uds-pipeline-batch-client
+  netipc-bench lookup-bench <duration_sec>
+
+target_rps 0 = unthrottled. Environment: NETIPC_BENCH_WAIT=default|latency|cpu|reference|adaptive:<us>
+selects the receive wait policy of clients and servers.";
+
+fn usage(problem: &str) -> i32 {
+    eprintln!("netipc-bench: {problem}\n{USAGE}");
+    1
+}
+
+/// Dispatches `args` (without the program name); returns the exit code.
+fn dispatch(args: &[String]) -> i32 {
+    let Some(sub) = args.first() else {
+        return usage("missing subcommand");
+    };
+    let rest = &args[1..];
+    if let Some(spec) = ServerSpec::from_subcommand(sub) {
+        if rest.len() < 2 {
+            return usage(&format!("{sub} needs <run_dir> <service>"));
+        }
+        let duration = common::parse_server_duration(rest.get(2).map(String::as_str));
+        return server::run(spec, Path::new(&rest[0]), &rest[1], duration);
+    }
+    if let Some(spec) = ClientSpec::from_subcommand(sub) {
+        let needed = if spec.needs_depth() { 5 } else { 4 };
+        if rest.len() < needed {
+            return usage(&format!(
+                "{sub} needs <run_dir> <service> <duration_sec> <target_rps>{}",
+                if spec.needs_depth() { " <depth>" } else { "" }
+            ));
+        }
+        let run = RunArgs {
+            duration_sec: common::parse_client_duration(&rest[2]),
+            target_rps: common::parse_target_rps(&rest[3]),
+            depth: if spec.needs_depth() {
+                common::parse_depth(&rest[4])
+            } else {
+                1
+            },
+        };
+        return client::run(spec, Path::new(&rest[0]), &rest[1], run);
+    }
+    if sub == "lookup-bench" {
+        let Some(d) = rest.first() else {
+            return usage("lookup-bench needs <duration_sec>");
+        };
+        return lookup::run(common::parse_client_duration(d));
+    }
+    usage(&format!("unknown subcommand {sub:?}"))
+}
 
 fn main() {
-    eprintln!("netipc-bench: not built yet");
-    std::process::exit(2);
+    // The Rust runtime already ignores SIGPIPE (a write to a closed socket
+    // returns EPIPE instead of killing the process), as the driver
+    // interface requires.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    std::process::exit(dispatch(&args));
 }

@@ -45,14 +45,11 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
     };
     let mut provider = SnapshotProvider::new(source);
     let mut last_failure = None;
-    match provider.rescan() {
-        Ok(_) => {}
-        Err(e) => {
-            eprintln!(
-                "netipc: cannot scan the cgroup filesystem: {e}; serving an empty snapshot (generation 0) until a scan succeeds"
-            );
-            last_failure = Some(e.to_string());
-        }
+    if let Err(e) = provider.rescan() {
+        eprintln!(
+            "netipc: cannot scan the cgroup filesystem: {e}; serving an empty snapshot (generation 0) until a scan succeeds"
+        );
+        last_failure = Some(e.to_string());
     }
 
     let first = provider.current();

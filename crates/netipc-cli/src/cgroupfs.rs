@@ -52,7 +52,6 @@
 //! See [`item_options`] and [`item_enabled`].
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs::{self, ReadDir};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -106,7 +105,8 @@ const V1_CONTROLLERS: [&str; 15] = [
 /// Offset basis `0x811c9dc5`, prime `16777619`: for every byte the state is
 /// XORed with the byte, then multiplied (wrapping). This is the agent's
 /// string hash, so consumers can look items up with the hash they compute
-/// themselves.
+/// themselves. It is the library's [`netipc::cache::name_hash`], so the
+/// provider and every consumer share one implementation.
 ///
 /// ```
 /// use netipc_cli::cgroupfs::name_hash;
@@ -114,11 +114,7 @@ const V1_CONTROLLERS: [&str; 15] = [
 /// assert_eq!(name_hash(b""), 0x811c_9dc5);
 /// assert_eq!(name_hash(b"a"), 0xe40c_292c);
 /// ```
-pub fn name_hash(name: &[u8]) -> u32 {
-    name.iter().fold(0x811c_9dc5u32, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(16_777_619)
-    })
-}
+pub use netipc::cache::name_hash;
 
 /// cgroup layout of the walked hierarchy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -427,10 +423,11 @@ impl Default for ScanSource {
 }
 
 /// Why a scan failed. Messages are single lines.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScanError {
     /// The mountinfo file could not be read.
+    #[error("cannot read mount table {}: {source}", path.display())]
     Mountinfo {
         /// The file.
         path: PathBuf,
@@ -438,42 +435,19 @@ pub enum ScanError {
         source: io::Error,
     },
     /// The mountinfo file lists no `cgroup` or `cgroup2` filesystem.
+    #[error("no cgroup filesystem found in {}", mountinfo.display())]
     NoCgroupFs {
         /// The file that was searched.
         mountinfo: PathBuf,
     },
     /// The root cgroup directory could not be listed.
+    #[error("cannot list cgroup root {}: {source}", root.display())]
     RootUnreadable {
         /// The directory.
         root: PathBuf,
         /// The underlying error.
         source: io::Error,
     },
-}
-
-impl fmt::Display for ScanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Mountinfo { path, source } => {
-                write!(f, "cannot read mount table {}: {source}", path.display())
-            }
-            Self::NoCgroupFs { mountinfo } => {
-                write!(f, "no cgroup filesystem found in {}", mountinfo.display())
-            }
-            Self::RootUnreadable { root, source } => {
-                write!(f, "cannot list cgroup root {}: {source}", root.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for ScanError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Mountinfo { source, .. } | Self::RootUnreadable { source, .. } => Some(source),
-            Self::NoCgroupFs { .. } => None,
-        }
-    }
 }
 
 /// Walks the cgroup hierarchy and keeps the latest result.

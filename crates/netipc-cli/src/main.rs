@@ -1,6 +1,19 @@
-//! The `netipc` command-line tool.
+//! The `netipc` command-line tool. See `netipc --help` and docs/cli.md.
 
-fn main() {
-    eprintln!("netipc: not built yet");
-    std::process::exit(2);
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use netipc_cli::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match netipc_cli::commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netipc: {e}");
+            ExitCode::from(e.exit.code())
+        }
+    }
 }

@@ -368,7 +368,13 @@ fn names_with_spaces_unicode_and_raw_bytes() {
 
 #[test]
 fn ten_thousand_cgroups() {
-    let tmp = TempDir::new().unwrap();
+    // On tmpfs when there is one: creating 10,000 directories there is an
+    // order of magnitude faster than on a disk.
+    let tmp = tempfile::Builder::new()
+        .prefix("netipc-test-")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| TempDir::new())
+        .unwrap();
     let root = tmp.path().join("cg");
     for i in 0..100 {
         for j in 0..100 {

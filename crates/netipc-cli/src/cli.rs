@@ -1,0 +1,292 @@
+//! The command line, as clap parses it.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::endpoint::{parse_service, CGROUPS_SERVICE, DEFAULT_RUN_DIR, INCREMENT_SERVICE};
+use crate::token;
+
+/// Shown at the end of `netipc --help`.
+pub const AFTER_HELP: &str = "\
+Auth: every command except `demo` needs the provider's auth token: --token HEX,
+or else it is derived from NETDATA_INVOCATION_ID (falling back to INVOCATION_ID).
+
+Exit codes:
+    0  success
+    1  runtime failure (a call failed, the provider is incompatible, ...)
+    2  usage error, or no auth token available
+    3  no provider at the endpoint
+    4  the provider rejected our auth token
+    5  run directory missing, not a directory, or not accessible
+    6  lookup: no cgroup of that name
+  130  demo interrupted (it still cleans up)";
+
+/// netipc: serve and inspect netipc endpoints (protocol version 1).
+#[derive(Debug, Parser)]
+#[command(name = "netipc", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a provider until SIGINT or SIGTERM.
+    #[command(subcommand)]
+    Serve(Serve),
+    /// Fetch the cgroups snapshot and print it as a table (or JSON).
+    Snapshot(SnapshotArgs),
+    /// Look one cgroup up by name through the client-side cache.
+    Lookup(LookupArgs),
+    /// Measure round trips to an INCREMENT endpoint.
+    Ping(PingArgs),
+    /// Connect, show what the handshake agreed, and time one round trip.
+    Status(StatusArgs),
+    /// Show it all on this machine, no root needed.
+    ///
+    /// Starts a provider on this machine's cgroups in a temporary run
+    /// directory, queries it over UDS and shared memory, looks names up in
+    /// the client-side cache, times round trips, and removes everything it
+    /// created.
+    Demo(DemoArgs),
+}
+
+/// Where the endpoint is and which token to present.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Directory of the endpoints' sockets and shared-memory files.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+    /// Auth token, 1 to 16 hex digits (default: derived from
+    /// NETDATA_INVOCATION_ID, else INVOCATION_ID).
+    #[arg(long, value_name = "HEX", value_parser = token::parse_flag)]
+    pub token: Option<u64>,
+}
+
+/// `netipc serve …`
+#[derive(Debug, Subcommand)]
+pub enum Serve {
+    /// Publish this host's cgroups, rescanning every --interval seconds.
+    CgroupsSnapshot(ServeCgroupsArgs),
+    /// Answer INCREMENT requests with the value plus one (a ping target).
+    Increment(ServeIncrementArgs),
+}
+
+/// `netipc serve cgroups-snapshot`
+#[derive(Debug, Clone, Args)]
+pub struct ServeCgroupsArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name.
+    #[arg(long, value_name = "NAME", default_value = CGROUPS_SERVICE, value_parser = parse_service)]
+    pub service: String,
+    /// Seconds between rescans of the cgroup filesystem (fractions allowed).
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Walk this directory as the cgroup root instead of discovering it
+    /// (for tests).
+    #[arg(long, value_name = "DIR", hide = true, conflicts_with = "mountinfo")]
+    pub cgroup_root: Option<PathBuf>,
+    /// Layout of --cgroup-root.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "v2",
+        hide = true,
+        requires = "cgroup_root"
+    )]
+    pub layout: LayoutArg,
+    /// Discover the hierarchy from this file instead of
+    /// /proc/self/mountinfo (for tests).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub mountinfo: Option<PathBuf>,
+}
+
+/// `netipc serve increment`
+#[derive(Debug, Clone, Args)]
+pub struct ServeIncrementArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name.
+    #[arg(long, value_name = "NAME", default_value = INCREMENT_SERVICE, value_parser = parse_service)]
+    pub service: String,
+}
+
+/// cgroup layout of a directly given root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// cgroup v1.
+    V1,
+    /// cgroup v2 (unified).
+    V2,
+}
+
+/// `netipc snapshot`
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name.
+    #[arg(long, value_name = "NAME", default_value = CGROUPS_SERVICE, value_parser = parse_service)]
+    pub service: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `netipc lookup NAME`
+#[derive(Debug, Clone, Args)]
+pub struct LookupArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name.
+    #[arg(long, value_name = "NAME", default_value = CGROUPS_SERVICE, value_parser = parse_service)]
+    pub service: String,
+    /// The cgroup's name: its path relative to the cgroup root, e.g.
+    /// system.slice/ssh.service (the root is "/").
+    #[arg(value_name = "NAME")]
+    pub name: OsString,
+}
+
+/// `netipc ping [SERVICE]`
+#[derive(Debug, Clone, Args)]
+pub struct PingArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name of an INCREMENT service.
+    #[arg(value_name = "SERVICE", default_value = INCREMENT_SERVICE, value_parser = parse_service)]
+    pub service: String,
+    /// Round trips to measure.
+    #[arg(long, short = 'c', value_name = "N", default_value = "1000",
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub count: u32,
+    /// Offer shared memory (preferred over UDS) instead of UDS only.
+    #[arg(long)]
+    pub shm: bool,
+}
+
+/// `netipc status [SERVICE]`
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name.
+    #[arg(value_name = "SERVICE", default_value = CGROUPS_SERVICE, value_parser = parse_service)]
+    pub service: String,
+    /// Offer shared memory (preferred over UDS) instead of UDS only.
+    #[arg(long)]
+    pub shm: bool,
+}
+
+/// `netipc demo`
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Auth token (default: derived from NETDATA_INVOCATION_ID or
+    /// INVOCATION_ID if set, else random).
+    #[arg(long, value_name = "HEX", value_parser = token::parse_flag)]
+    pub token: Option<u64>,
+    /// Rows of the snapshot table to print.
+    #[arg(long, value_name = "N", default_value = "20")]
+    pub rows: usize,
+    /// Round trips to time per transport and call.
+    #[arg(long, value_name = "N", default_value = "10000",
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub calls: u32,
+    /// Discover the cgroup hierarchy from this file instead of
+    /// /proc/self/mountinfo (for tests of the fallback).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub mountinfo: Option<PathBuf>,
+}
+
+/// Parses `--interval`: seconds, fractions allowed, from 0.01 to 86400.
+///
+/// # Errors
+///
+/// A description of the problem.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.01..=86_400.0).contains(&secs) {
+        return Err(format!("{s} is out of range (0.01 to 86400 seconds)"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "-1", "x", "NaN", "1e9"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["netipc", "snapshot"]).unwrap();
+        let Command::Snapshot(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.common.run_dir, PathBuf::from("/run/netdata"));
+        assert_eq!(a.service, "cgroups-snapshot");
+        assert_eq!(a.common.token, None);
+
+        let cli = Cli::try_parse_from(["netipc", "serve", "cgroups-snapshot", "--token", "0xAB"])
+            .unwrap();
+        let Command::Serve(Serve::CgroupsSnapshot(a)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.common.token, Some(0xab));
+        assert_eq!(a.interval, Duration::from_secs(1));
+
+        let cli = Cli::try_parse_from(["netipc", "ping", "--count", "5", "--shm"]).unwrap();
+        let Command::Ping(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!((a.service.as_str(), a.count, a.shm), ("increment", 5, true));
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for args in [
+            &["netipc", "snapshot", "--token", "xyz"][..],
+            &["netipc", "ping", "--count", "0"],
+            &["netipc", "status", "bad/name"],
+            &[
+                "netipc",
+                "serve",
+                "cgroups-snapshot",
+                "--cgroup-root",
+                "/a",
+                "--mountinfo",
+                "/b",
+            ],
+            &["netipc", "lookup"],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+}

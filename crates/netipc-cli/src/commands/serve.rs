@@ -1,0 +1,236 @@
+//! `netipc serve cgroups-snapshot` and `netipc serve increment`.
+
+use std::fs::DirBuilder;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::time::Duration;
+
+use netipc::service::{increment, Handler, ManagedServer, ServerConfig, ServerError};
+use netipc::transport::{EndpointError, InUseReason};
+
+use crate::cgroupfs::{Layout, ScanSource};
+use crate::cli::{LayoutArg, ServeCgroupsArgs, ServeIncrementArgs};
+use crate::endpoint::{io_reason, run_dir_error, socket_path};
+use crate::exit::CliError;
+use crate::format;
+use crate::provider::SnapshotProvider;
+use crate::signals::StopFlag;
+use crate::token;
+
+/// Mode of a run directory that `serve` creates.
+pub const RUN_DIR_MODE: u32 = 0o755;
+
+/// Runs the cgroups snapshot provider until a stop is requested.
+///
+/// # Errors
+///
+/// No token, an unusable run directory, or an endpoint that cannot be
+/// bound (for example because another provider serves it).
+pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError> {
+    let token = token::resolve(args.common.token)?;
+    let run_dir = &args.common.run_dir;
+    prepare_run_dir(run_dir)?;
+
+    let source = match (&args.cgroup_root, &args.mountinfo) {
+        (Some(root), _) => ScanSource::Root {
+            root: root.clone(),
+            layout: match args.layout {
+                LayoutArg::V1 => Layout::V1,
+                LayoutArg::V2 => Layout::V2,
+            },
+        },
+        (None, Some(mountinfo)) => ScanSource::Mountinfo(mountinfo.clone()),
+        (None, None) => ScanSource::default(),
+    };
+    let mut provider = SnapshotProvider::new(source);
+    let mut last_failure = None;
+    if let Err(e) = provider.rescan() {
+        eprintln!(
+            "netipc: cannot scan the cgroup filesystem: {e}; serving an empty snapshot (generation 0) until a scan succeeds"
+        );
+        last_failure = Some(e.to_string());
+    }
+
+    let first = provider.current();
+    let mut config = ServerConfig::new(token.value);
+    config.response_payload = response_limit_for(first.payload.len());
+    let server = start(run_dir, &args.service, config, provider.handle().handler())?;
+    let root = provider
+        .last_scan()
+        .map(|s| format!(" from {}", s.root.display()))
+        .unwrap_or_default();
+    println!(
+        "serving {} at {}: {} {}{root}, generation {}, rescanning every {}",
+        args.service,
+        server.socket_path().display(),
+        first.items,
+        format::plural(first.items, "cgroup", "cgroups"),
+        first.generation,
+        format::seconds(args.interval),
+    );
+
+    while !stop.sleep(args.interval) {
+        match provider.rescan() {
+            Ok(r) => {
+                if last_failure.take().is_some() {
+                    eprintln!("netipc: scanning works again");
+                }
+                if r.published {
+                    println!(
+                        "generation {}: {} {}",
+                        r.generation,
+                        r.items,
+                        format::plural(r.items, "cgroup", "cgroups")
+                    );
+                }
+            }
+            Err(e) => {
+                // Report each distinct failure once, not every interval.
+                let text = e.to_string();
+                if last_failure.as_deref() != Some(text.as_str()) {
+                    eprintln!(
+                        "netipc: rescan failed, still serving generation {}: {text}",
+                        provider.current().generation
+                    );
+                    last_failure = Some(text);
+                }
+            }
+        }
+    }
+    stop_server(server);
+    Ok(())
+}
+
+/// Runs an INCREMENT provider until a stop is requested.
+///
+/// # Errors
+///
+/// As for [`cgroups`].
+pub fn increment(args: &ServeIncrementArgs, stop: &StopFlag) -> Result<(), CliError> {
+    let token = token::resolve(args.common.token)?;
+    let run_dir = &args.common.run_dir;
+    prepare_run_dir(run_dir)?;
+    let handler = increment::handler(|v| Ok(v.wrapping_add(1)));
+    let server = start(
+        run_dir,
+        &args.service,
+        ServerConfig::new(token.value),
+        handler,
+    )?;
+    println!(
+        "serving {} at {}: INCREMENT answers the value plus one",
+        args.service,
+        server.socket_path().display()
+    );
+    while !stop.sleep(Duration::from_secs(3600)) {}
+    stop_server(server);
+    Ok(())
+}
+
+fn stop_server(server: ManagedServer) {
+    let socket = server.socket_path().to_path_buf();
+    let served = server.stats().sessions_served;
+    server.shutdown();
+    println!(
+        "stopped after {} {}; removed {}",
+        served,
+        format::plural(served as usize, "session", "sessions"),
+        socket.display()
+    );
+}
+
+/// Starts a managed server, turning failures into the tool's errors.
+pub(crate) fn start(
+    run_dir: &Path,
+    service: &str,
+    config: ServerConfig,
+    handler: impl Handler,
+) -> Result<ManagedServer, CliError> {
+    ManagedServer::start(run_dir, service, config, handler)
+        .map_err(|e| start_error(&e, &socket_path(run_dir, service)))
+}
+
+fn start_error(e: &ServerError, socket: &Path) -> CliError {
+    match e {
+        ServerError::Endpoint(EndpointError::AddressInUse {
+            reason: InUseReason::LiveListener | InUseReason::BindRace,
+            ..
+        }) => CliError::failure(format!(
+            "another provider is already serving {}",
+            socket.display()
+        )),
+        ServerError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
+            format!("cannot listen at {}: permission denied", socket.display()),
+        ),
+        other => CliError::failure(format!("cannot listen at {}: {other}", socket.display())),
+    }
+}
+
+/// Makes sure `dir` exists as a directory, creating it (and missing
+/// parents) with mode 0755 if needed.
+///
+/// # Errors
+///
+/// Exit 5 when it is not a directory or cannot be created.
+pub fn prepare_run_dir(dir: &Path) -> Result<(), CliError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::run_dir(format!(
+            "run directory {} is not a directory",
+            dir.display()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => DirBuilder::new()
+            .recursive(true)
+            .mode(RUN_DIR_MODE)
+            .create(dir)
+            .map_err(|e| {
+                CliError::run_dir(format!(
+                    "cannot create run directory {}: {}",
+                    dir.display(),
+                    io_reason(&e)
+                ))
+            }),
+        Err(e) => Err(run_dir_error(dir, &e)),
+    }
+}
+
+/// The response limit to announce first: the next power of two that holds
+/// the current snapshot, at least 64 KiB, so the first client rarely needs
+/// to renegotiate. (Later growth is learned by the server.)
+pub fn response_limit_for(payload_len: usize) -> u32 {
+    let want = payload_len.max(64 * 1024).next_power_of_two();
+    u32::try_from(want).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn run_dir_is_created_0755() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        prepare_run_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        // The umask may take bits away, never add them.
+        assert_eq!(mode & !RUN_DIR_MODE, 0);
+        prepare_run_dir(&dir).unwrap();
+
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(
+            prepare_run_dir(&file).unwrap_err().exit,
+            crate::exit::Exit::RunDir
+        );
+    }
+
+    #[test]
+    fn first_response_limit() {
+        assert_eq!(response_limit_for(0), 65_536);
+        assert_eq!(response_limit_for(65_536), 65_536);
+        assert_eq!(response_limit_for(65_537), 131_072);
+        assert_eq!(response_limit_for(1_500_000), 2_097_152);
+    }
+}

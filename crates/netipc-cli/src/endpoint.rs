@@ -1,0 +1,192 @@
+//! Client-side checks around an endpoint, turning what went wrong into the
+//! tool's one-line errors and exit codes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use netipc::service::ClientState;
+
+use crate::exit::CliError;
+use crate::token::Token;
+
+/// The run directory used when `--run-dir` is not given.
+pub const DEFAULT_RUN_DIR: &str = "/run/netdata";
+
+/// The endpoint name of the cgroups snapshot service.
+pub const CGROUPS_SERVICE: &str = "cgroups-snapshot";
+
+/// The endpoint name `serve increment` and `ping` use by default.
+pub const INCREMENT_SERVICE: &str = "increment";
+
+/// `{run_dir}/{service}.sock`.
+pub fn socket_path(run_dir: &Path, service: &str) -> PathBuf {
+    run_dir.join(format!("{service}.sock"))
+}
+
+/// Checks a service name the way the protocol does: non-empty, not `.` or
+/// `..`, only `A-Z a-z 0-9 . _ -` (clap value parser).
+///
+/// # Errors
+///
+/// A description of the problem.
+pub fn parse_service(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a service name cannot be empty".into());
+    }
+    if s == "." || s == ".." {
+        return Err(format!("{s:?} is not a service name"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "{c:?} is not allowed in a service name (only A-Z a-z 0-9 . _ -)"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Checks, before connecting, that `run_dir` is a directory we can reach
+/// `service`'s socket through.
+///
+/// # Errors
+///
+/// Exit 5 when the directory does not exist, is not a directory, or cannot
+/// be searched.
+pub fn check_run_dir(run_dir: &Path, service: &str) -> Result<(), CliError> {
+    let shown = run_dir.display();
+    match std::fs::metadata(run_dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(CliError::run_dir(format!("run directory {shown} is not a directory"))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(CliError::run_dir(format!(
+                "run directory {shown} does not exist — is the provider running? (choose another with --run-dir)"
+            )))
+        }
+        Err(e) => return Err(run_dir_error(run_dir, &e)),
+    }
+    match std::fs::symlink_metadata(socket_path(run_dir, service)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(run_dir_error(run_dir, &e)),
+    }
+}
+
+/// "cannot access run directory D: reason" (exit 5).
+pub fn run_dir_error(run_dir: &Path, e: &io::Error) -> CliError {
+    CliError::run_dir(format!(
+        "cannot access run directory {}: {}",
+        run_dir.display(),
+        io_reason(e)
+    ))
+}
+
+/// An I/O error's text without the "(os error N)" suffix.
+pub fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Turns a client state after `refresh()` into the tool's error, or `Ok`
+/// when it is Ready. `last_error` is the client's last error text.
+///
+/// # Errors
+///
+/// Exit 3 (no provider), 4 (token rejected), 5 (permission denied on the
+/// socket), 1 (anything else).
+pub fn check_state(
+    state: ClientState,
+    last_error: Option<&str>,
+    socket: &Path,
+    token: &Token,
+) -> Result<(), CliError> {
+    let detail = last_error.unwrap_or("unknown error");
+    match state {
+        ClientState::Ready => Ok(()),
+        ClientState::NotFound => Err(CliError::no_provider(socket)),
+        ClientState::AuthFailed => Err(CliError::auth_rejected(socket, &token.source.describe())),
+        ClientState::Incompatible => Err(CliError::failure(format!(
+            "provider at {} is incompatible: {detail}",
+            socket.display()
+        ))),
+        _ if detail.to_ascii_lowercase().contains("permission denied") => Err(CliError::run_dir(
+            format!("cannot connect to {}: permission denied", socket.display()),
+        )),
+        _ => Err(CliError::failure(format!(
+            "cannot connect to {}: {detail}",
+            socket.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+    use crate::token::TokenSource;
+
+    const TOKEN: Token = Token {
+        value: 1,
+        source: TokenSource::Flag,
+    };
+
+    #[test]
+    fn service_names() {
+        assert!(parse_service("cgroups-snapshot").is_ok());
+        assert!(parse_service("a.b_c-9").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "ü"] {
+            assert!(parse_service(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn run_dir_problems_exit_5() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_run_dir(dir.path(), "x"), Ok(()));
+
+        let missing = dir.path().join("missing");
+        let e = check_run_dir(&missing, "x").unwrap_err();
+        assert_eq!(e.exit, Exit::RunDir);
+        assert!(e.message.contains("does not exist"), "{e}");
+
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let e = check_run_dir(&file, "x").unwrap_err();
+        assert_eq!(e.exit, Exit::RunDir);
+        assert!(e.message.ends_with("is not a directory"), "{e}");
+    }
+
+    #[test]
+    fn states_map_to_exit_codes() {
+        let sock = Path::new("/r/s.sock");
+        let exit = |state, err| check_state(state, err, sock, &TOKEN).map_err(|e| e.exit);
+        assert_eq!(exit(ClientState::Ready, None), Ok(()));
+        assert_eq!(exit(ClientState::NotFound, None), Err(Exit::NoProvider));
+        assert_eq!(exit(ClientState::AuthFailed, None), Err(Exit::AuthRejected));
+        assert_eq!(
+            exit(ClientState::Incompatible, Some("no common profile")),
+            Err(Exit::Failure)
+        );
+        assert_eq!(
+            exit(
+                ClientState::Disconnected,
+                Some("connect: Permission denied (os error 13)")
+            ),
+            Err(Exit::RunDir)
+        );
+        assert_eq!(
+            exit(ClientState::Disconnected, Some("timed out")),
+            Err(Exit::Failure)
+        );
+    }
+
+    #[test]
+    fn io_reasons_drop_the_errno() {
+        let e = io::Error::from_raw_os_error(13);
+        assert_eq!(io_reason(&e), "Permission denied");
+    }
+}

@@ -1,0 +1,163 @@
+//! Exit codes and the one-line errors the tool prints.
+//!
+//! Every failure the tool reports is a [`CliError`]: an [`Exit`] code plus a
+//! message meant for a person, printed on one line as `netipc: <message>`.
+
+use std::fmt;
+use std::path::Path;
+
+/// The documented exit codes of `netipc`.
+///
+/// | code | meaning |
+/// |---|---|
+/// | 0 | success |
+/// | 1 | runtime failure (a call failed, the provider is incompatible, …) |
+/// | 2 | usage error: bad arguments, or no auth token available |
+/// | 3 | no provider listens at the endpoint |
+/// | 4 | the provider rejected our auth token |
+/// | 5 | the run directory is missing, not a directory, or not accessible |
+/// | 6 | `lookup` found no cgroup of that name |
+/// | 130 | `demo` was interrupted (SIGINT/SIGTERM); it still cleans up |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// 0: the command did what was asked.
+    Ok,
+    /// 1: something failed at run time.
+    Failure,
+    /// 2: the command line is wrong, or no auth token is available.
+    Usage,
+    /// 3: nothing listens at the endpoint.
+    NoProvider,
+    /// 4: the provider rejected the auth token.
+    AuthRejected,
+    /// 5: the run directory cannot be used.
+    RunDir,
+    /// 6: `lookup` found no such cgroup.
+    NotFound,
+    /// 130: `demo` was interrupted by SIGINT or SIGTERM.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::NoProvider => 3,
+            Exit::AuthRejected => 4,
+            Exit::RunDir => 5,
+            Exit::NotFound => 6,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// A failure to report: what to print and how to exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    /// How the process exits.
+    pub exit: Exit,
+    /// One line for a person, without the `netipc:` prefix.
+    pub message: String,
+}
+
+impl CliError {
+    /// An error with the given exit code. Line breaks in `message` are
+    /// replaced by spaces so the report stays on one line.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        let message = if message.contains(['\n', '\r']) {
+            message.replace(['\n', '\r'], " ")
+        } else {
+            message
+        };
+        CliError { exit, message }
+    }
+
+    /// A runtime failure (exit 1).
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self::new(Exit::Failure, message)
+    }
+
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+
+    /// Nothing listens at `socket` (exit 3).
+    pub fn no_provider(socket: &Path) -> Self {
+        Self::new(
+            Exit::NoProvider,
+            format!("no provider at {} — is it running?", socket.display()),
+        )
+    }
+
+    /// The provider at `socket` rejected our token (exit 4). `source` says
+    /// where the token came from.
+    pub fn auth_rejected(socket: &Path, source: &str) -> Self {
+        Self::new(
+            Exit::AuthRejected,
+            format!(
+                "provider at {} rejected our auth token (token {source})",
+                socket.display()
+            ),
+        )
+    }
+
+    /// The run directory cannot be used (exit 5).
+    pub fn run_dir(message: impl Into<String>) -> Self {
+        Self::new(Exit::RunDir, message)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_documented() {
+        let all = [
+            Exit::Ok,
+            Exit::Failure,
+            Exit::Usage,
+            Exit::NoProvider,
+            Exit::AuthRejected,
+            Exit::RunDir,
+            Exit::NotFound,
+            Exit::Interrupted,
+        ];
+        let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 130]);
+    }
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        let e = CliError::failure("first\nsecond\r\nthird");
+        assert_eq!(e.message, "first second  third");
+        assert_eq!(e.exit, Exit::Failure);
+    }
+
+    #[test]
+    fn endpoint_messages() {
+        let sock = Path::new("/run/netdata/cgroups-snapshot.sock");
+        assert_eq!(
+            CliError::no_provider(sock).to_string(),
+            "no provider at /run/netdata/cgroups-snapshot.sock — is it running?"
+        );
+        let e = CliError::auth_rejected(sock, "from --token");
+        assert_eq!(e.exit, Exit::AuthRejected);
+        assert!(e
+            .message
+            .starts_with("provider at /run/netdata/cgroups-snapshot.sock rejected"));
+    }
+}

@@ -174,7 +174,7 @@ impl CgroupsTable {
             }
             if h == hash {
                 let e = &self.entries[entry as usize - 1];
-                if &self.strings[e.name_start..e.name_end] == name {
+                if bytes_eq(&self.strings[e.name_start..e.name_end], name) {
                     return Some(self.get(e));
                 }
             }
@@ -208,6 +208,36 @@ impl CgroupsTable {
             table: self,
             entries: self.entries.iter(),
         }
+    }
+}
+
+/// Byte-wise equality tuned for short names: lengths first, then at most
+/// two overlapping word loads for names up to 16 bytes, instead of a call
+/// into `memcmp`. Longer names use the slice comparison.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    #[inline(always)]
+    fn word(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    }
+    #[inline(always)]
+    fn half(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_ne_bytes(w)
+    }
+    match n {
+        0 => true,
+        1..=3 => a == b,
+        4..=8 => ((half(a, 0) ^ half(b, 0)) | (half(a, n - 4) ^ half(b, n - 4))) == 0,
+        9..=16 => ((word(a, 0) ^ word(b, 0)) | (word(a, n - 8) ^ word(b, n - 8))) == 0,
+        _ => a == b,
     }
 }
 
@@ -376,5 +406,28 @@ impl CgroupsCache {
         self.client.close();
         self.table = CgroupsTable::default();
         self.populated = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytes_eq;
+
+    #[test]
+    fn bytes_eq_agrees_with_slice_equality_at_every_length_and_position() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8)
+                .map(|i| i.wrapping_mul(31).wrapping_add(7))
+                .collect();
+            assert!(bytes_eq(&a, &a.clone()), "len {n}");
+            for pos in 0..n {
+                let mut b = a.clone();
+                b[pos] ^= 0x20;
+                assert!(!bytes_eq(&a, &b), "len {n}, differs at {pos}");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!bytes_eq(&a, &longer), "len {n} vs {}", n + 1);
+        }
     }
 }

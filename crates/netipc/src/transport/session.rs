@@ -176,16 +176,39 @@ impl Core {
     /// response to the requests in flight on UDS.
     fn recv(&mut self, slice: Duration, response: bool) -> Result<Option<Header>, SessionError> {
         match &mut self.plane {
-            Plane::Uds => match if response {
-                self.chan.recv_response(Some(slice))
-            } else {
-                self.chan.recv(Some(slice))
-            } {
-                Ok((header, _)) => Ok(Some(header)),
-                Err(TransportError::Timeout) => Ok(None),
-                Err(TransportError::PeerClosed) => Err(SessionError::PeerClosed),
-                Err(e) => Err(e.into()),
-            },
+            Plane::Uds => {
+                // Poll without blocking for the waiter's window first: an
+                // answer that comes within it costs no sleep and no wake-up
+                // on either side.
+                let chan = &mut self.chan;
+                let polled = self.waiter.spin(|| {
+                    let got = if response {
+                        chan.try_recv_response(Some(slice))
+                            .map(|m| m.map(|(h, _)| h))
+                    } else {
+                        chan.try_recv(Some(slice)).map(|m| m.map(|(h, _)| h))
+                    };
+                    got.transpose()
+                });
+                let received = match polled {
+                    Some(result) => result,
+                    None => {
+                        let blocked = if response {
+                            self.chan.recv_response(Some(slice)).map(|(h, _)| h)
+                        } else {
+                            self.chan.recv(Some(slice)).map(|(h, _)| h)
+                        };
+                        self.waiter.finish_wait();
+                        blocked
+                    }
+                };
+                match received {
+                    Ok(header) => Ok(Some(header)),
+                    Err(TransportError::Timeout) => Ok(None),
+                    Err(TransportError::PeerClosed) => Err(SessionError::PeerClosed),
+                    Err(e) => Err(e.into()),
+                }
+            }
             Plane::Shm { region, buf } => match region.recv(buf, Some(slice), &mut self.waiter) {
                 Ok(len) => check_shm_message(&buf[..len], &self.limits).map(Some),
                 Err(ShmError::Timeout { .. }) => {

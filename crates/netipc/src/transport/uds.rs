@@ -706,15 +706,30 @@ impl UdsChannel {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<(Header, &[u8]), TransportError> {
-        let header = match recv_message(
-            &self.conn,
-            &self.limits,
-            &mut self.buf,
-            FirstPacket::Wait(timeout),
-        ) {
+        let header = self
+            .response_message(FirstPacket::Wait(timeout))?
+            .ok_or(TransportError::Timeout)?;
+        Ok((header, self.last_payload()))
+    }
+
+    /// Like [`UdsChannel::recv_response`] without waiting for the first
+    /// packet: `Ok(None)` when no response is queued. Once a message has
+    /// started, its remaining chunks are awaited for up to `rest_timeout`.
+    /// Receivers poll with this for a short while before they block.
+    pub fn try_recv_response(
+        &mut self,
+        rest_timeout: Option<Duration>,
+    ) -> Result<Option<(Header, &[u8])>, TransportError> {
+        match self.response_message(FirstPacket::Try(rest_timeout))? {
+            Some(header) => Ok(Some((header, self.last_payload()))),
+            None => Ok(None),
+        }
+    }
+
+    fn response_message(&mut self, first: FirstPacket) -> Result<Option<Header>, TransportError> {
+        let header = match recv_message(&self.conn, &self.limits, &mut self.buf, first) {
             Ok(Some(h)) => h,
-            // Only a non-waiting receive yields nothing.
-            Ok(None) => return Err(TransportError::Timeout),
+            Ok(None) => return Ok(None),
             // Nothing arrived: the session and its requests are intact.
             Err(TransportError::Timeout) => return Err(TransportError::Timeout),
             Err(e) => {
@@ -735,7 +750,7 @@ impl UdsChannel {
             return Err(e);
         }
         self.last_len = header.payload_len as usize;
-        Ok((header, self.last_payload()))
+        Ok(Some(header))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use netipc::service::ClientState;
+use netipc::service::{ClientState, ClientStatus, ConnectFailure};
 
 use crate::exit::CliError;
 use crate::token::Token;
@@ -91,21 +91,16 @@ pub fn io_reason(e: &io::Error) -> String {
     }
 }
 
-/// Turns a client state after `refresh()` into the tool's error, or `Ok`
-/// when it is Ready. `last_error` is the client's last error text.
+/// Turns a client's status after `refresh()` into the tool's error, or `Ok`
+/// when it is Ready.
 ///
 /// # Errors
 ///
 /// Exit 3 (no provider), 4 (token rejected), 5 (permission denied on the
 /// socket), 1 (anything else).
-pub fn check_state(
-    state: ClientState,
-    last_error: Option<&str>,
-    socket: &Path,
-    token: &Token,
-) -> Result<(), CliError> {
-    let detail = last_error.unwrap_or("unknown error");
-    match state {
+pub fn check_state(status: &ClientStatus, socket: &Path, token: &Token) -> Result<(), CliError> {
+    let detail = status.last_error.as_deref().unwrap_or("unknown error");
+    match status.state {
         ClientState::Ready => Ok(()),
         ClientState::NotFound => Err(CliError::no_provider(socket)),
         ClientState::AuthFailed => Err(CliError::auth_rejected(socket, &token.source.describe())),
@@ -113,9 +108,12 @@ pub fn check_state(
             "provider at {} is incompatible: {detail}",
             socket.display()
         ))),
-        _ if detail.to_ascii_lowercase().contains("permission denied") => Err(CliError::run_dir(
-            format!("cannot connect to {}: permission denied", socket.display()),
-        )),
+        _ if status.last_connect_failure == Some(ConnectFailure::PermissionDenied) => {
+            Err(CliError::run_dir(format!(
+                "cannot connect to {}: permission denied",
+                socket.display()
+            )))
+        }
         _ => Err(CliError::failure(format!(
             "cannot connect to {}: {detail}",
             socket.display()
@@ -163,23 +161,49 @@ mod tests {
     #[test]
     fn states_map_to_exit_codes() {
         let sock = Path::new("/r/s.sock");
-        let exit = |state, err| check_state(state, err, sock, &TOKEN).map_err(|e| e.exit);
+        let exit = |state, failure| {
+            let status = ClientStatus {
+                state,
+                connects: 0,
+                reconnects: 0,
+                calls: 0,
+                failures: 0,
+                overflow_recoveries: 0,
+                profile: None,
+                session_id: None,
+                limits: None,
+                request_proposal: 0,
+                response_hint: 0,
+                last_error: Some("detail".into()),
+                last_connect_failure: failure,
+            };
+            check_state(&status, sock, &TOKEN).map_err(|e| e.exit)
+        };
         assert_eq!(exit(ClientState::Ready, None), Ok(()));
-        assert_eq!(exit(ClientState::NotFound, None), Err(Exit::NoProvider));
-        assert_eq!(exit(ClientState::AuthFailed, None), Err(Exit::AuthRejected));
         assert_eq!(
-            exit(ClientState::Incompatible, Some("no common profile")),
+            exit(ClientState::NotFound, Some(ConnectFailure::NotFound)),
+            Err(Exit::NoProvider)
+        );
+        assert_eq!(
+            exit(ClientState::AuthFailed, Some(ConnectFailure::AuthFailed)),
+            Err(Exit::AuthRejected)
+        );
+        assert_eq!(
+            exit(
+                ClientState::Incompatible,
+                Some(ConnectFailure::Incompatible)
+            ),
             Err(Exit::Failure)
         );
         assert_eq!(
             exit(
                 ClientState::Disconnected,
-                Some("connect: Permission denied (os error 13)")
+                Some(ConnectFailure::PermissionDenied)
             ),
             Err(Exit::RunDir)
         );
         assert_eq!(
-            exit(ClientState::Disconnected, Some("timed out")),
+            exit(ClientState::Disconnected, Some(ConnectFailure::Handshake)),
             Err(Exit::Failure)
         );
     }

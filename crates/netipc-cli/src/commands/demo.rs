@@ -392,8 +392,7 @@ impl Demo<'_> {
         client.refresh();
         let status = client.status();
         check_state(
-            status.state,
-            status.last_error.as_deref(),
+            &status,
             &socket_path(self.dir, CGROUPS_SERVICE),
             &self.token,
         )?;
@@ -405,8 +404,7 @@ impl Demo<'_> {
         client.refresh();
         let status = client.status();
         check_state(
-            status.state,
-            status.last_error.as_deref(),
+            &status,
             &socket_path(self.dir, INCREMENT_SERVICE),
             &self.token,
         )?;

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use netipc::service::{CallError, ClientState};
+use netipc::service::{CallError, ClientState, ClientStatus};
 use netipc::wire::Status;
 
 use crate::cli::{Cli, Command, Serve};
@@ -54,18 +54,17 @@ pub(crate) fn output(result: io::Result<()>) -> Result<(), CliError> {
 /// and that failed in a telling way (provider gone, token rejected), that
 /// is reported instead of the call error.
 pub(crate) fn call_failed(
-    state: ClientState,
-    last_error: Option<&str>,
+    status: &ClientStatus,
     err: &CallError,
     socket: &Path,
     token: &Token,
     method: &str,
 ) -> CliError {
     if matches!(
-        state,
+        status.state,
         ClientState::NotFound | ClientState::AuthFailed | ClientState::Incompatible
     ) {
-        if let Err(e) = check_state(state, last_error, socket, token) {
+        if let Err(e) = check_state(status, socket, token) {
             return e;
         }
     }

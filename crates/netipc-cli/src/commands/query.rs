@@ -44,7 +44,7 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
     let mut client = CgroupsSnapshotClient::new(&args.common.run_dir, &args.service, config);
     client.refresh();
     let status = client.status();
-    check_state(status.state, status.last_error.as_deref(), &socket, &token)?;
+    check_state(&status, &socket, &token)?;
 
     let fetched = client.call_snapshot().map(|view| {
         let summary = SnapshotSummary {
@@ -75,8 +75,7 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
         Err(e) => {
             let status = client.status();
             Err(call_failed(
-                status.state,
-                status.last_error.as_deref(),
+                &status,
                 &e,
                 &socket,
                 &token,
@@ -97,10 +96,9 @@ pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
     let mut cache = CgroupsCache::new(&args.common.run_dir, &args.service, config);
     if let Err(e) = cache.refresh() {
         let status = cache.client().status();
-        check_state(status.state, status.last_error.as_deref(), &socket, &token)?;
+        check_state(&status, &socket, &token)?;
         return Err(call_failed(
-            status.state,
-            status.last_error.as_deref(),
+            &status,
             &e,
             &socket,
             &token,
@@ -156,19 +154,12 @@ pub fn ping(args: &PingArgs) -> Result<(), CliError> {
     let mut client = IncrementClient::new(&args.common.run_dir, &args.service, config);
     client.refresh();
     let status = client.status();
-    check_state(status.state, status.last_error.as_deref(), &socket, &token)?;
+    check_state(&status, &socket, &token)?;
     let transport = transport_name(status.profile);
 
     let fail = |client: &IncrementClient, e| {
         let status = client.status();
-        call_failed(
-            status.state,
-            status.last_error.as_deref(),
-            &e,
-            &socket,
-            &token,
-            "INCREMENT",
-        )
+        call_failed(&status, &e, &socket, &token, "INCREMENT")
     };
     let mut value = 0u64;
     let mut samples = Samples::with_capacity(args.count as usize);

@@ -128,6 +128,45 @@ pub struct NegotiatedLimits {
     pub packet_size: u32,
 }
 
+/// Why the last connection attempt failed, as a kind a program can act on
+/// (the text is in [`ClientStatus::last_error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectFailure {
+    /// No provider listens at the endpoint.
+    NotFound,
+    /// The socket exists but we may not connect to it.
+    PermissionDenied,
+    /// The provider rejected our auth token.
+    AuthFailed,
+    /// No common profile, or protocol versions that cannot work together.
+    Incompatible,
+    /// The provider refused our size proposal.
+    LimitRejected,
+    /// The handshake timed out or the provider broke the protocol.
+    Handshake,
+    /// Anything else (bad service name, I/O error, no profile left after a
+    /// shared-memory fallback).
+    Other,
+}
+
+impl ConnectFailure {
+    fn of(e: &ConnectError) -> Self {
+        match e {
+            ConnectError::Endpoint(EndpointError::NotFound { .. }) => ConnectFailure::NotFound,
+            ConnectError::Endpoint(EndpointError::PermissionDenied { .. }) => {
+                ConnectFailure::PermissionDenied
+            }
+            ConnectError::Handshake(HandshakeError::AuthFailed) => ConnectFailure::AuthFailed,
+            ConnectError::Handshake(
+                HandshakeError::NoCommonProfile | HandshakeError::Incompatible(_),
+            ) => ConnectFailure::Incompatible,
+            ConnectError::Handshake(HandshakeError::LimitRejected) => ConnectFailure::LimitRejected,
+            ConnectError::Handshake(_) => ConnectFailure::Handshake,
+            _ => ConnectFailure::Other,
+        }
+    }
+}
+
 /// A snapshot of a client context's state and counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientStatus {
@@ -155,6 +194,8 @@ pub struct ClientStatus {
     pub response_hint: u32,
     /// The last connect or call error, as text.
     pub last_error: Option<String>,
+    /// What kind of failure the last failed connection attempt was.
+    pub last_connect_failure: Option<ConnectFailure>,
 }
 
 /// Why a call failed.
@@ -249,6 +290,7 @@ pub struct Client<K: ServiceKind> {
     failures: u64,
     overflow_recoveries: u64,
     last_error: Option<String>,
+    last_connect_failure: Option<ConnectFailure>,
     /// Reusable buffer the typed calls encode requests into.
     pub(crate) request: Vec<u8>,
     _kind: PhantomData<K>,
@@ -276,6 +318,7 @@ impl<K: ServiceKind> Client<K> {
             failures: 0,
             overflow_recoveries: 0,
             last_error: None,
+            last_connect_failure: None,
             request: Vec::new(),
             _kind: PhantomData,
         }
@@ -337,6 +380,7 @@ impl<K: ServiceKind> Client<K> {
             request_proposal: self.request_proposal,
             response_hint: self.response_hint,
             last_error: self.last_error.clone(),
+            last_connect_failure: self.last_connect_failure,
         }
     }
 
@@ -383,8 +427,10 @@ impl<K: ServiceKind> Client<K> {
                     self.preferred = self.preferred.without(Profiles::SHM_ANY);
                 }
                 Err(e) => {
-                    self.state = state_after(&e);
+                    let failure = ConnectFailure::of(&e);
+                    self.state = state_after(failure);
                     self.last_error = Some(e.to_string());
+                    self.last_connect_failure = Some(failure);
                     return Err(e);
                 }
             }
@@ -554,12 +600,11 @@ impl<K: ServiceKind> Client<K> {
 }
 
 /// The state a failed connect leaves (PROTOCOL.md §10.1).
-fn state_after(e: &ConnectError) -> ClientState {
-    match e {
-        ConnectError::Endpoint(EndpointError::NotFound { .. }) => ClientState::NotFound,
-        ConnectError::Handshake(HandshakeError::AuthFailed) => ClientState::AuthFailed,
-        ConnectError::Handshake(HandshakeError::NoCommonProfile)
-        | ConnectError::Handshake(HandshakeError::Incompatible(_)) => ClientState::Incompatible,
+fn state_after(failure: ConnectFailure) -> ClientState {
+    match failure {
+        ConnectFailure::NotFound => ClientState::NotFound,
+        ConnectFailure::AuthFailed => ClientState::AuthFailed,
+        ConnectFailure::Incompatible => ClientState::Incompatible,
         _ => ClientState::Disconnected,
     }
 }

@@ -21,7 +21,9 @@ pub mod increment;
 pub mod server;
 pub mod string_reverse;
 
-pub use client::{CallError, ClientConfig, ClientState, ClientStatus, NegotiatedLimits};
+pub use client::{
+    CallError, ClientConfig, ClientState, ClientStatus, ConnectFailure, NegotiatedLimits,
+};
 pub use client::{Client, ServiceKind};
 pub use server::{
     Handler, HandlerError, ManagedServer, ServeError, ServerConfig, ServerError, ServerStats,

@@ -30,6 +30,18 @@ fn header_rules() {
     ));
     let (version, h) = Header::decode_any_version(&with(good, 4, &2u16.to_ne_bytes())).unwrap();
     assert_eq!((version, h), (2, sample_header()));
+    // Another version's flag bits are its own business: still recognisable
+    // as "a message of another version" rather than garbage.
+    let v2 = with(
+        with(good, 4, &2u16.to_ne_bytes()),
+        10,
+        &0x8000u16.to_ne_bytes(),
+    );
+    assert_eq!(Header::decode_any_version(&v2).unwrap().0, 2);
+    assert!(matches!(
+        Header::decode(&v2),
+        Err(WireError::BadVersion { found: 2, .. })
+    ));
     assert!(matches!(
         Header::decode(&with(good, 6, &64u16.to_ne_bytes())),
         Err(WireError::BadHeaderLen { found: 64 })

@@ -149,7 +149,8 @@ impl Header {
     }
 
     /// Like [`Header::decode`] but returns the version instead of rejecting
-    /// a version other than 1.
+    /// a version other than 1 (whose flag bits are then not checked either:
+    /// another version may define them).
     ///
     /// The handshake uses this to tell a HELLO of another protocol version
     /// (answered with INCOMPATIBLE) from garbage (closed without a reply).
@@ -170,7 +171,8 @@ impl Header {
         }
         let kind = Kind::try_from(get_u16(buf, 8))?;
         let flags = get_u16(buf, 10);
-        if flags & !Flags::KNOWN.0 != 0 {
+        // Flag bits are defined per version: only version 1's are known.
+        if version == VERSION && flags & !Flags::KNOWN.0 != 0 {
             return Err(WireError::UnknownFlags {
                 what: "message header",
                 found: flags,

@@ -26,6 +26,18 @@ fn start_increment(dir: &std::path::Path, service: &str) -> ManagedServer {
     .expect("start server")
 }
 
+/// Starts a provider in another process and waits until it serves.
+fn provider_process(dir: &std::path::Path, service: &str, role: &str) -> std::process::Child {
+    let ready = dir.join(format!("{service}.ready"));
+    let _ = std::fs::remove_file(&ready);
+    let child = spawn_child("child_process_entry", role, dir, service);
+    assert!(
+        wait_until(Duration::from_secs(10), || ready.exists()),
+        "provider {role} did not start"
+    );
+    child
+}
+
 /// Entry point of the child processes of these tests (does nothing in a
 /// normal run).
 #[test]
@@ -36,6 +48,16 @@ fn child_process_entry() {
     match role.as_str() {
         "increment-provider" => {
             let _server = start_increment(&dir, &service);
+            std::fs::write(dir.join(format!("{service}.ready")), b"").unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        "increment-provider-with-shm-client" => {
+            let _server = start_increment(&dir, &service);
+            let mut client = IncrementClient::new(&dir, &service, ClientConfig::new(TOKEN));
+            client.refresh();
+            assert_eq!(client.call(1).unwrap(), 2);
             std::fs::write(dir.join(format!("{service}.ready")), b"").unwrap();
             loop {
                 std::thread::sleep(Duration::from_secs(1));
@@ -63,16 +85,7 @@ fn client_outlives_its_provider() {
     ));
 
     // The provider appears (in another process).
-    let mut provider = spawn_child(
-        "child_process_entry",
-        "increment-provider",
-        dir.path(),
-        service,
-    );
-    assert!(wait_until(Duration::from_secs(10), || dir
-        .path()
-        .join(format!("{service}.ready"))
-        .exists()));
+    let mut provider = provider_process(dir.path(), service, "increment-provider");
     assert!(client.refresh());
     assert_eq!(client.state(), ClientState::Ready);
     assert_eq!(client.call(41).unwrap(), 42);
@@ -93,17 +106,7 @@ fn client_outlives_its_provider() {
     assert!(!client.ready());
 
     // The provider restarts (recovering its stale socket); refresh recovers.
-    let _ = std::fs::remove_file(dir.path().join(format!("{service}.ready")));
-    let mut provider = spawn_child(
-        "child_process_entry",
-        "increment-provider",
-        dir.path(),
-        service,
-    );
-    assert!(wait_until(Duration::from_secs(10), || dir
-        .path()
-        .join(format!("{service}.ready"))
-        .exists()));
+    let mut provider = provider_process(dir.path(), service, "increment-provider");
     assert!(client.refresh());
     assert_eq!(client.state(), ClientState::Ready);
     assert_eq!(client.call(9).unwrap(), 10);
@@ -254,4 +257,49 @@ fn unsupported_method_is_rejected() {
     let mut good = IncrementClient::new(dir.path(), "unsupported", ClientConfig::new(TOKEN));
     good.refresh();
     assert_eq!(good.call(1).unwrap(), 2);
+}
+
+/// A server SIGKILLed with a session open leaves its socket and its
+/// shared-memory file behind; the next server on the endpoint removes both.
+/// A live server's files are never touched.
+#[test]
+fn files_of_a_sigkilled_server_are_cleaned_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = "stale";
+    let socket = dir.path().join(format!("{service}.sock"));
+    let mut provider = provider_process(dir.path(), service, "increment-provider-with-shm-client");
+    let shm_before = shm_files(dir.path());
+    assert_eq!(
+        shm_before.len(),
+        1,
+        "the child's SHM session has a region file"
+    );
+
+    // While the provider lives, a second server must not touch its files.
+    let second = ManagedServer::start(
+        dir.path(),
+        service,
+        ServerConfig::new(TOKEN),
+        increment::handler(|v| Ok(v + 1)),
+    );
+    assert!(second.is_err(), "a live provider's address is in use");
+    assert!(socket.exists());
+    assert_eq!(shm_files(dir.path()), shm_before);
+
+    kill9(&mut provider);
+    assert!(
+        socket.exists() && shm_files(dir.path()) == shm_before,
+        "SIGKILL left the files"
+    );
+
+    let server = start_increment(dir.path(), service);
+    assert!(
+        shm_files(dir.path()).is_empty(),
+        "stale region swept at start"
+    );
+    let mut client = IncrementClient::new(dir.path(), service, ClientConfig::new(TOKEN).uds_only());
+    client.refresh();
+    assert_eq!(client.call(1).unwrap(), 2, "the stale socket was replaced");
+    server.shutdown();
+    assert!(!socket.exists());
 }

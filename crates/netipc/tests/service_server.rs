@@ -232,3 +232,55 @@ fn sigkilled_uds_client_frees_its_session() {
 fn sigkilled_shm_client_frees_its_session() {
     killed_client_frees_its_session(Profiles::SHM_HYBRID, "shm-client");
 }
+
+/// A peer that handshakes correctly and then sends bytes that break the
+/// envelope: the server ends that session only.
+#[test]
+fn hostile_peer_ends_only_its_own_session() {
+    use netipc::transport::{client_handshake, connect, ClientProposal};
+    use netipc::wire::{Header, Method};
+
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "hostile", Profiles::BASELINE, 8);
+    let mut honest = client(dir.path(), "hostile", Profiles::BASELINE);
+    assert_eq!(honest.call(1).unwrap(), 2);
+
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![0xAB; 48], // bad magic
+        {
+            let mut h = Header::request(Method::Increment, 8, 1).encode().to_vec();
+            h[4] = 9; // bad version
+            h.extend_from_slice(&[0; 8]);
+            h
+        },
+        {
+            // payload_len promises more than arrives, and no chunk follows
+            let mut h = Header::request(Method::Increment, 4000, 1)
+                .encode()
+                .to_vec();
+            h.extend_from_slice(&[0; 8]);
+            h
+        },
+        vec![1, 2, 3], // shorter than a header
+    ];
+    for bytes in garbage {
+        let conn = connect(dir.path(), "hostile").unwrap();
+        let proposal = ClientProposal {
+            auth_token: TOKEN,
+            ..ClientProposal::default()
+        };
+        client_handshake(&conn, &proposal, Duration::from_secs(5)).unwrap();
+        conn.send_packet(&[&bytes]).unwrap();
+        // The server closes the session: our next receive sees EOF.
+        let mut buf = [0u8; 64];
+        let got = conn.recv_packet(&mut buf, Some(Duration::from_secs(5)));
+        assert!(got.is_err(), "server answered garbage: {got:?}");
+        // The honest client never noticed.
+        assert_eq!(honest.call(7).unwrap(), 8);
+    }
+    assert_eq!(honest.status().reconnects, 0);
+    assert!(wait_until(Duration::from_secs(2), || srv
+        .stats()
+        .active_sessions
+        == 1));
+}

@@ -145,6 +145,45 @@ fn extra_client_beyond_the_session_limit_is_turned_away() {
     assert_eq!(second.call(3).unwrap(), 4);
 }
 
+#[test]
+fn extra_shm_client_is_turned_away_quickly_and_keeps_shared_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path(), "limit-shm", Profiles::SHM_HYBRID, 1);
+    let mut first = client(dir.path(), "limit-shm", Profiles::SHM_HYBRID);
+    assert_eq!(first.call(1).unwrap(), 2);
+
+    // The server handshakes, then closes the extra session and removes its
+    // region. The client must notice the closed socket at once instead of
+    // retrying the attach for seconds, and must not give up shared memory
+    // for a refusal that is only about load.
+    let mut config = ClientConfig::new(TOKEN);
+    config.profiles = Profiles::BASELINE | Profiles::SHM_HYBRID;
+    let mut second = IncrementClient::new(dir.path(), "limit-shm", config);
+    let started = Instant::now();
+    second.refresh();
+    // Depending on who is faster, the client may even attach before the
+    // server drops the session; then its first call finds out.
+    if second.ready() {
+        assert!(second.call(1).is_err());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!second.ready());
+    assert!(srv.stats().sessions_refused >= 1);
+
+    drop(first);
+    assert!(wait_until(Duration::from_secs(2), || srv
+        .stats()
+        .active_sessions
+        == 0));
+    second.refresh();
+    assert_eq!(second.call(3).unwrap(), 4);
+    assert_eq!(second.status().profile, Some(Profiles::SHM_HYBRID));
+}
+
 fn shutdown_is_prompt(profiles: Profiles) {
     let dir = tempfile::tempdir().unwrap();
     let srv = server(dir.path(), "stop", profiles, 8);

@@ -285,8 +285,18 @@ impl ClientSession {
                     source,
                 }
             })?;
-            let region = attach_with_retry(&path, config.shm_attach_timeout)
-                .map_err(|source| ConnectError::ShmAttach { path, source })?;
+            let region = match attach_with_retry(&path, config.shm_attach_timeout, &conn) {
+                Ok(region) => region,
+                // The server ended the session (for example because it is
+                // at its session limit): a transient refusal, not a reason
+                // to give up on shared memory.
+                Err(Attach::PeerClosed) => {
+                    return Err(ConnectError::Handshake(HandshakeError::PeerClosed))
+                }
+                Err(Attach::Failed(source)) => {
+                    return Err(ConnectError::ShmAttach { path, source })
+                }
+            };
             Plane::Shm {
                 region,
                 buf: Vec::new(),
@@ -390,14 +400,24 @@ impl ClientSession {
     }
 }
 
+/// Why attaching a session's region failed.
+enum Attach {
+    /// The server closed the session's socket while we tried.
+    PeerClosed,
+    /// The region could not be attached until the deadline.
+    Failed(ShmError),
+}
+
 /// Attaches a region, retrying every 5 ms until `timeout` (the server may
-/// still be finishing it).
-fn attach_with_retry(path: &Path, timeout: Duration) -> Result<ShmRegion, ShmError> {
+/// still be finishing it). Stops at once when the server has closed the
+/// session's socket: the region is then gone for good.
+fn attach_with_retry(path: &Path, timeout: Duration, conn: &UdsConn) -> Result<ShmRegion, Attach> {
     let deadline = Instant::now() + timeout;
     loop {
         match ShmRegion::attach(path) {
             Ok(region) => return Ok(region),
-            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) if conn.is_hung_up() => return Err(Attach::PeerClosed),
+            Err(e) if Instant::now() >= deadline => return Err(Attach::Failed(e)),
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }

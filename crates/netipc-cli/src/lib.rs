@@ -12,7 +12,7 @@
 //! | [`endpoint`] | run-directory checks and client states turned into errors |
 //! | [`token`] | which auth token a command uses |
 //! | [`exit`] | exit codes and one-line errors |
-//! | [`format`] | tables, JSON and numbers for people |
+//! | [`format`](mod@format) | tables, JSON and numbers for people |
 //! | [`latency`] | round-trip percentiles |
 //! | [`signals`] | stopping cleanly on SIGINT/SIGTERM |
 

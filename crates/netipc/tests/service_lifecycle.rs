@@ -303,3 +303,58 @@ fn files_of_a_sigkilled_server_are_cleaned_at_the_next_start() {
     server.shutdown();
     assert!(!socket.exists());
 }
+
+/// The handshake selects shared memory but the region cannot be attached:
+/// the client closes that session, drops shared memory from its proposals
+/// for good, and reconnects on the UDS baseline.
+#[test]
+fn shm_attach_failure_falls_back_to_uds_for_good() {
+    use netipc::transport::{
+        server_handshake, Limits, Listener, ListenerConfig, ServerPolicy, UdsChannel,
+    };
+    use netipc::wire::{Header, Profiles, Status};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = Listener::bind(dir.path(), "fallback", &ListenerConfig::default()).unwrap();
+    let policy = ServerPolicy {
+        supported: Profiles::BASELINE | Profiles::SHM_HYBRID,
+        preferred: Profiles::SHM_HYBRID,
+        auth_token: TOKEN,
+        ..ServerPolicy::default()
+    };
+    let server = std::thread::spawn(move || {
+        let wait = Some(Duration::from_secs(10));
+        // First session: shared memory is selected, but no region is ever
+        // created. The socket stays open, so the client really has to give
+        // up on the attach.
+        let first = listener.accept(wait).unwrap().unwrap();
+        let ack = server_handshake(&first, &policy, 1, Duration::from_secs(5), |_| {
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+        assert_eq!(ack.selected_profile, Profiles::SHM_HYBRID);
+        // Second session: the client now offers the baseline only.
+        let second = listener.accept(wait).unwrap().unwrap();
+        let ack = server_handshake(&second, &policy, 2, Duration::from_secs(5), |_| {
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+        assert_eq!(ack.intersection_profiles, Profiles::BASELINE);
+        assert_eq!(ack.selected_profile, Profiles::BASELINE);
+        let mut chan = UdsChannel::new(second, Limits::for_server(&ack)).unwrap();
+        let (request, payload) = chan.recv(wait).unwrap();
+        let value = u64::from_ne_bytes(payload.try_into().unwrap());
+        let reply = Header::response_to(&request, Status::Ok, 8);
+        chan.send(&reply, &(value + 1).to_ne_bytes()).unwrap();
+        drop(first);
+    });
+
+    let mut config = ClientConfig::new(TOKEN);
+    config.shm_attach_timeout = Duration::from_millis(200);
+    let mut client = IncrementClient::new(dir.path(), "fallback", config);
+    assert!(client.refresh());
+    assert_eq!(client.state(), ClientState::Ready);
+    assert_eq!(client.status().profile, Some(Profiles::BASELINE));
+    assert_eq!(client.call(41).unwrap(), 42);
+    server.join().unwrap();
+}

@@ -81,6 +81,9 @@ pub struct ClientConfig {
     pub handshake_timeout: Duration,
     /// Longest wait for a response.
     pub response_timeout: Duration,
+    /// How long to keep trying to attach a shared-memory region the server
+    /// announced before falling back to UDS for good.
+    pub shm_attach_timeout: Duration,
     /// Spin-then-block policy of receives.
     pub wait: WaitConfig,
 }
@@ -95,6 +98,7 @@ impl ClientConfig {
             batch_items: 1,
             handshake_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
+            shm_attach_timeout: Duration::from_secs(5),
             wait: WaitConfig::default(),
         }
     }
@@ -409,8 +413,8 @@ impl<K: ServiceKind> Client<K> {
                 },
                 handshake_timeout: self.config.handshake_timeout,
                 response_timeout: self.config.response_timeout,
+                shm_attach_timeout: self.config.shm_attach_timeout,
                 wait: self.config.wait,
-                ..session::ClientConfig::default()
             };
             match ClientSession::connect(&self.run_dir, &self.service, &config) {
                 Ok(session) => {

@@ -31,6 +31,10 @@ use crate::wire::{BatchView, Header, HelloAck, Kind, Profiles, WireError, HEADER
 /// see whether the peer is still there.
 const SHM_SLICE: Duration = Duration::from_millis(50);
 
+/// How long a server waits for the rest of a chunked request once its first
+/// packet arrived (the first packet itself is awaited in short slices).
+const SERVER_MESSAGE_REST: Duration = Duration::from_secs(5);
+
 /// Client-side settings of one connection attempt (Level 1).
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -172,31 +176,39 @@ impl Core {
     }
 
     /// Receives one message. `Ok(None)` when `slice` passed with nothing
-    /// received and the peer still connected. `response` matches a
-    /// response to the requests in flight on UDS.
-    fn recv(&mut self, slice: Duration, response: bool) -> Result<Option<Header>, SessionError> {
+    /// received and the peer still connected. Once the first packet of a
+    /// chunked UDS message has arrived, the rest may take up to `rest`.
+    /// `response` matches a response to the requests in flight on UDS.
+    fn recv(
+        &mut self,
+        slice: Duration,
+        rest: Duration,
+        response: bool,
+    ) -> Result<Option<Header>, SessionError> {
         match &mut self.plane {
             Plane::Uds => {
                 // Poll without blocking for the waiter's window first: an
                 // answer that comes within it costs no sleep and no wake-up
                 // on either side.
                 let chan = &mut self.chan;
-                let polled = self.waiter.spin(|| {
+                let try_recv = |chan: &mut UdsChannel| {
                     let got = if response {
-                        chan.try_recv_response(Some(slice))
+                        chan.try_recv_response(Some(rest))
                             .map(|m| m.map(|(h, _)| h))
                     } else {
-                        chan.try_recv(Some(slice)).map(|m| m.map(|(h, _)| h))
+                        chan.try_recv(Some(rest)).map(|m| m.map(|(h, _)| h))
                     };
                     got.transpose()
-                });
-                let received = match polled {
+                };
+                let received = match self.waiter.spin(|| try_recv(chan)) {
                     Some(result) => result,
                     None => {
-                        let blocked = if response {
-                            self.chan.recv_response(Some(slice)).map(|(h, _)| h)
-                        } else {
-                            self.chan.recv(Some(slice)).map(|(h, _)| h)
+                        // Block until the first packet (or EOF) is there,
+                        // then read the message with its own deadline.
+                        let blocked = match chan.conn().wait_readable(Some(slice)) {
+                            Ok(true) => try_recv(chan).unwrap_or(Err(TransportError::Timeout)),
+                            Ok(false) => Err(TransportError::Timeout),
+                            Err(e) => Err(e),
                         };
                         self.waiter.finish_wait();
                         blocked
@@ -364,7 +376,7 @@ impl ClientSession {
             if left.is_zero() {
                 return Err(SessionError::Timeout);
             }
-            if let Some(h) = self.core.recv(left.min(self.slice()), true)? {
+            if let Some(h) = self.core.recv(left.min(self.slice()), left, true)? {
                 break h;
             }
         };
@@ -499,7 +511,7 @@ impl ServerSession {
     /// the client is still connected. A vanished client is noticed within
     /// one slice on either data plane.
     pub fn recv(&mut self, slice: Duration) -> Result<Option<Header>, SessionError> {
-        self.core.recv(slice, false)
+        self.core.recv(slice, SERVER_MESSAGE_REST, false)
     }
 
     /// Payload of the last received message.

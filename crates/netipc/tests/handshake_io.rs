@@ -327,6 +327,65 @@ fn failing_prepare_sends_internal_error() {
     assert_eq!(server.unwrap_err().status(), Some(Status::InternalError));
 }
 
+/// A server that cannot create a shared-memory region keeps serving: when
+/// the client also offered the baseline, the session is negotiated again
+/// without shared memory instead of being refused.
+#[test]
+fn failing_shm_prepare_falls_back_to_the_baseline() {
+    let shm_policy = ServerPolicy {
+        supported: Profiles::BASELINE | Profiles::SHM_HYBRID,
+        preferred: Profiles::SHM_HYBRID,
+        ..policy()
+    };
+    let both = ClientProposal {
+        supported: Profiles::BASELINE | Profiles::SHM_HYBRID,
+        preferred: Profiles::SHM_HYBRID,
+        ..proposal()
+    };
+    let (a, b) = UdsConn::pair().unwrap();
+    let server = thread::spawn(move || {
+        let mut asked = Vec::new();
+        let ack = server_handshake(&b, &shm_policy, 5, T, |ack| {
+            asked.push(ack.selected_profile);
+            if ack.selected_profile.has_shm() {
+                Err("no space for the region")
+            } else {
+                Ok(())
+            }
+        });
+        (ack, asked)
+    });
+    let ack = client_handshake(&a, &both, T).unwrap();
+    assert_eq!(ack.selected_profile, Profiles::BASELINE);
+    assert_eq!(ack.session_id, 5);
+    let (server_ack, asked) = server.join().unwrap();
+    assert_eq!(server_ack.unwrap(), ack);
+    assert_eq!(asked, vec![Profiles::SHM_HYBRID, Profiles::BASELINE]);
+
+    // A client that offered shared memory only cannot fall back.
+    let shm_only = ClientProposal {
+        supported: Profiles::SHM_HYBRID,
+        preferred: Profiles::SHM_HYBRID,
+        ..proposal()
+    };
+    let (a, b) = UdsConn::pair().unwrap();
+    let server = thread::spawn(move || {
+        server_handshake(&b, &shm_policy, 6, T, |ack| {
+            if ack.selected_profile.has_shm() {
+                Err("no space for the region")
+            } else {
+                Ok(())
+            }
+        })
+    });
+    let client = client_handshake(&a, &shm_only, T);
+    assert_err!(client, Err(HandshakeError::Rejected(Status::InternalError)));
+    assert!(matches!(
+        server.join().unwrap(),
+        Err(HandshakeError::Prepare(_))
+    ));
+}
+
 #[test]
 fn client_maps_every_rejection_status_to_a_distinct_error() {
     type Check = fn(&HandshakeError) -> bool;

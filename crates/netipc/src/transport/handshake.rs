@@ -249,7 +249,10 @@ fn reject(conn: &UdsConn, status: Status) {
 /// 5. `prepare(&ack)` runs before the success ACK is sent: this is where
 ///    the shared-memory region of an SHM session is created and
 ///    initialised, so it exists before the client looks for it. If
-///    `prepare` fails, INTERNAL_ERROR is sent.
+///    `prepare` fails for a shared-memory selection and the client also
+///    offered the baseline, the negotiation is repeated without shared
+///    memory (the session runs on UDS: a server that cannot create regions
+///    keeps serving); otherwise INTERNAL_ERROR is sent.
 /// 6. Send the OK HELLO_ACK and return it.
 ///
 /// On every error the caller should close the connection; a rejection ACK
@@ -259,7 +262,7 @@ pub fn server_handshake<E>(
     policy: &ServerPolicy,
     session_id: u64,
     timeout: Duration,
-    prepare: impl FnOnce(&HelloAck) -> Result<(), E>,
+    mut prepare: impl FnMut(&HelloAck) -> Result<(), E>,
 ) -> Result<HelloAck, HandshakeError>
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -316,10 +319,26 @@ where
             });
         }
     };
-    if let Err(e) = prepare(&ack) {
-        reject(conn, Status::InternalError);
-        return Err(HandshakeError::Prepare(e.into()));
-    }
+    let ack = match prepare(&ack) {
+        Ok(()) => ack,
+        Err(e) => {
+            let baseline_only = ServerPolicy {
+                supported: resolved.effective_supported().without(Profiles::SHM_ANY),
+                preferred: resolved.preferred.without(Profiles::SHM_ANY),
+                ..resolved
+            };
+            let retry = (ack.selected_profile.has_shm() && !baseline_only.supported.is_empty())
+                .then(|| negotiate(&hello, &baseline_only, session_id).ok())
+                .flatten();
+            match retry {
+                Some(fallback) if prepare(&fallback).is_ok() => fallback,
+                _ => {
+                    reject(conn, Status::InternalError);
+                    return Err(HandshakeError::Prepare(e.into()));
+                }
+            }
+        }
+    };
     send_ack(conn, Status::Ok, &ack)?;
     Ok(ack)
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use netipc::transport::uds::FALLBACK_PACKET_SIZE;
@@ -560,4 +560,51 @@ fn header_fields_survive_a_round_trip() {
     };
     a.send(&h, &pattern(200, 0)).unwrap();
     assert_eq!(b.recv(T).unwrap().0, h);
+}
+
+/// `recv_split` bounds only the wait for the first packet: the rest of a
+/// chunked message may take longer than that, up to its own deadline.
+#[test]
+fn split_timeouts_let_a_slow_chunked_message_through() {
+    let (mut chan, peer) = raw_channel(limits(1024, 1, 128));
+    // 200 payload bytes at packet size 128: 96 in the first packet, then 96
+    // and 8 in two continuations.
+    let payload = pattern(200, 3);
+    let header = request(200, 9);
+    let total = 232;
+    let first = packet(&[&header.encode(), &payload[..96]]);
+    let second = packet(&[&chunk(9, total, 1, 3, 96), &payload[96..192]]);
+    let third = packet(&[&chunk(9, total, 2, 3, 8), &payload[192..]]);
+
+    let sender = std::thread::spawn(move || {
+        peer.send(&first);
+        std::thread::sleep(Duration::from_millis(300));
+        peer.send(&second);
+        peer.send(&third);
+        peer
+    });
+    // The whole message takes over 300 ms; the first packet is there at once.
+    let (got, body) = chan
+        .recv_split(
+            Some(Duration::from_millis(200)),
+            Some(Duration::from_secs(5)),
+        )
+        .map(|(h, b)| (h, b.to_vec()))
+        .unwrap();
+    // The pause between chunks is longer than the first-packet timeout (and
+    // than the 100 ms slice a server waits in), yet the message arrives whole.
+    assert_eq!(got, header);
+    assert_eq!(body, payload);
+    let _peer = sender.join().unwrap();
+
+    // Nothing queued: the first-packet timeout applies.
+    let started = Instant::now();
+    assert!(matches!(
+        chan.recv_split(
+            Some(Duration::from_millis(50)),
+            Some(Duration::from_secs(5))
+        ),
+        Err(TransportError::Timeout)
+    ));
+    assert!(started.elapsed() < SLACK);
 }

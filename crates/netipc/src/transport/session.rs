@@ -203,12 +203,13 @@ impl Core {
                 let received = match self.waiter.spin(|| try_recv(chan)) {
                     Some(result) => result,
                     None => {
-                        // Block until the first packet (or EOF) is there,
-                        // then read the message with its own deadline.
-                        let blocked = match chan.conn().wait_readable(Some(slice)) {
-                            Ok(true) => try_recv(chan).unwrap_or(Err(TransportError::Timeout)),
-                            Ok(false) => Err(TransportError::Timeout),
-                            Err(e) => Err(e),
+                        // Block for the first packet within the slice; the
+                        // rest of a chunked message gets its own deadline.
+                        let blocked = if response {
+                            chan.recv_response_split(Some(slice), Some(rest))
+                                .map(|(h, _)| h)
+                        } else {
+                            chan.recv_split(Some(slice), Some(rest)).map(|(h, _)| h)
                         };
                         self.waiter.finish_wait();
                         blocked

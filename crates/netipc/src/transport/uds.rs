@@ -545,6 +545,12 @@ enum FirstPacket {
     Wait(Option<Duration>),
     /// Do not wait for the first packet; then up to the timeout for the rest.
     Try(Option<Duration>),
+    /// Wait up to `first` for the first packet, then up to `rest` (from its
+    /// arrival) for the remaining chunks.
+    Split {
+        first: Option<Duration>,
+        rest: Option<Duration>,
+    },
 }
 
 /// A UDS session: a connection, its negotiated [`Limits`] and a reusable
@@ -657,6 +663,30 @@ impl UdsChannel {
         Ok((header, self.last_payload()))
     }
 
+    /// Like [`UdsChannel::recv`], but `first_timeout` bounds only the wait
+    /// for the first packet; a chunked message then has up to
+    /// `rest_timeout` (from that packet's arrival) for its remaining chunks.
+    /// A receiver that waits in short slices uses this so that a slow
+    /// multi-packet message is not cut off by the slice.
+    pub fn recv_split(
+        &mut self,
+        first_timeout: Option<Duration>,
+        rest_timeout: Option<Duration>,
+    ) -> Result<(Header, &[u8]), TransportError> {
+        let header = recv_message(
+            &self.conn,
+            &self.limits,
+            &mut self.buf,
+            FirstPacket::Split {
+                first: first_timeout,
+                rest: rest_timeout,
+            },
+        )?
+        .ok_or(TransportError::Timeout)?;
+        self.last_len = header.payload_len as usize;
+        Ok((header, self.last_payload()))
+    }
+
     /// Like [`UdsChannel::recv`] without waiting for the first packet:
     /// `Ok(None)` when none is queued. Once a message has started, its
     /// remaining chunks are awaited for up to `rest_timeout` (`None`:
@@ -708,6 +738,22 @@ impl UdsChannel {
     ) -> Result<(Header, &[u8]), TransportError> {
         let header = self
             .response_message(FirstPacket::Wait(timeout))?
+            .ok_or(TransportError::Timeout)?;
+        Ok((header, self.last_payload()))
+    }
+
+    /// [`UdsChannel::recv_response`] with the timeouts of
+    /// [`UdsChannel::recv_split`].
+    pub fn recv_response_split(
+        &mut self,
+        first_timeout: Option<Duration>,
+        rest_timeout: Option<Duration>,
+    ) -> Result<(Header, &[u8]), TransportError> {
+        let header = self
+            .response_message(FirstPacket::Split {
+                first: first_timeout,
+                rest: rest_timeout,
+            })?
             .ok_or(TransportError::Timeout)?;
         Ok((header, self.last_payload()))
     }
@@ -850,6 +896,10 @@ fn recv_message(
             let n = conn.recv_first(wait, |flags| recv_spare(&conn.fd, buf, flags))?;
             (n, Some(wait))
         }
+        FirstPacket::Split { first, .. } => {
+            let n = conn.recv_first(Wait::new(first), |flags| recv_spare(&conn.fd, buf, flags))?;
+            (n, None)
+        }
         FirstPacket::Try(_) => match conn.recv_now(|flags| recv_spare(&conn.fd, buf, flags)) {
             Ok(n) => (n, None),
             Err(TransportError::Timeout) => return Ok(None),
@@ -893,7 +943,7 @@ fn recv_message(
         // within `rest` from now after a non-blocking start.
         let wait = match (wait, first) {
             (Some(wait), _) => wait,
-            (None, FirstPacket::Try(rest)) => Wait::new(rest),
+            (None, FirstPacket::Try(rest) | FirstPacket::Split { rest, .. }) => Wait::new(rest),
             (None, FirstPacket::Wait(timeout)) => Wait::new(timeout),
         };
         recv_chunks(conn, &header, total, packet, buf, &wait)?;

@@ -300,11 +300,11 @@ fn connect_l2(
     ))
 }
 
-/// Reads the u64 of an INCREMENT payload, if it has 8 bytes.
+/// The INCREMENT value of a reply payload (8 bytes or more), as the
+/// driver contract checks it.
 #[inline]
 fn read_u64(payload: &[u8]) -> Option<u64> {
-    let bytes: [u8; 8] = payload.get(..8)?.try_into().ok()?;
-    Some(u64::from_ne_bytes(bytes))
+    netipc::codec::increment::decode(payload).ok()
 }
 
 /// uds/shm-ping-pong: one INCREMENT per iteration, counter chain checked.

@@ -514,3 +514,75 @@ mod tests {
         assert!(msg.contains("\"zz\""), "{msg}");
     }
 }
+
+/// The 64-bit auth token every HELLO carries.
+///
+/// A newtype so the secret does not travel as a bare `u64`: its `Debug`
+/// output is redacted (`AuthToken(..)`), and the value is reached only
+/// through [`AuthToken::get`]. [`AuthToken::fingerprint`] gives a short,
+/// non-reversible label that is safe to print when two peers disagree.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthToken(u64);
+
+impl AuthToken {
+    /// Wraps an explicit token value (for example one given on a command
+    /// line, or shared by some other means).
+    pub const fn new(value: u64) -> Self {
+        AuthToken(value)
+    }
+
+    /// The raw value, as written into HELLO.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// A 16-bit label of the token for logs and error messages: the top
+    /// 16 bits of the token mixed with FNV-1a, printed by callers as 4 hex
+    /// digits. Equal tokens have equal fingerprints; the token cannot be
+    /// recovered from it.
+    pub const fn fingerprint(self) -> u16 {
+        let h = fnv1a64(&self.0.to_ne_bytes());
+        (h >> 48) as u16 ^ (h as u16)
+    }
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthToken(fingerprint {:04x})", self.fingerprint())
+    }
+}
+
+impl From<u64> for AuthToken {
+    fn from(value: u64) -> Self {
+        AuthToken(value)
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::AuthToken;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let t = AuthToken::new(0x1122_3344_5566_7788);
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("1122334455667788"), "{shown}");
+        assert!(
+            !shown.contains(&0x1122_3344_5566_7788u64.to_string()),
+            "{shown}"
+        );
+        assert_eq!(t.get(), 0x1122_3344_5566_7788);
+    }
+
+    #[test]
+    fn fingerprint_tells_tokens_apart() {
+        assert_eq!(
+            AuthToken::new(7).fingerprint(),
+            AuthToken::new(7).fingerprint()
+        );
+        assert_ne!(
+            AuthToken::new(7).fingerprint(),
+            AuthToken::new(8).fingerprint()
+        );
+    }
+}

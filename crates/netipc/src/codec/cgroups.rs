@@ -88,12 +88,15 @@ impl SnapshotRequest {
     /// [`CodecError::NonZeroFlags`] if the flags are not 0.
     pub fn decode(payload: &[u8]) -> Result<Self, CodecError> {
         const WHAT: &str = "snapshot request";
-        let (Some(layout), Some(flags)) = (read_u16(payload, 0), read_u16(payload, 2)) else {
-            return Err(CodecError::Truncated {
-                what: WHAT,
-                need: REQUEST_LEN,
-                have: payload.len(),
-            });
+        let (layout, flags) = match (read_u16(payload, 0), read_u16(payload, 2)) {
+            (Some(l), Some(f)) => (l, f),
+            _ => {
+                return Err(CodecError::Truncated {
+                    what: WHAT,
+                    need: REQUEST_LEN,
+                    have: payload.len(),
+                })
+            }
         };
         if layout != LAYOUT_VERSION {
             return Err(CodecError::BadLayoutVersion {
@@ -452,14 +455,17 @@ impl<'a> SnapshotView<'a> {
     /// The first rule that fails, as listed above.
     pub fn decode(payload: &'a [u8]) -> Result<Self, CodecError> {
         const WHAT: &str = "snapshot";
-        let Some(header) = payload.first_chunk::<RESPONSE_HEADER_LEN>() else {
-            return Err(CodecError::Truncated {
-                what: "snapshot header",
-                need: RESPONSE_HEADER_LEN,
-                have: payload.len(),
-            });
+        let header = match payload.get(..RESPONSE_HEADER_LEN) {
+            Some(h) => h,
+            None => {
+                return Err(CodecError::Truncated {
+                    what: "snapshot header",
+                    need: RESPONSE_HEADER_LEN,
+                    have: payload.len(),
+                })
+            }
         };
-        let h = &header[..];
+        let h = header;
         let layout = read_u16(h, 0).unwrap_or_default();
         let flags = read_u16(h, 2).unwrap_or_default();
         let item_count = read_u32(h, 4).unwrap_or_default();
@@ -581,8 +587,7 @@ impl<'a> SnapshotView<'a> {
         let at = index.checked_mul(DIRECTORY_ENTRY_LEN)?;
         let entry = self
             .directory
-            .get(at..)?
-            .first_chunk::<DIRECTORY_ENTRY_LEN>()?;
+            .get(at..at.checked_add(DIRECTORY_ENTRY_LEN)?)?;
         ItemView::from_entry(self.area, entry)
     }
 
@@ -631,7 +636,7 @@ fn validate_item(index: usize, item: &[u8]) -> Result<(), CodecError> {
         index,
         length: item.len() as u32,
     };
-    let h = &item.first_chunk::<ITEM_HEADER_LEN>().ok_or(too_short)?[..];
+    let h = item.get(..ITEM_HEADER_LEN).ok_or(too_short)?;
     let layout = read_u16(h, 0).unwrap_or_default();
     let flags = read_u16(h, 2).unwrap_or_default();
     let name_off = read_u32(h, 16).unwrap_or_default();
@@ -712,11 +717,11 @@ impl<'a> ItemView<'a> {
     /// Builds a view from a directory entry that `SnapshotView::decode` has
     /// already validated; `None` only if that invariant were broken.
     #[inline(always)]
-    fn from_entry(area: &'a [u8], entry: &[u8; DIRECTORY_ENTRY_LEN]) -> Option<Self> {
+    fn from_entry(area: &'a [u8], entry: &[u8]) -> Option<Self> {
         let offset = read_u32(entry, 0)? as usize;
         let length = read_u32(entry, 4)? as usize;
         let item = area.get(offset..offset.checked_add(length)?)?;
-        let h = &item.first_chunk::<ITEM_HEADER_LEN>()?[..];
+        let h = item.get(..ITEM_HEADER_LEN)?;
         let slice = |off_at: usize, len_at: usize| -> Option<&'a [u8]> {
             let off = read_u32(h, off_at)? as usize;
             let len = read_u32(h, len_at)? as usize;
@@ -819,7 +824,7 @@ impl<'a> Iterator for Items<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<ItemView<'a>> {
-        let entry = self.entries.next()?.first_chunk()?;
+        let entry = self.entries.next()?;
         ItemView::from_entry(self.area, entry)
     }
 
@@ -832,7 +837,7 @@ impl<'a> Iterator for Items<'a> {
 impl<'a> DoubleEndedIterator for Items<'a> {
     #[inline]
     fn next_back(&mut self) -> Option<ItemView<'a>> {
-        let entry = self.entries.next_back()?.first_chunk()?;
+        let entry = self.entries.next_back()?;
         ItemView::from_entry(self.area, entry)
     }
 }

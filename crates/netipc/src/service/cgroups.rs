@@ -88,7 +88,10 @@ where
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError> {
         SnapshotRequest::decode(request).map_err(|_| ServeError::BadRequest)?;
         let start = out.len();
-        (self.0)(out).inspect_err(|_| out.truncate(start))?;
+        if let Err(e) = (self.0)(out) {
+            out.truncate(start);
+            return Err(e.into());
+        }
         Ok(())
     }
 }

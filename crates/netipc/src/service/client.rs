@@ -550,8 +550,9 @@ impl<K: ServiceKind> Client<K> {
     }
 
     fn attempt(&mut self, out: Outgoing) -> Result<Header, AttemptError> {
-        let Some(session) = self.session.as_mut() else {
-            return Err(AttemptError::Failure(CallError::NotReady(self.state)));
+        let session = match self.session.as_mut() {
+            Some(s) => s,
+            None => return Err(AttemptError::Failure(CallError::NotReady(self.state))),
         };
         let id = self.next_message_id;
         self.next_message_id = self.next_message_id.wrapping_add(1).max(1);

@@ -105,7 +105,10 @@ fn tokens_equal(a: u64, b: u64) -> bool {
     for (x, y) in a.iter().zip(b.iter()) {
         diff |= x ^ y;
     }
-    std::hint::black_box(diff) == 0
+    // The fence keeps the compiler from turning the fold into an early-exit
+    // comparison across it; every byte has been looked at by then.
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    diff == 0
 }
 
 /// Decides a handshake: the negotiation matrix of PROTOCOL.md §5.4 as a pure

@@ -34,8 +34,8 @@
 
 #![forbid(unsafe_code)]
 
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::io::IoSlice;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -283,7 +283,7 @@ impl UdsConn {
         wait: Wait,
         mut op: impl FnMut(RecvFlags) -> Result<usize, Errno>,
     ) -> Result<usize, TransportError> {
-        if wait.timeout.is_some_and(|t| t.is_zero()) {
+        if wait.timeout.map_or(false, |t| t.is_zero()) {
             return self.recv_now(op);
         }
         self.set_recv_timeout(wait.timeout)?;
@@ -349,7 +349,7 @@ impl AsFd for UdsConn {
 pub(crate) fn poll_readable(fd: BorrowedFd<'_>, wait: &Wait) -> Result<bool, TransportError> {
     loop {
         let left = wait.remaining();
-        if left.is_some_and(|d| d.is_zero()) {
+        if left.map_or(false, |d| d.is_zero()) {
             return Ok(false);
         }
         // `Wait` maps timeouts too large for a deadline to "forever"; one
@@ -855,7 +855,7 @@ fn send_message(
     }
     let (first, mut rest) = payload.split_at(room);
     // payload_len ≤ u32::MAX − 32 and room ≥ 1, so both fit a u32.
-    let chunk_count = 1 + rest.len().div_ceil(room) as u32;
+    let chunk_count = 1 + div_ceil(rest.len(), room) as u32;
     let total_message_len = header.payload_len + HEADER_LEN as u32;
     conn.send_iov(&[IoSlice::new(&hdr), IoSlice::new(first)])?;
     let mut chunk_index = 1;
@@ -968,7 +968,7 @@ fn recv_chunks(
 ) -> Result<(), TransportError> {
     let room = packet - HEADER_LEN;
     let first_part = buf.len() - HEADER_LEN;
-    let expected = 1 + (header.payload_len as usize - first_part).div_ceil(room) as u64;
+    let expected = 1 + div_ceil(header.payload_len as usize - first_part, room) as u64;
     buf.reserve_exact(total - buf.len());
 
     let mut index: u64 = 1;
@@ -1056,4 +1056,10 @@ fn recv_chunks(
         index += 1;
     }
     Ok(())
+}
+
+/// `ceil(n / d)` for `d > 0` (`usize::div_ceil` is newer than the MSRV).
+#[inline]
+fn div_ceil(n: usize, d: usize) -> usize {
+    n / d + usize::from(n % d != 0)
 }

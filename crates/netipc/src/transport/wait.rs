@@ -407,8 +407,9 @@ impl Waiter {
     /// was available, or until giving up) to the learning. Only the adaptive
     /// policy uses it; the others ignore it.
     pub fn observe(&mut self, waited: Duration) {
-        let WaitPolicy::Adaptive { max_spin } = self.config.policy else {
-            return;
+        let max_spin = match self.config.policy {
+            WaitPolicy::Adaptive { max_spin } => max_spin,
+            _ => return,
         };
         let cap = duration_ns(max_spin).saturating_mul(2);
         let sample = duration_ns(waited).min(cap);

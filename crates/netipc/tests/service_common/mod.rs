@@ -54,7 +54,7 @@ pub fn shm_files(dir: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "ipcshm"))
+                .filter(|p| p.extension().map_or(false, |x| x == "ipcshm"))
                 .collect()
         })
         .unwrap_or_default()

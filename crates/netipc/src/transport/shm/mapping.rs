@@ -25,8 +25,8 @@
 //! Only processes that can write the file (mode 0600, so the same user or
 //! root) can do that.
 
+use rustix::fd::BorrowedFd;
 use std::io;
-use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -64,8 +64,8 @@ impl Mapping {
         // replaced and no Rust reference can alias the new range.
         let raw =
             unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }?;
-        let ptr =
-            NonNull::new(raw.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        let ptr = NonNull::new(raw.cast::<u8>())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::Other, "mmap returned null"))?;
         Ok(Mapping { ptr, len })
     }
 
@@ -98,8 +98,9 @@ impl Mapping {
         // suitably aligned for `AtomicU32`. The mapping outlives the returned
         // reference (tied to `&self`). Concurrent modification by other
         // processes is exactly what an atomic permits, and this crate never
-        // creates non-atomic references to these bytes.
-        unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(off).cast::<u32>()) }
+        // creates non-atomic references to these bytes. `AtomicU32` has the
+        // size and bit validity of `u32`, so the cast reference is valid.
+        unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU32>() }
     }
 
     /// The `u64` at byte offset `off` as an atomic.
@@ -111,7 +112,7 @@ impl Mapping {
         self.check(off, 8, std::mem::align_of::<AtomicU64>());
         // SAFETY: as in `atomic_u32`: in bounds, aligned for `AtomicU64`, alive
         // for the lifetime of `&self`, and only ever accessed atomically.
-        unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(off).cast::<u64>()) }
+        unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU64>() }
     }
 
     /// Copies `src` into the mapping at byte offset `off`.
@@ -184,8 +185,8 @@ impl Drop for Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fd::AsFd;
     use std::io::Write;
-    use std::os::fd::AsFd;
     use std::sync::atomic::Ordering;
 
     fn file(len: usize) -> std::fs::File {

@@ -24,10 +24,10 @@
 //!
 //! See `docs/shm.md` for the full protocol description.
 
+use rustix::fd::{AsFd, OwnedFd};
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -951,7 +951,7 @@ pub fn stale_check(path: &Path) -> StaleVerdict {
     let generation = read_u32(&header, OFF_OWNER_GENERATION);
     // Check the sign first: `Pid::from_raw` must not see negative values.
     let alive = pid > 0
-        && rustix::process::Pid::from_raw(pid).is_some_and(|p| {
+        && rustix::process::Pid::from_raw(pid).map_or(false, |p| {
             matches!(
                 rustix::process::test_kill_process(p),
                 Ok(()) | Err(Errno::PERM)
@@ -967,14 +967,13 @@ pub fn stale_check(path: &Path) -> StaleVerdict {
 /// Whether `name` is `{service}-{16 lowercase hex digits}.ipcshm`.
 fn is_region_name(name: &OsStr, service: &str) -> bool {
     let name = name.as_bytes();
-    let Some(rest) = name
+    let id = name
         .strip_prefix(service.as_bytes())
         .and_then(|r| r.strip_prefix(b"-"))
-    else {
-        return false;
-    };
-    let Some(id) = rest.strip_suffix(REGION_SUFFIX.as_bytes()) else {
-        return false;
+        .and_then(|r| r.strip_suffix(REGION_SUFFIX.as_bytes()));
+    let id = match id {
+        Some(id) => id,
+        None => return false,
     };
     id.len() == 16 && id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -986,7 +985,10 @@ fn is_region_name(name: &OsStr, service: &str) -> bool {
 pub fn sweep_stale(run_dir: &Path, service: &str) -> io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(run_dir)? {
-        let Ok(entry) = entry else { continue };
+        let entry = match entry {
+            Ok(e) => e,
+            Err(_) => continue,
+        };
         if is_region_name(&entry.file_name(), service)
             && stale_check(&entry.path()) == StaleVerdict::Removed
         {

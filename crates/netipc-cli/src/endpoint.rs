@@ -2,9 +2,9 @@
 //! tool's one-line errors and exit codes.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use netipc::service::{ClientState, ClientStatus, ConnectFailure};
+use netipc::service::{ClientState, ClientStatus, ConnectFailure, Endpoint};
 
 use crate::exit::CliError;
 use crate::token::Token;
@@ -18,43 +18,36 @@ pub const CGROUPS_SERVICE: &str = "cgroups-snapshot";
 /// The endpoint name `serve increment` and `ping` use by default.
 pub const INCREMENT_SERVICE: &str = "increment";
 
-/// `{run_dir}/{service}.sock`.
-pub fn socket_path(run_dir: &Path, service: &str) -> PathBuf {
-    run_dir.join(format!("{service}.sock"))
+/// The endpoint `{run_dir}/{service}.sock`.
+///
+/// # Errors
+///
+/// Exit 5 when the socket path would be too long for a Unix socket.
+pub fn endpoint(run_dir: &Path, service: &str) -> Result<Endpoint, CliError> {
+    Endpoint::new(run_dir, service).map_err(|e| CliError::run_dir(e.to_string()))
 }
 
-/// Checks a service name the way the protocol does: non-empty, not `.` or
-/// `..`, only `A-Z a-z 0-9 . _ -` (clap value parser).
+/// Checks a service name with the protocol's rule
+/// ([`Endpoint::check_service_name`]; clap value parser).
 ///
 /// # Errors
 ///
 /// A description of the problem.
 pub fn parse_service(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        return Err("a service name cannot be empty".into());
-    }
-    if s == "." || s == ".." {
-        return Err(format!("{s:?} is not a service name"));
-    }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "{c:?} is not allowed in a service name (only A-Z a-z 0-9 . _ -)"
-        ));
-    }
-    Ok(s.to_string())
+    Endpoint::check_service_name(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
-/// Checks, before connecting, that `run_dir` is a directory we can reach
-/// `service`'s socket through.
+/// Checks, before connecting, that the endpoint's run directory is a
+/// directory we can reach its socket through.
 ///
 /// # Errors
 ///
 /// Exit 5 when the directory does not exist, is not a directory, or cannot
 /// be searched.
-pub fn check_run_dir(run_dir: &Path, service: &str) -> Result<(), CliError> {
+pub fn check_run_dir(endpoint: &Endpoint) -> Result<(), CliError> {
+    let run_dir = endpoint.run_dir();
     let shown = run_dir.display();
     match std::fs::metadata(run_dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -66,7 +59,7 @@ pub fn check_run_dir(run_dir: &Path, service: &str) -> Result<(), CliError> {
         }
         Err(e) => return Err(run_dir_error(run_dir, &e)),
     }
-    match std::fs::symlink_metadata(socket_path(run_dir, service)) {
+    match std::fs::symlink_metadata(endpoint.socket_path()) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(run_dir_error(run_dir, &e)),
@@ -98,7 +91,12 @@ pub fn io_reason(e: &io::Error) -> String {
 ///
 /// Exit 3 (no provider), 4 (token rejected), 5 (permission denied on the
 /// socket), 1 (anything else).
-pub fn check_state(status: &ClientStatus, socket: &Path, token: &Token) -> Result<(), CliError> {
+pub fn check_state(
+    status: &ClientStatus,
+    endpoint: &Endpoint,
+    token: &Token,
+) -> Result<(), CliError> {
+    let socket = endpoint.socket_path();
     let detail = status.last_error.as_deref().unwrap_or("unknown error");
     match status.state {
         ClientState::Ready => Ok(()),
@@ -144,23 +142,24 @@ mod tests {
     #[test]
     fn run_dir_problems_exit_5() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(check_run_dir(dir.path(), "x"), Ok(()));
+        let ep = |dir: &Path| Endpoint::new(dir, "x").unwrap();
+        assert_eq!(check_run_dir(&ep(dir.path())), Ok(()));
 
         let missing = dir.path().join("missing");
-        let e = check_run_dir(&missing, "x").unwrap_err();
+        let e = check_run_dir(&ep(&missing)).unwrap_err();
         assert_eq!(e.exit, Exit::RunDir);
         assert!(e.message.contains("does not exist"), "{e}");
 
         let file = dir.path().join("file");
         std::fs::write(&file, b"").unwrap();
-        let e = check_run_dir(&file, "x").unwrap_err();
+        let e = check_run_dir(&ep(&file)).unwrap_err();
         assert_eq!(e.exit, Exit::RunDir);
         assert!(e.message.ends_with("is not a directory"), "{e}");
     }
 
     #[test]
     fn states_map_to_exit_codes() {
-        let sock = Path::new("/r/s.sock");
+        let sock = Endpoint::new("/r", "s").unwrap();
         let exit = |state, failure| {
             let status = ClientStatus {
                 state,
@@ -177,7 +176,7 @@ mod tests {
                 last_error: Some("detail".into()),
                 last_connect_failure: failure,
             };
-            check_state(&status, sock, &TOKEN).map_err(|e| e.exit)
+            check_state(&status, &sock, &TOKEN).map_err(|e| e.exit)
         };
         assert_eq!(exit(ClientState::Ready, None), Ok(()));
         assert_eq!(

@@ -5,7 +5,7 @@
 //! command stops with a one-line usage error naming both variables and
 //! `--token`.
 
-use netipc::auth::{self, AuthError, INVOCATION_ID, NETDATA_INVOCATION_ID};
+use netipc::auth::{self, AuthError, AuthToken, INVOCATION_ID, NETDATA_INVOCATION_ID};
 
 use crate::exit::CliError;
 
@@ -39,6 +39,13 @@ pub struct Token {
     pub value: u64,
     /// Where it came from.
     pub source: TokenSource,
+}
+
+impl Token {
+    /// The token as the library takes it.
+    pub fn auth(&self) -> AuthToken {
+        AuthToken::new(self.value)
+    }
 }
 
 /// The token for a command: `explicit` (from `--token`) or the one derived

@@ -7,12 +7,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use netipc::auth::AuthToken;
 use netipc::codec::cgroups::SnapshotBuilder;
-use netipc::service::{cgroups, ManagedServer, ServerConfig};
+use netipc::service::{cgroups, Endpoint, ManagedServer, ServerConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_dir = std::env::args().nth(1).unwrap_or_else(|| "/tmp".into());
-    let token = netipc::auth::token_from_env().unwrap_or(0x5EED);
+    let token = netipc::auth::token_from_env()
+        .map(AuthToken::from)
+        .unwrap_or(AuthToken::new(0x5EED));
     let generation = AtomicU64::new(0);
 
     let handler = cgroups::handler(move |buf| {
@@ -27,12 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     });
 
-    let server = ManagedServer::start(
-        &run_dir,
-        "cgroups-snapshot",
-        ServerConfig::new(token),
-        handler,
-    )?;
+    let endpoint = Endpoint::new(&run_dir, "cgroups-snapshot")?;
+    let server = ManagedServer::start(endpoint, ServerConfig::new(token), handler)?;
     println!("serving {}", server.socket_path().display());
     // A real provider would rescan and wait for a signal; this one serves
     // for a minute.

@@ -22,20 +22,23 @@
 //! (normally they are two plugins):
 //!
 //! ```
+//! use netipc::auth::AuthToken;
 //! use netipc::service::increment::{self, IncrementClient};
-//! use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
+//! use netipc::service::{ClientConfig, Endpoint, ManagedServer, ServerConfig};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let run_dir = std::env::temp_dir().join(format!("netipc-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&run_dir)?;
-//! let token = 0x1234; // normally netipc::auth::token_from_env()?
+//! let token = AuthToken::new(0x1234); // normally netipc::auth::token_from_env()?
+//! // The run directory and service name, validated once.
+//! let endpoint = Endpoint::new(&run_dir, "increment")?;
 //!
 //! // Provider: one method per endpoint, a worker thread per session.
-//! let server = ManagedServer::start(&run_dir, "increment", ServerConfig::new(token),
+//! let server = ManagedServer::start(endpoint.clone(), ServerConfig::new(token),
 //!     increment::handler(|v| Ok(v.wrapping_add(1))))?;
 //!
 //! // Consumer: creating the client does no I/O; refresh() connects.
-//! let mut client = IncrementClient::new(&run_dir, "increment", ClientConfig::new(token));
+//! let mut client = IncrementClient::new(endpoint, ClientConfig::new(token));
 //! client.refresh();
 //! assert!(client.ready());
 //! assert_eq!(client.call(41)?, 42);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use netipc::cache::{name_hash, CgroupsCache, CgroupsTable};
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::{cgroups, ClientConfig, HandlerError, ManagedServer, ServerConfig};
-use service_common::TOKEN;
+use service_common::{ep, TOKEN};
 
 const ITEMS: u32 = 10_000;
 
@@ -18,8 +18,7 @@ fn name(i: u32) -> String {
 
 fn provider(dir: &std::path::Path, fail: Arc<AtomicBool>) -> ManagedServer {
     ManagedServer::start(
-        dir,
-        "cgroups-snapshot",
+        ep(dir, "cgroups-snapshot"),
         ServerConfig::new(TOKEN),
         cgroups::handler(move |buf| {
             if fail.load(Ordering::SeqCst) {
@@ -48,7 +47,7 @@ fn provider(dir: &std::path::Path, fail: Arc<AtomicBool>) -> ManagedServer {
 fn lookup_finds_every_item_and_misses_absent_keys() {
     let dir = tempfile::tempdir().unwrap();
     let _srv = provider(dir.path(), Arc::new(AtomicBool::new(false)));
-    let mut cache = CgroupsCache::new(dir.path(), "cgroups-snapshot", ClientConfig::new(TOKEN));
+    let mut cache = CgroupsCache::new(ep(dir.path(), "cgroups-snapshot"), ClientConfig::new(TOKEN));
     assert!(!cache.ready());
     assert!(cache
         .lookup(name_hash(name(0).as_bytes()), name(0).as_bytes())
@@ -89,7 +88,7 @@ fn failed_refresh_keeps_the_old_cache() {
     let dir = tempfile::tempdir().unwrap();
     let fail = Arc::new(AtomicBool::new(false));
     let srv = provider(dir.path(), fail.clone());
-    let mut cache = CgroupsCache::new(dir.path(), "cgroups-snapshot", ClientConfig::new(TOKEN));
+    let mut cache = CgroupsCache::new(ep(dir.path(), "cgroups-snapshot"), ClientConfig::new(TOKEN));
     cache.refresh().unwrap();
     let n = name(42);
     let hash = name_hash(n.as_bytes());

@@ -2,9 +2,8 @@
 //! one-line message and exit code; `main` prints and exits.
 
 use std::io;
-use std::path::Path;
 
-use netipc::service::{CallError, ClientState, ClientStatus};
+use netipc::service::{CallError, ClientState, ClientStatus, Endpoint};
 use netipc::wire::Status;
 
 use crate::cli::{Cli, Command, Serve};
@@ -56,15 +55,16 @@ pub(crate) fn output(result: io::Result<()>) -> Result<(), CliError> {
 pub(crate) fn call_failed(
     status: &ClientStatus,
     err: &CallError,
-    socket: &Path,
+    endpoint: &Endpoint,
     token: &Token,
     method: &str,
 ) -> CliError {
+    let socket = endpoint.socket_path();
     if matches!(
         status.state,
         ClientState::NotFound | ClientState::AuthFailed | ClientState::Incompatible
     ) {
-        if let Err(e) = check_state(status, socket, token) {
+        if let Err(e) = check_state(status, endpoint, token) {
             return e;
         }
     }

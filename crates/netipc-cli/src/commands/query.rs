@@ -2,21 +2,20 @@
 
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::time::Instant;
 
 use netipc::cache::{name_hash, CgroupsCache};
 use netipc::codec::increment as increment_codec;
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::increment::IncrementClient;
-use netipc::service::ClientConfig;
-use netipc::transport::session::{self, ClientSession, ConnectError};
+use netipc::service::{ClientConfig, Endpoint};
+use netipc::transport::session::{ClientSession, ConnectError, SessionConfig};
 use netipc::transport::{ClientProposal, EndpointError, HandshakeError};
 use netipc::wire::{Header, Method, Profiles};
 
 use super::{call_failed, output};
 use crate::cli::{Common, LookupArgs, PingArgs, SnapshotArgs, StatusArgs};
-use crate::endpoint::{check_run_dir, check_state, socket_path};
+use crate::endpoint::{check_run_dir, check_state, endpoint};
 use crate::exit::{CliError, Exit};
 use crate::format::{self, Row, SnapshotSummary};
 use crate::latency::Samples;
@@ -25,11 +24,12 @@ use crate::token::{self, Token};
 /// Round trips made before `ping` starts measuring.
 const PING_WARMUP: u32 = 100;
 
-/// Token, run-dir check and socket path shared by the client commands.
-fn prepare(common: &Common, service: &str) -> Result<(Token, std::path::PathBuf), CliError> {
+/// Token, endpoint and run-dir check shared by the client commands.
+fn prepare(common: &Common, service: &str) -> Result<(Token, Endpoint), CliError> {
     let token = token::resolve(common.token)?;
-    check_run_dir(&common.run_dir, service)?;
-    Ok((token, socket_path(&common.run_dir, service)))
+    let endpoint = endpoint(&common.run_dir, service)?;
+    check_run_dir(&endpoint)?;
+    Ok((token, endpoint))
 }
 
 /// `netipc snapshot`: fetch and print the whole snapshot.
@@ -39,12 +39,12 @@ fn prepare(common: &Common, service: &str) -> Result<(Token, std::path::PathBuf)
 /// No token, unusable run directory, no provider, token rejected, or a
 /// failed call.
 pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
-    let config = ClientConfig::new(token.value).uds_only();
-    let mut client = CgroupsSnapshotClient::new(&args.common.run_dir, &args.service, config);
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
+    let config = ClientConfig::new(token.auth()).uds_only();
+    let mut client = CgroupsSnapshotClient::new(endpoint.clone(), config);
     client.refresh();
     let status = client.status();
-    check_state(&status, &socket, &token)?;
+    check_state(&status, &endpoint, &token)?;
 
     let fetched = client.call_snapshot().map(|view| {
         let summary = SnapshotSummary {
@@ -77,7 +77,7 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
             Err(call_failed(
                 &status,
                 &e,
-                &socket,
+                &endpoint,
                 &token,
                 "CGROUPS_SNAPSHOT",
             ))
@@ -91,16 +91,16 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
 ///
 /// As for [`snapshot`], plus exit 6 when no cgroup has that name.
 pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
-    let config = ClientConfig::new(token.value).uds_only();
-    let mut cache = CgroupsCache::new(&args.common.run_dir, &args.service, config);
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
+    let config = ClientConfig::new(token.auth()).uds_only();
+    let mut cache = CgroupsCache::new(endpoint.clone(), config);
     if let Err(e) = cache.refresh() {
         let status = cache.client().status();
-        check_state(&status, &socket, &token)?;
+        check_state(&status, &endpoint, &token)?;
         return Err(call_failed(
             &status,
             &e,
-            &socket,
+            &endpoint,
             &token,
             "CGROUPS_SNAPSHOT",
         ));
@@ -146,20 +146,20 @@ pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
 /// As for [`snapshot`], or when the endpoint does not answer INCREMENT
 /// correctly.
 pub fn ping(args: &PingArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
-    let mut config = ClientConfig::new(token.value);
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
+    let mut config = ClientConfig::new(token.auth());
     if !args.shm {
         config = config.uds_only();
     }
-    let mut client = IncrementClient::new(&args.common.run_dir, &args.service, config);
+    let mut client = IncrementClient::new(endpoint.clone(), config);
     client.refresh();
     let status = client.status();
-    check_state(&status, &socket, &token)?;
+    check_state(&status, &endpoint, &token)?;
     let transport = transport_name(status.profile);
 
     let fail = |client: &IncrementClient, e| {
         let status = client.status();
-        call_failed(&status, &e, &socket, &token, "INCREMENT")
+        call_failed(&status, &e, &endpoint, &token, "INCREMENT")
     };
     let mut value = 0u64;
     let mut samples = Samples::with_capacity(args.count as usize);
@@ -173,7 +173,7 @@ pub fn ping(args: &PingArgs) -> Result<(), CliError> {
         if answer != value.wrapping_add(1) {
             return Err(CliError::failure(format!(
                 "provider at {} answered {answer} to INCREMENT {value}",
-                socket.display()
+                endpoint
             )));
         }
         if i >= PING_WARMUP {
@@ -190,7 +190,7 @@ pub fn ping(args: &PingArgs) -> Result<(), CliError> {
         out,
         "{} INCREMENT round trips to {} over {transport}\n{}  mean {} ({} calls/s)",
         format::count(summary.count as u64),
-        socket.display(),
+        endpoint,
         summary.line(),
         format::duration(summary.mean),
         format::count(summary.per_second() as u64),
@@ -204,24 +204,21 @@ pub fn ping(args: &PingArgs) -> Result<(), CliError> {
 ///
 /// As for [`snapshot`].
 pub fn status(args: &StatusArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
     let offered = if args.shm {
         Profiles::BASELINE | Profiles::SHM_HYBRID
     } else {
         Profiles::BASELINE
     };
-    let config = session::ClientConfig {
-        proposal: ClientProposal {
-            supported: offered,
-            preferred: offered.highest(),
-            auth_token: token.value,
-            ..ClientProposal::default()
-        },
-        ..session::ClientConfig::default()
-    };
+    let config = SessionConfig::new(ClientProposal {
+        supported: offered,
+        preferred: offered.highest(),
+        auth_token: token.auth(),
+        ..ClientProposal::default()
+    });
     let started = Instant::now();
-    let mut session = ClientSession::connect(&args.common.run_dir, &args.service, &config)
-        .map_err(|e| connect_error(&e, &socket, &token))?;
+    let mut session = ClientSession::connect(&endpoint, &config)
+        .map_err(|e| connect_error(&e, &endpoint, &token))?;
     let connected = started.elapsed();
     let ack = *session.negotiated();
 
@@ -230,9 +227,9 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
     let payload = increment_codec::encode(1);
     let request = Header::request(Method::Increment, payload.len() as u32, 1);
     let started = Instant::now();
-    let response = session.call(&request, &payload).map_err(|e| {
-        CliError::failure(format!("round trip to {} failed: {e}", socket.display()))
-    })?;
+    let response = session
+        .call(&request, &payload)
+        .map_err(|e| CliError::failure(format!("round trip to {} failed: {e}", endpoint)))?;
     let round_trip = started.elapsed();
     let answered = match response.status() {
         Ok(s) => s.to_string(),
@@ -252,7 +249,7 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
          packet size     {} bytes\n\
          handshake       {} (connect + HELLO/HELLO_ACK{})\n\
          round trip      {} (one INCREMENT request, answered {answered})",
-        socket.display(),
+        endpoint,
         ack.session_id,
         ack.selected_profile,
         offered,
@@ -273,28 +270,28 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
 }
 
 /// The tool's error for a failed Level 1 connect.
-fn connect_error(e: &ConnectError, socket: &Path, token: &Token) -> CliError {
+fn connect_error(e: &ConnectError, endpoint: &Endpoint, token: &Token) -> CliError {
     match e {
-        ConnectError::Endpoint(EndpointError::NotFound { .. }) => CliError::no_provider(socket),
+        ConnectError::Endpoint(EndpointError::NotFound { .. }) => CliError::no_provider(endpoint.socket_path()),
         ConnectError::Handshake(HandshakeError::AuthFailed) => {
-            CliError::auth_rejected(socket, &token.source.describe())
+            CliError::auth_rejected(endpoint.socket_path(), &token.source.describe())
         }
         ConnectError::Handshake(HandshakeError::NoCommonProfile) => CliError::failure(format!(
             "provider at {} shares no transport profile with us",
-            socket.display()
+            endpoint
         )),
         ConnectError::Handshake(HandshakeError::Incompatible(why)) => CliError::failure(format!(
             "provider at {} is incompatible: {why}",
-            socket.display()
+            endpoint
         )),
         ConnectError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
-            format!("cannot connect to {}: permission denied", socket.display()),
+            format!("cannot connect to {}: permission denied", endpoint),
         ),
         ConnectError::ShmAttach { path, source } => CliError::failure(format!(
             "cannot attach shared memory {}: {source} (the provider may run as another user; try without --shm)",
             path.display()
         )),
-        other => CliError::failure(format!("cannot connect to {}: {other}", socket.display())),
+        other => CliError::failure(format!("cannot connect to {}: {other}", endpoint)),
     }
 }
 

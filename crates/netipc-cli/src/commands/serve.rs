@@ -11,7 +11,7 @@ use netipc::transport::{EndpointError, InUseReason};
 
 use crate::cgroupfs::{Layout, ScanSource};
 use crate::cli::{LayoutArg, ServeCgroupsArgs, ServeIncrementArgs};
-use crate::endpoint::{io_reason, run_dir_error, socket_path};
+use crate::endpoint::{endpoint, io_reason, run_dir_error};
 use crate::exit::CliError;
 use crate::format;
 use crate::provider::SnapshotProvider;
@@ -53,8 +53,8 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
     }
 
     let first = provider.current();
-    let mut config = ServerConfig::new(token.value);
-    config.response_payload = response_limit_for(first.payload.len());
+    let mut config = ServerConfig::new(token.auth());
+    config = config.with_response_payload(response_limit_for(first.payload.len()));
     let server = start(run_dir, &args.service, config, provider.handle().handler())?;
     let root = provider
         .last_scan()
@@ -115,7 +115,7 @@ pub fn increment(args: &ServeIncrementArgs, stop: &StopFlag) -> Result<(), CliEr
     let server = start(
         run_dir,
         &args.service,
-        ServerConfig::new(token.value),
+        ServerConfig::new(token.auth()),
         handler,
     )?;
     println!(
@@ -147,8 +147,9 @@ pub(crate) fn start(
     config: ServerConfig,
     handler: impl Handler,
 ) -> Result<ManagedServer, CliError> {
-    ManagedServer::start(run_dir, service, config, handler)
-        .map_err(|e| start_error(&e, &socket_path(run_dir, service)))
+    let endpoint = endpoint(run_dir, service)?;
+    let socket = endpoint.socket_path().to_path_buf();
+    ManagedServer::start(endpoint, config, handler).map_err(|e| start_error(&e, &socket))
 }
 
 fn start_error(e: &ServerError, socket: &Path) -> CliError {

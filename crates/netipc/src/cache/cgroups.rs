@@ -1,11 +1,10 @@
 //! The owned, indexed cgroups snapshot and the cache that refreshes it.
 
-use std::path::Path;
 use std::time::Instant;
 
 use crate::codec::cgroups::SnapshotView;
 use crate::service::cgroups::CgroupsSnapshotClient;
-use crate::service::{CallError, ClientConfig, ClientState};
+use crate::service::{CallError, ClientConfig, ClientState, Endpoint};
 
 /// Fewest index buckets.
 const MIN_BUCKETS: usize = 16;
@@ -300,10 +299,10 @@ pub struct CgroupsCache {
 }
 
 impl CgroupsCache {
-    /// A cache fed by the endpoint `{run_dir}/{service}.sock`.
-    pub fn new(run_dir: impl AsRef<Path>, service: &str, config: ClientConfig) -> Self {
+    /// A cache fed by the provider at `endpoint`. No I/O happens here.
+    pub fn new(endpoint: Endpoint, config: ClientConfig) -> Self {
         CgroupsCache {
-            client: CgroupsSnapshotClient::new(run_dir, service, config),
+            client: CgroupsSnapshotClient::new(endpoint, config),
             table: CgroupsTable::default(),
             populated: false,
             successes: 0,

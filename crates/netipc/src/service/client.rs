@@ -3,14 +3,15 @@
 //! (PROTOCOL.md §10.1–§10.5).
 
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::next_pow2;
-use crate::transport::session::{self, ClientSession, ConnectError, SessionError};
+use super::{DEFAULT_PREFERRED, DEFAULT_PROFILES};
+use crate::auth::AuthToken;
+use crate::transport::session::{ClientSession, ConnectError, SessionConfig, SessionError};
 use crate::transport::wait::WaitConfig;
-use crate::transport::EndpointError;
 use crate::transport::{ClientProposal, HandshakeError};
+use crate::transport::{Endpoint, EndpointError};
 use crate::wire::{Header, Method, Profiles, Status, MAX_REQUEST_PAYLOAD};
 
 /// Rounds of overflow recovery before a call gives up.
@@ -64,55 +65,91 @@ impl std::fmt::Display for ClientState {
     }
 }
 
-/// Settings of a client context. Sizes are never configured by the caller:
-/// they come from the service's schema and grow on demand.
-#[derive(Debug, Clone)]
+/// Settings of a client context: the Level 1 [`SessionConfig`] it connects
+/// with and the batch size the caller intends to use.
+///
+/// Sizes are never configured by the caller: the context fills the
+/// proposal's payload and batch limits from the service's schema once, and
+/// raises them when a call overflows them.
+///
+/// ```
+/// use std::time::Duration;
+/// use netipc::auth::AuthToken;
+/// use netipc::service::ClientConfig;
+///
+/// let config = ClientConfig::new(AuthToken::new(0x1234))
+///     .uds_only()
+///     .with_batch_items(64)
+///     .with_response_timeout(Duration::from_secs(2));
+/// assert_eq!(config.batch_items, 64);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientConfig {
-    /// The shared secret the provider expects (see [`crate::auth`]).
-    pub auth_token: u64,
-    /// Profiles we can run. Default: UDS and shared memory.
-    pub profiles: Profiles,
-    /// Profiles we prefer. Default: shared memory.
-    pub preferred: Profiles,
+    /// What every connection of the context uses: the proposal (profiles
+    /// and auth token; sizes are filled in by the context), the timeouts
+    /// and the receive policy.
+    pub session: SessionConfig,
     /// Largest batch the caller intends to send (1 = no batches); sizes the
-    /// first request proposal.
+    /// first request proposal. Default 1.
     pub batch_items: u32,
-    /// Longest wait for a HELLO_ACK.
-    pub handshake_timeout: Duration,
-    /// Longest wait for a response.
-    pub response_timeout: Duration,
-    /// How long to keep trying to attach a shared-memory region the server
-    /// announced before falling back to UDS for good.
-    pub shm_attach_timeout: Duration,
-    /// Spin-then-block policy of receives.
-    pub wait: WaitConfig,
 }
 
 impl ClientConfig {
-    /// Defaults with the given auth token.
-    pub fn new(auth_token: u64) -> Self {
+    /// Defaults with the given auth token: UDS and shared memory offered,
+    /// shared memory preferred, no batches, the [`SessionConfig`] timeouts.
+    pub fn new(auth_token: AuthToken) -> Self {
         ClientConfig {
-            auth_token,
-            profiles: Profiles::BASELINE | Profiles::SHM_HYBRID,
-            preferred: Profiles::SHM_HYBRID,
+            session: SessionConfig::new(ClientProposal {
+                supported: DEFAULT_PROFILES,
+                preferred: DEFAULT_PREFERRED,
+                auth_token,
+                ..ClientProposal::default()
+            }),
             batch_items: 1,
-            handshake_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(30),
-            shm_attach_timeout: Duration::from_secs(5),
-            wait: WaitConfig::default(),
         }
     }
 
-    /// Only the UDS baseline.
-    pub fn uds_only(mut self) -> Self {
-        self.profiles = Profiles::BASELINE;
-        self.preferred = Profiles::BASELINE;
+    /// Offers only the UDS baseline.
+    pub fn uds_only(self) -> Self {
+        self.with_profiles(Profiles::BASELINE, Profiles::BASELINE)
+    }
+
+    /// Sets the profiles offered and preferred.
+    pub fn with_profiles(mut self, supported: Profiles, preferred: Profiles) -> Self {
+        self.session.proposal.supported = supported;
+        self.session.proposal.preferred = preferred;
         self
     }
 
-    /// Sets the intended batch size.
+    /// Sets the intended batch size (at least 1).
     pub fn with_batch_items(mut self, n: u32) -> Self {
         self.batch_items = n.max(1);
+        self
+    }
+
+    /// Sets the longest wait for a HELLO_ACK.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.session.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest wait for a response.
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
+        self.session.response_timeout = timeout;
+        self
+    }
+
+    /// Sets how long to keep trying to attach a shared-memory region the
+    /// server announced before falling back to UDS for good.
+    pub fn with_shm_attach_timeout(mut self, timeout: Duration) -> Self {
+        self.session.shm_attach_timeout = timeout;
+        self
+    }
+
+    /// Sets the spin-then-block policy of receives.
+    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
+        self.session.wait = wait;
         self
     }
 }
@@ -277,16 +314,12 @@ enum AttemptError {
 /// fail at once without I/O unless the context is Ready.
 #[derive(Debug)]
 pub struct Client<K: ServiceKind> {
-    run_dir: PathBuf,
-    service: String,
-    config: ClientConfig,
-    supported: Profiles,
-    preferred: Profiles,
+    endpoint: Endpoint,
+    /// Built once from the [`ClientConfig`]; size learning and the
+    /// shared-memory fallback update its proposal in place.
+    config: SessionConfig,
     state: ClientState,
     session: Option<ClientSession>,
-    request_proposal: u32,
-    response_hint: u32,
-    batch_proposal: u32,
     next_message_id: u64,
     connects: u64,
     reconnects: u64,
@@ -301,18 +334,18 @@ pub struct Client<K: ServiceKind> {
 }
 
 impl<K: ServiceKind> Client<K> {
-    /// A context for `{run_dir}/{service}.sock`. No I/O happens here.
-    pub fn new(run_dir: impl AsRef<Path>, service: &str, config: ClientConfig) -> Self {
+    /// A context for `endpoint`. No I/O happens here.
+    pub fn new(endpoint: Endpoint, config: ClientConfig) -> Self {
         let batch = config.batch_items.max(1);
+        let mut session = config.session;
+        let proposal = &mut session.proposal;
+        proposal.max_request_payload = K::request_bytes(batch).min(MAX_REQUEST_PAYLOAD);
+        proposal.max_response_payload = K::response_bytes(batch);
+        proposal.max_request_batch_items = batch;
+        proposal.max_response_batch_items = batch;
         Client {
-            run_dir: run_dir.as_ref().to_path_buf(),
-            service: service.to_string(),
-            supported: config.profiles,
-            preferred: config.preferred,
-            request_proposal: K::request_bytes(batch).min(MAX_REQUEST_PAYLOAD),
-            response_hint: K::response_bytes(batch),
-            batch_proposal: batch,
-            config,
+            endpoint,
+            config: session,
             state: ClientState::Disconnected,
             session: None,
             next_message_id: 1,
@@ -357,6 +390,11 @@ impl<K: ServiceKind> Client<K> {
         self.state == ClientState::Ready
     }
 
+    /// The endpoint this context connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// The current state.
     pub fn state(&self) -> ClientState {
         self.state
@@ -381,8 +419,8 @@ impl<K: ServiceKind> Client<K> {
                 max_response_batch_items: a.agreed_max_response_batch_items,
                 packet_size: a.agreed_packet_size,
             }),
-            request_proposal: self.request_proposal,
-            response_hint: self.response_hint,
+            request_proposal: self.config.proposal.max_request_payload,
+            response_hint: self.config.proposal.max_response_payload,
             last_error: self.last_error.clone(),
             last_connect_failure: self.last_connect_failure,
         }
@@ -400,35 +438,25 @@ impl<K: ServiceKind> Client<K> {
     fn connect(&mut self) -> Result<(), ConnectError> {
         self.state = ClientState::Connecting;
         loop {
-            let config = session::ClientConfig {
-                proposal: ClientProposal {
-                    supported: self.supported,
-                    preferred: self.preferred,
-                    max_request_payload: self.request_proposal,
-                    max_request_batch_items: self.batch_proposal,
-                    max_response_payload: self.response_hint,
-                    max_response_batch_items: self.batch_proposal,
-                    auth_token: self.config.auth_token,
-                    packet_size: 0,
-                },
-                handshake_timeout: self.config.handshake_timeout,
-                response_timeout: self.config.response_timeout,
-                shm_attach_timeout: self.config.shm_attach_timeout,
-                wait: self.config.wait,
-            };
-            match ClientSession::connect(&self.run_dir, &self.service, &config) {
+            match ClientSession::connect(&self.endpoint, &self.config) {
                 Ok(session) => {
                     self.session = Some(session);
                     self.state = ClientState::Ready;
                     return Ok(());
                 }
                 Err(ConnectError::ShmAttach { .. })
-                    if !self.supported.without(Profiles::SHM_ANY).is_empty() =>
+                    if !self
+                        .config
+                        .proposal
+                        .supported
+                        .without(Profiles::SHM_ANY)
+                        .is_empty() =>
                 {
                     // No same-session fallback: drop shared memory from
                     // this context for good and handshake again.
-                    self.supported = self.supported.without(Profiles::SHM_ANY);
-                    self.preferred = self.preferred.without(Profiles::SHM_ANY);
+                    let proposal = &mut self.config.proposal;
+                    proposal.supported = proposal.supported.without(Profiles::SHM_ANY);
+                    proposal.preferred = proposal.preferred.without(Profiles::SHM_ANY);
                 }
                 Err(e) => {
                     let failure = ConnectFailure::of(&e);
@@ -499,17 +527,20 @@ impl<K: ServiceKind> Client<K> {
     /// Raises the proposal an overflow showed to be too small (PROTOCOL.md
     /// §10.5). `response_limit` is the failed session's response limit.
     fn learn(&mut self, what: Overflow, response_limit: u32) {
+        let proposal = &mut self.config.proposal;
         match what {
             Overflow::Request(len) => {
                 let want = next_pow2(len as u64).min(MAX_REQUEST_PAYLOAD);
-                self.request_proposal = self.request_proposal.max(want);
+                proposal.max_request_payload = proposal.max_request_payload.max(want);
             }
             Overflow::Batch(n) => {
-                self.batch_proposal = self.batch_proposal.max(n.next_power_of_two());
+                let batch = proposal.max_request_batch_items.max(n.next_power_of_two());
+                proposal.max_request_batch_items = batch;
+                proposal.max_response_batch_items = batch;
             }
             Overflow::Response => {
                 let want = next_pow2(2 * u64::from(response_limit)).min(MAX_REQUEST_PAYLOAD);
-                self.response_hint = self.response_hint.max(want);
+                proposal.max_response_payload = proposal.max_response_payload.max(want);
             }
         }
     }
@@ -522,9 +553,9 @@ impl<K: ServiceKind> Client<K> {
             ack.map_or(0, |a| a.agreed_max_request_payload_bytes),
             ack.map_or(0, |a| a.agreed_max_response_payload_bytes),
             ack.map_or(0, |a| a.agreed_max_request_batch_items),
-            self.request_proposal,
-            self.response_hint,
-            self.batch_proposal,
+            self.config.proposal.max_request_payload,
+            self.config.proposal.max_response_payload,
+            self.config.proposal.max_request_batch_items,
         ]
     }
 

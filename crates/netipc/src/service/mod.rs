@@ -21,13 +21,25 @@ pub mod increment;
 pub mod server;
 pub mod string_reverse;
 
+use crate::wire::Profiles;
 pub use client::{
     CallError, ClientConfig, ClientState, ClientStatus, ConnectFailure, NegotiatedLimits,
 };
 pub use client::{Client, ServiceKind};
+
+pub use crate::transport::wait::WaitConfig;
+pub use crate::transport::{Endpoint, EndpointError};
 pub use server::{
     Handler, HandlerError, ManagedServer, ServeError, ServerConfig, ServerError, ServerStats,
 };
+
+/// Profiles a Level 2 client offers and a managed server supports unless
+/// configured otherwise: the UDS baseline and shared memory.
+pub(crate) const DEFAULT_PROFILES: Profiles =
+    Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0);
+
+/// Profiles preferred by default: shared memory.
+pub(crate) const DEFAULT_PREFERRED: Profiles = Profiles::SHM_HYBRID;
 
 /// `next_pow2` of the protocol's size learning: 16 below 16, else the
 /// smallest power of two ≥ `n`, saturating at 2^31.

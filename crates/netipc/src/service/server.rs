@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::next_pow2;
+use super::{next_pow2, DEFAULT_PREFERRED, DEFAULT_PROFILES};
+use crate::auth::AuthToken;
 use crate::transport::handshake::{ServerPolicy, SessionIds};
 use crate::transport::session::{ServerSession, ServerSessionConfig};
 use crate::transport::shm::region::sweep_stale;
 use crate::transport::wait::WaitConfig;
-use crate::transport::{EndpointError, Listener, ListenerConfig};
+use crate::transport::{Endpoint, EndpointError, Listener, ListenerConfig};
 use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Profiles, Status};
 
 /// How often idle loops look at the stop flag.
@@ -67,44 +68,97 @@ pub trait Handler: Send + Sync + 'static {
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError>;
 }
 
-/// Settings of a managed server.
-#[derive(Debug, Clone)]
+/// Settings of a managed server: the Level 1 session settings it serves
+/// every connection with, its socket and its session limit.
+///
+/// ```
+/// use netipc::auth::AuthToken;
+/// use netipc::service::ServerConfig;
+///
+/// let config = ServerConfig::new(AuthToken::new(0x1234))
+///     .with_max_sessions(32)
+///     .with_socket_mode(0o660);
+/// assert_eq!(config.max_sessions, 32);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerConfig {
-    /// The shared secret clients must present.
-    pub auth_token: u64,
-    /// Profiles offered. Default: UDS and shared memory.
-    pub profiles: Profiles,
-    /// Profiles preferred. Default: shared memory.
-    pub preferred: Profiles,
-    /// Response payload limit announced before anything was learned.
-    pub response_payload: u32,
-    /// UDS packet size to propose (0 = SO_SNDBUF − 32).
-    pub packet_size: u32,
+    /// The handshake policy (profiles, auth token, the response limit
+    /// announced before anything was learned, packet size), the HELLO
+    /// timeout and the receive policy of the workers.
+    pub session: ServerSessionConfig,
+    /// The socket file's mode and the listen backlog.
+    pub listener: ListenerConfig,
     /// Concurrent sessions served; an extra client completes its handshake
     /// and is then disconnected (it sees the session close on first use).
+    /// Default 8.
     pub max_sessions: usize,
-    /// Socket file mode.
-    pub socket_mode: u32,
-    /// Longest wait for a client's HELLO.
-    pub handshake_timeout: Duration,
-    /// Spin-then-block policy of workers' receives.
-    pub wait: WaitConfig,
 }
 
 impl ServerConfig {
-    /// Defaults with the given auth token.
-    pub fn new(auth_token: u64) -> Self {
+    /// Defaults with the given auth token: UDS and shared memory supported,
+    /// shared memory preferred, 1024-byte responses until larger ones are
+    /// learned, automatic packet size, 8 sessions, socket mode 0600.
+    pub fn new(auth_token: AuthToken) -> Self {
         ServerConfig {
-            auth_token,
-            profiles: Profiles::BASELINE | Profiles::SHM_HYBRID,
-            preferred: Profiles::SHM_HYBRID,
-            response_payload: 1024,
-            packet_size: 0,
+            session: ServerSessionConfig::new(ServerPolicy {
+                supported: DEFAULT_PROFILES,
+                preferred: DEFAULT_PREFERRED,
+                auth_token,
+                ..ServerPolicy::default()
+            }),
+            listener: ListenerConfig::default(),
             max_sessions: 8,
-            socket_mode: 0o600,
-            handshake_timeout: Duration::from_secs(5),
-            wait: WaitConfig::default(),
         }
+    }
+
+    /// Supports only the UDS baseline.
+    pub fn uds_only(self) -> Self {
+        self.with_profiles(Profiles::BASELINE, Profiles::BASELINE)
+    }
+
+    /// Sets the profiles supported and preferred.
+    pub fn with_profiles(mut self, supported: Profiles, preferred: Profiles) -> Self {
+        self.session.policy.supported = supported;
+        self.session.policy.preferred = preferred;
+        self
+    }
+
+    /// Sets the response payload limit announced before anything was
+    /// learned.
+    pub fn with_response_payload(mut self, bytes: u32) -> Self {
+        self.session.policy.max_response_payload = bytes;
+        self
+    }
+
+    /// Sets the UDS packet size to propose (0 = `SO_SNDBUF` − 32).
+    pub fn with_packet_size(mut self, bytes: u32) -> Self {
+        self.session.policy.packet_size = bytes;
+        self
+    }
+
+    /// Sets how many sessions are served at once (at least 1).
+    pub fn with_max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n.max(1);
+        self
+    }
+
+    /// Sets the socket file's permission bits.
+    pub fn with_socket_mode(mut self, mode: u32) -> Self {
+        self.listener = self.listener.with_socket_mode(mode);
+        self
+    }
+
+    /// Sets the longest wait for a client's HELLO.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.session.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the spin-then-block policy of the workers' receives.
+    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
+        self.session.wait = wait;
+        self
     }
 }
 
@@ -161,42 +215,33 @@ struct Shared {
 pub struct ManagedServer {
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
-    socket_path: PathBuf,
+    endpoint: Endpoint,
 }
 
 impl std::fmt::Debug for ManagedServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManagedServer")
-            .field("socket_path", &self.socket_path)
+            .field("endpoint", &self.endpoint)
             .field("stats", &self.stats())
             .finish()
     }
 }
 
 impl ManagedServer {
-    /// Removes stale shared-memory files of `service`, binds
-    /// `{run_dir}/{service}.sock` and starts accepting. Returns once the
-    /// socket is bound.
+    /// Removes the endpoint's stale shared-memory files, binds its socket
+    /// and starts accepting. Returns once the socket is bound.
     pub fn start(
-        run_dir: impl AsRef<Path>,
-        service: &str,
+        endpoint: Endpoint,
         config: ServerConfig,
         handler: impl Handler,
     ) -> Result<ManagedServer, ServerError> {
-        let run_dir = run_dir.as_ref().to_path_buf();
-        sweep_stale(&run_dir, service).map_err(|source| ServerError::Sweep {
-            dir: run_dir.clone(),
-            source,
+        sweep_stale(endpoint.run_dir(), endpoint.service()).map_err(|source| {
+            ServerError::Sweep {
+                dir: endpoint.run_dir().to_path_buf(),
+                source,
+            }
         })?;
-        let listener = Listener::bind(
-            &run_dir,
-            service,
-            &ListenerConfig {
-                socket_mode: config.socket_mode,
-                ..ListenerConfig::default()
-            },
-        )?;
-        let socket_path = listener.path().to_path_buf();
+        let listener = Listener::bind(&endpoint, &config.listener)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             active: AtomicUsize::new(0),
@@ -205,12 +250,18 @@ impl ManagedServer {
             requests: AtomicU64::new(0),
             handler_failures: AtomicU64::new(0),
             learned_request: AtomicU32::new(0),
-            learned_response: AtomicU32::new(config.response_payload.max(1)),
+            learned_response: AtomicU32::new(
+                config
+                    .session
+                    .policy
+                    .effective_max_response_payload()
+                    .max(1),
+            ),
         });
+        let thread_name = format!("netipc-accept-{}", endpoint.service());
         let acceptor = Acceptor {
             listener,
-            run_dir,
-            service: service.to_string(),
+            endpoint: Arc::new(endpoint.clone()),
             config,
             handler: Arc::new(handler),
             shared: shared.clone(),
@@ -218,19 +269,24 @@ impl ManagedServer {
             workers: Vec::new(),
         };
         let acceptor = std::thread::Builder::new()
-            .name(format!("netipc-accept-{service}"))
+            .name(thread_name)
             .spawn(move || acceptor.run())
             .map_err(ServerError::Thread)?;
         Ok(ManagedServer {
             shared,
             acceptor: Some(acceptor),
-            socket_path,
+            endpoint,
         })
+    }
+
+    /// The endpoint served.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// The listening socket's path.
     pub fn socket_path(&self) -> &Path {
-        &self.socket_path
+        self.endpoint.socket_path()
     }
 
     /// Current counters.
@@ -271,8 +327,7 @@ impl Drop for ManagedServer {
 
 struct Acceptor<H: Handler> {
     listener: Listener,
-    run_dir: PathBuf,
-    service: String,
+    endpoint: Arc<Endpoint>,
     config: ServerConfig,
     handler: Arc<H>,
     shared: Arc<Shared>,
@@ -293,34 +348,27 @@ impl<H: Handler> Acceptor<H> {
                 }
             };
             let session_id = self.ids.next_id();
-            let config = ServerSessionConfig {
-                policy: ServerPolicy {
-                    supported: self.config.profiles,
-                    preferred: self.config.preferred,
-                    max_response_payload: self.shared.learned_response.load(Ordering::Relaxed),
-                    packet_size: self.config.packet_size,
-                    auth_token: self.config.auth_token,
-                },
-                handshake_timeout: self.config.handshake_timeout,
-                wait: self.config.wait,
-            };
+            // The session settings were built once; only the learned
+            // response limit changes between sessions.
+            let mut config = self.config.session;
+            config.policy.max_response_payload =
+                self.shared.learned_response.load(Ordering::Relaxed);
             let worker = Worker {
                 handler: self.handler.clone(),
                 shared: self.shared.clone(),
                 max_sessions: self.config.max_sessions.max(1),
             };
-            let run_dir = self.run_dir.clone();
-            let service = self.service.clone();
+            let endpoint = self.endpoint.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("netipc-session-{session_id}"))
-                .spawn(move || {
-                    match ServerSession::accept(conn, &run_dir, &service, session_id, &config) {
+                .spawn(
+                    move || match ServerSession::accept(conn, &endpoint, session_id, &config) {
                         Ok(session) => worker.run(session),
                         Err(_) => {
                             worker.shared.refused.fetch_add(1, Ordering::Relaxed);
                         }
-                    }
-                });
+                    },
+                );
             match spawned {
                 Ok(handle) => self.workers.push(handle),
                 Err(_) => {

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use super::error::{HandshakeError, Incompatibility};
 use super::uds::{UdsConn, FALLBACK_PACKET_SIZE};
+use crate::auth::AuthToken;
 use crate::wire::{
     ControlOpcode, Flags, Header, Hello, HelloAck, Kind, Profiles, Status, WireError, HEADER_LEN,
     HELLO_ACK_LEN, HELLO_LEN, MAX_REQUEST_PAYLOAD, VERSION,
@@ -58,17 +59,19 @@ pub struct ServerPolicy {
     /// Packet size the server proposes (PS).
     pub packet_size: u32,
     /// The token every HELLO must carry.
-    pub auth_token: u64,
+    pub auth_token: AuthToken,
 }
 
 impl Default for ServerPolicy {
+    /// Baseline only, 1024-byte responses, automatic packet size and the
+    /// token 0 (set a real one).
     fn default() -> Self {
         ServerPolicy {
             supported: Profiles::BASELINE,
             preferred: Profiles(0),
             max_response_payload: DEFAULT_PAYLOAD_LIMIT,
             packet_size: 0,
-            auth_token: 0,
+            auth_token: AuthToken::new(0),
         }
     }
 }
@@ -135,7 +138,7 @@ pub fn negotiate(
     policy: &ServerPolicy,
     session_id: u64,
 ) -> Result<HelloAck, Status> {
-    if !tokens_equal(hello.auth_token, policy.auth_token) {
+    if !tokens_equal(hello.auth_token, policy.auth_token.get()) {
         return Err(Status::AuthFailed);
     }
     let supported = policy.effective_supported();
@@ -352,7 +355,7 @@ where
 /// `supported` → baseline (0x01); payload limits → 1024; batch items → 1;
 /// `packet_size` → automatic (`SO_SNDBUF − 32` of the connected socket).
 /// `preferred` and `auth_token` are sent as given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientProposal {
     /// Profiles the client can run.
     pub supported: Profiles,
@@ -368,9 +371,26 @@ pub struct ClientProposal {
     /// Response batch hint (ignored by servers).
     pub max_response_batch_items: u32,
     /// The shared secret.
-    pub auth_token: u64,
+    pub auth_token: AuthToken,
     /// Packet size proposal.
     pub packet_size: u32,
+}
+
+impl Default for ClientProposal {
+    /// Every field zero (the protocol's defaults) and the token 0 (set a
+    /// real one).
+    fn default() -> Self {
+        ClientProposal {
+            supported: Profiles(0),
+            preferred: Profiles(0),
+            max_request_payload: 0,
+            max_request_batch_items: 0,
+            max_response_payload: 0,
+            max_response_batch_items: 0,
+            auth_token: AuthToken::new(0),
+            packet_size: 0,
+        }
+    }
 }
 
 impl ClientProposal {
@@ -394,7 +414,7 @@ impl ClientProposal {
                 self.max_response_batch_items,
                 DEFAULT_BATCH_ITEMS,
             ),
-            auth_token: self.auth_token,
+            auth_token: self.auth_token.get(),
             packet_size: nonzero_or(self.packet_size, auto_packet_size),
         }
     }

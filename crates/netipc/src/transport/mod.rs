@@ -9,11 +9,12 @@ pub mod shm;
 pub mod uds;
 pub mod wait;
 
-pub use endpoint::{
-    connect, connect_timeout, socket_path, validate_service_name, Listener, ListenerConfig,
-};
+pub use endpoint::{connect, connect_timeout, Endpoint, Listener, ListenerConfig};
 pub use error::{EndpointError, HandshakeError, InUseReason, Incompatibility, TransportError};
 pub use handshake::{
     client_handshake, negotiate, server_handshake, ClientProposal, ServerPolicy, SessionIds,
+};
+pub use session::{
+    ClientSession, ConnectError, ServerSession, ServerSessionConfig, SessionConfig, SessionError,
 };
 pub use uds::{InFlight, Limits, UdsChannel, UdsConn};

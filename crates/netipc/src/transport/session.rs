@@ -19,10 +19,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::endpoint;
+use super::endpoint::{self, Endpoint};
 use super::error::{EndpointError, HandshakeError, TransportError};
 use super::handshake::{self, ClientProposal, ServerPolicy};
-use super::shm::region::{region_path, ShmError, ShmRegion};
+use super::shm::region::{ShmError, ShmRegion};
 use super::uds::{Limits, UdsChannel, UdsConn};
 use super::wait::{WaitConfig, Waiter};
 use crate::wire::{BatchView, Header, HelloAck, Kind, Profiles, WireError, HEADER_LEN};
@@ -35,32 +35,84 @@ const SHM_SLICE: Duration = Duration::from_millis(50);
 /// packet arrived (the first packet itself is awaited in short slices).
 const SERVER_MESSAGE_REST: Duration = Duration::from_secs(5);
 
-/// Client-side settings of one connection attempt (Level 1).
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
+/// Longest wait for the peer's half of the handshake, by default.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest wait for a response, by default.
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client keeps retrying a shared-memory attach, by default.
+const DEFAULT_SHM_ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Client-side settings of a session (Level 1): what the HELLO proposes,
+/// the timeouts and the receive policy.
+///
+/// Build it with [`SessionConfig::new`] (or `default()`) and the `with_…`
+/// methods; the Level 2 [`ClientConfig`](crate::service::ClientConfig)
+/// holds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionConfig {
     /// What the client proposes in its HELLO; zero fields take the
-    /// protocol's defaults.
+    /// protocol's defaults. Default: [`ClientProposal::default`].
     pub proposal: ClientProposal,
-    /// Longest wait for the HELLO_ACK.
+    /// Longest wait for the HELLO_ACK. Default 5 s.
     pub handshake_timeout: Duration,
-    /// Longest wait for a response.
+    /// Longest wait for a response. Default 30 s.
     pub response_timeout: Duration,
     /// How long to keep retrying the shared-memory attach after a handshake
-    /// that selected shared memory.
+    /// that selected shared memory. Default 5 s.
     pub shm_attach_timeout: Duration,
-    /// Spin-then-block policy of receives.
+    /// Spin-then-block policy of receives. Default [`WaitConfig::default`].
     pub wait: WaitConfig,
 }
 
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            proposal: ClientProposal::default(),
-            handshake_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(30),
-            shm_attach_timeout: Duration::from_secs(5),
+impl SessionConfig {
+    /// The defaults with the given proposal.
+    pub fn new(proposal: ClientProposal) -> Self {
+        SessionConfig {
+            proposal,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            shm_attach_timeout: DEFAULT_SHM_ATTACH_TIMEOUT,
             wait: WaitConfig::default(),
         }
+    }
+
+    /// Sets the HELLO proposal.
+    pub fn with_proposal(mut self, proposal: ClientProposal) -> Self {
+        self.proposal = proposal;
+        self
+    }
+
+    /// Sets the longest wait for the HELLO_ACK.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest wait for a response.
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a shared-memory attach is retried.
+    pub fn with_shm_attach_timeout(mut self, timeout: Duration) -> Self {
+        self.shm_attach_timeout = timeout;
+        self
+    }
+
+    /// Sets the receive policy.
+    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
+        self.wait = wait;
+        self
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig::new(ClientProposal::default())
     }
 }
 
@@ -281,23 +333,17 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
-    /// Connects to `{run_dir}/{service}.sock`, runs the handshake and, when
+    /// Connects to the endpoint's socket, runs the handshake and, when
     /// shared memory is selected, attaches the session's region.
     pub fn connect(
-        run_dir: &Path,
-        service: &str,
-        config: &ClientConfig,
+        endpoint: &Endpoint,
+        config: &SessionConfig,
     ) -> Result<ClientSession, ConnectError> {
-        let conn = endpoint::connect(run_dir, service)?;
+        let conn = endpoint::connect(endpoint)?;
         let ack = handshake::client_handshake(&conn, &config.proposal, config.handshake_timeout)?;
         let limits = Limits::for_client(&ack);
         let plane = if ack.selected_profile.has_shm() {
-            let path = region_path(run_dir, service, ack.session_id).map_err(|source| {
-                ConnectError::ShmAttach {
-                    path: run_dir.join(service),
-                    source,
-                }
-            })?;
+            let path = endpoint.region_path(ack.session_id);
             let region = match attach_with_retry(&path, config.shm_attach_timeout, &conn) {
                 Ok(region) => region,
                 // The server ended the session (for example because it is
@@ -436,15 +482,53 @@ fn attach_with_retry(path: &Path, timeout: Duration, conn: &UdsConn) -> Result<S
     }
 }
 
-/// Server-side settings of one session.
-#[derive(Debug, Clone)]
+/// Server-side settings of a session (Level 1): the handshake policy, the
+/// HELLO timeout and the receive policy. The Level 2
+/// [`ServerConfig`](crate::service::ServerConfig) holds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerSessionConfig {
-    /// The handshake policy.
+    /// The handshake policy. Default: [`ServerPolicy::default`].
     pub policy: ServerPolicy,
-    /// Longest wait for the HELLO.
+    /// Longest wait for the HELLO. Default 5 s.
     pub handshake_timeout: Duration,
-    /// Spin-then-block policy of receives.
+    /// Spin-then-block policy of receives. Default [`WaitConfig::default`].
     pub wait: WaitConfig,
+}
+
+impl ServerSessionConfig {
+    /// The defaults with the given policy.
+    pub fn new(policy: ServerPolicy) -> Self {
+        ServerSessionConfig {
+            policy,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            wait: WaitConfig::default(),
+        }
+    }
+
+    /// Sets the handshake policy.
+    pub fn with_policy(mut self, policy: ServerPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the longest wait for the HELLO.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the receive policy.
+    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
+        self.wait = wait;
+        self
+    }
+}
+
+impl Default for ServerSessionConfig {
+    fn default() -> Self {
+        ServerSessionConfig::new(ServerPolicy::default())
+    }
 }
 
 /// The server end of an established session.
@@ -456,13 +540,12 @@ pub struct ServerSession {
 impl ServerSession {
     /// Runs the server side of the handshake on an accepted connection.
     /// When shared memory is selected the region
-    /// `{run_dir}/{service}-{session_id:016x}.ipcshm` is created and
+    /// [`Endpoint::region_path`]`(session_id)` is created and
     /// initialised before the successful HELLO_ACK is sent; it is removed
     /// when the session is dropped.
     pub fn accept(
         conn: UdsConn,
-        run_dir: &Path,
-        service: &str,
+        endpoint: &Endpoint,
         session_id: u64,
         config: &ServerSessionConfig,
     ) -> Result<ServerSession, HandshakeError> {
@@ -474,9 +557,8 @@ impl ServerSession {
             config.handshake_timeout,
             |ack: &HelloAck| -> Result<(), ShmError> {
                 if ack.selected_profile.has_shm() {
-                    let path = region_path(run_dir, service, session_id)?;
                     region = Some(ShmRegion::create(
-                        &path,
+                        endpoint.region_path(session_id),
                         ack.agreed_max_request_payload_bytes,
                         ack.agreed_max_response_payload_bytes,
                     )?);

@@ -293,7 +293,7 @@ fn connect_l2(
         "cannot connect to {service} in {} after {CONNECT_ATTEMPTS} attempts: state {}, {}",
         run_dir.display(),
         status.state,
-        status.last_error.unwrap_or_default()
+        status.last_error.map(|e| e.to_string()).unwrap_or_default()
     ))
 }
 

@@ -4,9 +4,9 @@
 use std::io;
 use std::path::Path;
 
-use netipc::service::{ClientState, ClientStatus, ConnectFailure, Endpoint};
+use netipc::service::{ClientState, ClientStatus, ConnectError, ConnectFailure, Endpoint};
 
-use crate::exit::CliError;
+use crate::exit::{describe, CliError};
 use crate::token::Token;
 
 /// The run directory used when `--run-dir` is not given.
@@ -89,33 +89,46 @@ pub fn io_reason(e: &io::Error) -> String {
 ///
 /// # Errors
 ///
-/// Exit 3 (no provider), 4 (token rejected), 5 (permission denied on the
-/// socket), 1 (anything else).
+/// As for [`connect_failed`], from the client's last connection attempt.
 pub fn check_state(
     status: &ClientStatus,
     endpoint: &Endpoint,
     token: &Token,
 ) -> Result<(), CliError> {
+    if status.state == ClientState::Ready {
+        return Ok(());
+    }
+    Err(match &status.last_connect_error {
+        Some(e) => connect_failed(e, endpoint, token),
+        None => CliError::failure(format!(
+            "cannot connect to {endpoint}: the client is {}",
+            status.state
+        )),
+    })
+}
+
+/// The tool's error for a failed connection attempt, chosen by
+/// [`ConnectError::kind`].
+///
+/// Exit 3 (no provider), 4 (token rejected), 5 (permission denied on the
+/// socket), 1 (anything else).
+pub fn connect_failed(e: &ConnectError, endpoint: &Endpoint, token: &Token) -> CliError {
     let socket = endpoint.socket_path();
-    let detail = status.last_error.as_deref().unwrap_or("unknown error");
-    match status.state {
-        ClientState::Ready => Ok(()),
-        ClientState::NotFound => Err(CliError::no_provider(socket)),
-        ClientState::AuthFailed => Err(CliError::auth_rejected(socket, &token.source.describe())),
-        ClientState::Incompatible => Err(CliError::failure(format!(
-            "provider at {} is incompatible: {detail}",
-            socket.display()
-        ))),
-        _ if status.last_connect_failure == Some(ConnectFailure::PermissionDenied) => {
-            Err(CliError::run_dir(format!(
-                "cannot connect to {}: permission denied",
-                socket.display()
-            )))
+    match e.kind() {
+        ConnectFailure::NotFound => CliError::no_provider(socket),
+        ConnectFailure::AuthFailed => CliError::auth_rejected(socket, &token.source.describe()),
+        ConnectFailure::PermissionDenied => {
+            CliError::run_dir(format!("cannot connect to {endpoint}: permission denied"))
         }
-        _ => Err(CliError::failure(format!(
-            "cannot connect to {}: {detail}",
-            socket.display()
-        ))),
+        ConnectFailure::Incompatible => CliError::failure(format!(
+            "provider at {endpoint} is incompatible: {}",
+            describe(e)
+        )),
+        ConnectFailure::SharedMemory => CliError::failure(format!(
+            "{} (the provider may run as another user; try without --shm)",
+            describe(e)
+        )),
+        _ => CliError::failure(format!("cannot connect to {endpoint}: {}", describe(e))),
     }
 }
 
@@ -158,52 +171,39 @@ mod tests {
     }
 
     #[test]
-    fn states_map_to_exit_codes() {
-        let sock = Endpoint::new("/r", "s").unwrap();
-        let exit = |state, failure| {
-            let status = ClientStatus {
-                state,
-                connects: 0,
-                reconnects: 0,
-                calls: 0,
-                failures: 0,
-                overflow_recoveries: 0,
-                profile: None,
-                session_id: None,
-                limits: None,
-                request_proposal: 0,
-                response_hint: 0,
-                last_error: Some("detail".into()),
-                last_connect_failure: failure,
-            };
-            check_state(&status, &sock, &TOKEN).map_err(|e| e.exit)
-        };
-        assert_eq!(exit(ClientState::Ready, None), Ok(()));
+    fn connect_failures_map_to_exit_codes() {
+        use netipc::service::{EndpointError, HandshakeError, Incompatibility};
+        let ep = Endpoint::new("/r", "s").unwrap();
+        let path = ep.socket_path().to_path_buf();
+        let io = |n| std::io::Error::from_raw_os_error(n);
+        let exit = |e: ConnectError| connect_failed(&e, &ep, &TOKEN).exit;
         assert_eq!(
-            exit(ClientState::NotFound, Some(ConnectFailure::NotFound)),
-            Err(Exit::NoProvider)
+            exit(ConnectError::Endpoint(EndpointError::NotFound {
+                path: path.clone(),
+                source: io(2),
+            })),
+            Exit::NoProvider
         );
         assert_eq!(
-            exit(ClientState::AuthFailed, Some(ConnectFailure::AuthFailed)),
-            Err(Exit::AuthRejected)
+            exit(ConnectError::Handshake(HandshakeError::AuthFailed)),
+            Exit::AuthRejected
         );
         assert_eq!(
-            exit(
-                ClientState::Incompatible,
-                Some(ConnectFailure::Incompatible)
-            ),
-            Err(Exit::Failure)
+            exit(ConnectError::Endpoint(EndpointError::PermissionDenied {
+                path,
+                source: io(13),
+            })),
+            Exit::RunDir
         );
+        let incompatible = ConnectError::Handshake(HandshakeError::Incompatible(
+            Incompatibility::PeerSaidIncompatible,
+        ));
+        let e = connect_failed(&incompatible, &ep, &TOKEN);
+        assert_eq!(e.exit, Exit::Failure);
+        assert!(e.message.contains("INCOMPATIBLE"), "{e}");
         assert_eq!(
-            exit(
-                ClientState::Disconnected,
-                Some(ConnectFailure::PermissionDenied)
-            ),
-            Err(Exit::RunDir)
-        );
-        assert_eq!(
-            exit(ClientState::Disconnected, Some(ConnectFailure::Handshake)),
-            Err(Exit::Failure)
+            exit(ConnectError::Handshake(HandshakeError::Timeout)),
+            Exit::Failure
         );
     }
 

@@ -214,7 +214,7 @@ pub enum RescanError {
     #[error(transparent)]
     Scan(#[from] ScanError),
     /// The result could not be encoded.
-    #[error("cannot encode the snapshot: {0}")]
+    #[error("cannot encode the snapshot")]
     Encode(#[from] CodecError),
 }
 

@@ -85,9 +85,12 @@ impl Provider {
         provider
     }
 
+    /// Waits for the socket and for the "serving …" line, printed once the
+    /// socket listens (the file exists a moment earlier, from `bind`).
     fn wait_for(&self, socket: &Path) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
+        let serving = || fs::read_to_string(&self.log).is_ok_and(|out| out.contains("serving "));
+        while !(socket.exists() && serving()) {
             assert!(
                 Instant::now() < deadline,
                 "no socket {} after 10 s; stderr: {}",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::string_reverse::StringReverseClient;
 use netipc::service::{
-    CallError, ClientConfig, ClientState, HandlerError, ManagedServer, ServerConfig,
+    CallError, ClientConfig, ClientState, ConnectFailure, HandlerError, ManagedServer, ServerConfig,
 };
 use netipc::wire::{Profiles, Status};
 use service_common::*;
@@ -123,7 +123,12 @@ fn wrong_token_sticks_as_auth_failed() {
     assert_eq!(client.state(), ClientState::AuthFailed);
     assert!(!client.refresh(), "AuthFailed sticks");
     assert_eq!(client.state(), ClientState::AuthFailed);
-    assert!(client.status().last_error.unwrap().contains("auth"));
+    let status = client.status();
+    assert_eq!(status.connect_failure(), Some(ConnectFailure::AuthFailed));
+    assert_eq!(
+        status.last_error.unwrap().connect_failure(),
+        Some(ConnectFailure::AuthFailed)
+    );
     client.close();
     assert_eq!(client.state(), ClientState::Disconnected);
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use netipc::cache::{name_hash, CgroupsCache};
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::increment::{self, IncrementClient};
-use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
+use netipc::service::{CallError, ClientConfig, ManagedServer, ServerConfig};
 
 use super::output;
 use super::query::transport_name;
@@ -25,7 +25,7 @@ use super::serve::{response_limit_for, start};
 use crate::cgroupfs::{Layout, ScanSource};
 use crate::cli::DemoArgs;
 use crate::endpoint::{check_state, endpoint, CGROUPS_SERVICE, INCREMENT_SERVICE};
-use crate::exit::{CliError, Exit};
+use crate::exit::{describe, CliError, Exit};
 use crate::format::{self, Row};
 use crate::latency::{LatencySummary, Samples};
 use crate::provider::SnapshotProvider;
@@ -200,10 +200,11 @@ impl Demo<'_> {
                 })?;
                 provider = SnapshotProvider::with_root(&root, Layout::V2);
                 let r = provider.rescan().map_err(|e| {
-                    CliError::failure(format!("cannot scan the synthetic tree: {e}"))
+                    CliError::failure(format!("cannot scan the synthetic tree: {}", describe(&e)))
                 })?;
                 self.say(format_args!(
-                    "cgroups        cannot scan this machine's cgroups: {e}\n               serving a synthetic tree of {} cgroups from {} instead",
+                    "cgroups        cannot scan this machine's cgroups: {}\n               serving a synthetic tree of {} cgroups from {} instead",
+                    describe(&e),
                     r.items,
                     root.display(),
                 ))?;
@@ -244,8 +245,9 @@ impl Demo<'_> {
         let profile = client.status().profile;
         let view = client.call_snapshot().map_err(|e| {
             CliError::failure(format!(
-                "snapshot call over {} failed: {e}",
-                transport_name(profile)
+                "snapshot call over {} failed: {}",
+                transport_name(profile),
+                describe(&e)
             ))
         })?;
         let rows: Vec<Row<'_>> = view
@@ -287,8 +289,9 @@ impl Demo<'_> {
             .map(|view| view.as_bytes() == payload)
             .map_err(|e| {
                 CliError::failure(format!(
-                    "snapshot call over {} failed: {e}",
-                    transport_name(profile)
+                    "snapshot call over {} failed: {}",
+                    transport_name(profile),
+                    describe(&e)
                 ))
             })?;
         self.say(format_args!(
@@ -311,8 +314,9 @@ impl Demo<'_> {
         let refreshed = Instant::now();
         cache.refresh().map_err(|e| {
             CliError::failure(format!(
-                "cache refresh from {} failed: {e}",
-                socket.display()
+                "cache refresh from {} failed: {}",
+                socket.display(),
+                describe(&e)
             ))
         })?;
         let refresh_took = refreshed.elapsed();
@@ -396,7 +400,8 @@ impl Demo<'_> {
         let mut client = IncrementClient::new(endpoint(self.dir, INCREMENT_SERVICE)?, config);
         client.refresh();
         check_state(&client.status(), client.endpoint(), &self.token)?;
-        let fail = |e| CliError::failure(format!("INCREMENT call failed: {e}"));
+        let fail =
+            |e: CallError| CliError::failure(format!("INCREMENT call failed: {}", describe(&e)));
         let mut value = 0;
         for _ in 0..100 {
             value = client.call(value).map_err(fail)?;
@@ -426,7 +431,9 @@ impl Demo<'_> {
         client: &mut CgroupsSnapshotClient,
         calls: u32,
     ) -> Result<LatencySummary, CliError> {
-        let fail = |e| CliError::failure(format!("CGROUPS_SNAPSHOT call failed: {e}"));
+        let fail = |e: CallError| {
+            CliError::failure(format!("CGROUPS_SNAPSHOT call failed: {}", describe(&e)))
+        };
         for _ in 0..10 {
             client.call_snapshot().map_err(fail)?;
         }

@@ -8,7 +8,7 @@ use netipc::wire::Status;
 
 use crate::cli::{Cli, Command, Serve};
 use crate::endpoint::check_state;
-use crate::exit::CliError;
+use crate::exit::{describe, CliError};
 use crate::signals::StopFlag;
 use crate::token::Token;
 
@@ -74,8 +74,9 @@ pub(crate) fn call_failed(
             socket.display()
         )),
         other => CliError::failure(format!(
-            "{method} call to {} failed: {other}",
-            socket.display()
+            "{method} call to {} failed: {}",
+            socket.display(),
+            describe(other)
         )),
     }
 }

@@ -8,15 +8,15 @@ use netipc::cache::{name_hash, CgroupsCache};
 use netipc::codec::increment as increment_codec;
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::increment::IncrementClient;
+use netipc::service::ClientError;
 use netipc::service::{ClientConfig, Endpoint};
-use netipc::transport::session::{ClientSession, ConnectError, SessionConfig};
-use netipc::transport::{ClientProposal, EndpointError, HandshakeError};
+use netipc::transport::{ClientProposal, ClientSession, SessionConfig};
 use netipc::wire::{Header, Method, Profiles};
 
 use super::{call_failed, output};
 use crate::cli::{Common, LookupArgs, PingArgs, SnapshotArgs, StatusArgs};
-use crate::endpoint::{check_run_dir, check_state, endpoint};
-use crate::exit::{CliError, Exit};
+use crate::endpoint::{check_run_dir, check_state, connect_failed, endpoint};
+use crate::exit::{describe, CliError, Exit};
 use crate::format::{self, Row, SnapshotSummary};
 use crate::latency::Samples;
 use crate::token::{self, Token};
@@ -94,16 +94,25 @@ pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
     let (token, endpoint) = prepare(&args.common, &args.service)?;
     let config = ClientConfig::new(token.auth()).uds_only();
     let mut cache = CgroupsCache::new(endpoint.clone(), config);
-    if let Err(e) = cache.refresh() {
-        let status = cache.client().status();
-        check_state(&status, &endpoint, &token)?;
-        return Err(call_failed(
-            &status,
-            &e,
-            &endpoint,
-            &token,
-            "CGROUPS_SNAPSHOT",
-        ));
+    match cache.refresh() {
+        Ok(()) => {}
+        Err(ClientError::Connect(e)) => return Err(connect_failed(&e, &endpoint, &token)),
+        Err(ClientError::Call(e)) => {
+            let status = cache.client().status();
+            return Err(call_failed(
+                &status,
+                &e,
+                &endpoint,
+                &token,
+                "CGROUPS_SNAPSHOT",
+            ));
+        }
+        Err(other) => {
+            return Err(CliError::failure(format!(
+                "cache refresh from {endpoint} failed: {}",
+                describe(&other)
+            )))
+        }
     }
     let name = args.name.as_bytes();
     let hash = name_hash(name);
@@ -218,7 +227,7 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
     });
     let started = Instant::now();
     let mut session = ClientSession::connect(&endpoint, &config)
-        .map_err(|e| connect_error(&e, &endpoint, &token))?;
+        .map_err(|e| connect_failed(&e, &endpoint, &token))?;
     let connected = started.elapsed();
     let ack = *session.negotiated();
 
@@ -227,9 +236,9 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
     let payload = increment_codec::encode(1);
     let request = Header::request(Method::Increment, payload.len() as u32, 1);
     let started = Instant::now();
-    let response = session
-        .call(&request, &payload)
-        .map_err(|e| CliError::failure(format!("round trip to {} failed: {e}", endpoint)))?;
+    let response = session.call(&request, &payload).map_err(|e| {
+        CliError::failure(format!("round trip to {endpoint} failed: {}", describe(&e)))
+    })?;
     let round_trip = started.elapsed();
     let answered = match response.status() {
         Ok(s) => s.to_string(),
@@ -267,32 +276,6 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
         },
         format::duration(round_trip),
     ))
-}
-
-/// The tool's error for a failed Level 1 connect.
-fn connect_error(e: &ConnectError, endpoint: &Endpoint, token: &Token) -> CliError {
-    match e {
-        ConnectError::Endpoint(EndpointError::NotFound { .. }) => CliError::no_provider(endpoint.socket_path()),
-        ConnectError::Handshake(HandshakeError::AuthFailed) => {
-            CliError::auth_rejected(endpoint.socket_path(), &token.source.describe())
-        }
-        ConnectError::Handshake(HandshakeError::NoCommonProfile) => CliError::failure(format!(
-            "provider at {} shares no transport profile with us",
-            endpoint
-        )),
-        ConnectError::Handshake(HandshakeError::Incompatible(why)) => CliError::failure(format!(
-            "provider at {} is incompatible: {why}",
-            endpoint
-        )),
-        ConnectError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
-            format!("cannot connect to {}: permission denied", endpoint),
-        ),
-        ConnectError::ShmAttach { path, source } => CliError::failure(format!(
-            "cannot attach shared memory {}: {source} (the provider may run as another user; try without --shm)",
-            path.display()
-        )),
-        other => CliError::failure(format!("cannot connect to {}: {other}", endpoint)),
-    }
 }
 
 /// "UDS" or "shared memory" for a session's profile.

@@ -12,7 +12,7 @@ use netipc::transport::{EndpointError, InUseReason};
 use crate::cgroupfs::{Layout, ScanSource};
 use crate::cli::{LayoutArg, ServeCgroupsArgs, ServeIncrementArgs};
 use crate::endpoint::{endpoint, io_reason, run_dir_error};
-use crate::exit::CliError;
+use crate::exit::{describe, CliError};
 use crate::format;
 use crate::provider::SnapshotProvider;
 use crate::signals::StopFlag;
@@ -46,10 +46,11 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
     let mut provider = SnapshotProvider::new(source);
     let mut last_failure = None;
     if let Err(e) = provider.rescan() {
+        let text = describe(&e);
         eprintln!(
-            "netipc: cannot scan the cgroup filesystem: {e}; serving an empty snapshot (generation 0) until a scan succeeds"
+            "netipc: cannot scan the cgroup filesystem: {text}; serving an empty snapshot (generation 0) until a scan succeeds"
         );
-        last_failure = Some(e.to_string());
+        last_failure = Some(text);
     }
 
     let first = provider.current();
@@ -87,7 +88,7 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
             }
             Err(e) => {
                 // Report each distinct failure once, not every interval.
-                let text = e.to_string();
+                let text = describe(&e);
                 if last_failure.as_deref() != Some(text.as_str()) {
                     eprintln!(
                         "netipc: rescan failed, still serving generation {}: {text}",
@@ -164,7 +165,11 @@ fn start_error(e: &ServerError, socket: &Path) -> CliError {
         ServerError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
             format!("cannot listen at {}: permission denied", socket.display()),
         ),
-        other => CliError::failure(format!("cannot listen at {}: {other}", socket.display())),
+        other => CliError::failure(format!(
+            "cannot listen at {}: {}",
+            socket.display(),
+            describe(other)
+        )),
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use crate::codec::cgroups::SnapshotView;
 use crate::service::cgroups::CgroupsSnapshotClient;
-use crate::service::{CallError, ClientConfig, ClientState, Endpoint};
+use crate::service::{CallError, ClientConfig, ClientError, ClientState, Endpoint};
 
 /// Fewest index buckets.
 const MIN_BUCKETS: usize = 16;
@@ -260,7 +260,8 @@ impl<'a> Iterator for Iter<'a> {
 impl ExactSizeIterator for Iter<'_> {}
 
 /// The cache's state and counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CacheStatus {
     /// At least one refresh succeeded.
     pub populated: bool,
@@ -278,8 +279,10 @@ pub struct CacheStatus {
     pub client_state: ClientState,
     /// When the cache was last replaced.
     pub last_success: Option<Instant>,
-    /// Why the last refresh failed, if it did.
-    pub last_error: Option<String>,
+    /// Why the last refresh failed, if it did (cleared by a successful
+    /// one). [`ClientError::connect_failure`] tells a missing provider, a
+    /// rejected token, a denied permission … apart.
+    pub last_error: Option<ClientError>,
 }
 
 /// A client-side cache of the cgroups snapshot, refreshed on demand.
@@ -295,7 +298,7 @@ pub struct CgroupsCache {
     successes: u64,
     failures: u64,
     last_success: Option<Instant>,
-    last_error: Option<String>,
+    last_error: Option<ClientError>,
 }
 
 impl CgroupsCache {
@@ -314,13 +317,24 @@ impl CgroupsCache {
 
     /// Refreshes the Level 2 client and fetches a new snapshot. On success
     /// the new snapshot replaces the cache; on failure the previous cache is
-    /// kept and the error returned.
-    pub fn refresh(&mut self) -> Result<(), CallError> {
+    /// kept and the error returned: [`ClientError::Connect`] with the real
+    /// cause when the client could not connect (no provider, token
+    /// rejected, permission denied, incompatible, timed out …),
+    /// [`ClientError::Call`] when the snapshot call failed.
+    pub fn refresh(&mut self) -> Result<(), ClientError> {
         self.client.refresh();
-        let fetched = self
-            .client
-            .call_snapshot()
-            .map(|view| CgroupsTable::from_view(&view));
+        let fetched = if self.client.ready() {
+            self.client
+                .call_snapshot()
+                .map(|view| CgroupsTable::from_view(&view))
+                .map_err(ClientError::Call)
+        } else {
+            let status = self.client.status();
+            Err(match status.last_connect_error {
+                Some(e) => ClientError::Connect(e),
+                None => ClientError::Call(CallError::NotReady(status.state)),
+            })
+        };
         match fetched {
             Ok(table) => {
                 self.table = table;
@@ -332,7 +346,7 @@ impl CgroupsCache {
             }
             Err(e) => {
                 self.failures += 1;
-                self.last_error = Some(e.to_string());
+                self.last_error = Some(e.clone());
                 Err(e)
             }
         }

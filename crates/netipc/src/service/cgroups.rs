@@ -7,10 +7,8 @@
 //! the snapshot fits, and later sessions start at the learned size.
 
 use super::client::{Client, Outgoing, ServiceKind};
-use super::server::{Handler, HandlerError, ServeError};
-use super::CallError;
+use super::{CallError, Handler, HandlerError, ServeError};
 use crate::codec::cgroups::{SnapshotRequest, SnapshotView, REQUEST_LEN};
-use crate::codec::CodecError;
 use crate::wire::Method;
 
 /// Response size hinted before anything was learned.
@@ -41,12 +39,6 @@ impl Client<CgroupsSnapshot> {
         SnapshotRequest.encode_into(&mut self.request);
         self.exchange(Outgoing { batch: None })?;
         Ok(SnapshotView::decode(self.payload())?)
-    }
-}
-
-impl From<CodecError> for HandlerError {
-    fn from(e: CodecError) -> Self {
-        HandlerError::new(e.to_string())
     }
 }
 

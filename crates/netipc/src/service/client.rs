@@ -3,24 +3,34 @@
 //! (PROTOCOL.md §10.1–§10.5).
 
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::sync::Arc;
 
 use super::next_pow2;
-use super::{DEFAULT_PREFERRED, DEFAULT_PROFILES};
-use crate::auth::AuthToken;
-use crate::transport::session::{ClientSession, ConnectError, SessionConfig, SessionError};
-use crate::transport::wait::WaitConfig;
-use crate::transport::{ClientProposal, HandshakeError};
-use crate::transport::{Endpoint, EndpointError};
+use super::{CallError, ClientConfig, ClientError};
+use crate::transport::{
+    ClientSession, ConnectError, ConnectFailure, Endpoint, SessionConfig, SessionError,
+};
 use crate::wire::{Header, Method, Profiles, Status, MAX_REQUEST_PAYLOAD};
 
 /// Rounds of overflow recovery before a call gives up.
 const MAX_OVERFLOW_ROUNDS: u32 = 8;
 
+/// Seals [`ServiceKind`]: only this crate's service modules implement it.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::super::increment::Increment {}
+    impl Sealed for super::super::string_reverse::StringReverse {}
+    impl Sealed for super::super::cgroups::CgroupsSnapshot {}
+}
+
 /// A kind of service: its method code and the sizes its schema implies.
 ///
-/// Implemented by the marker types of the typed service modules.
-pub trait ServiceKind {
+/// Implemented by the marker types of the typed service modules
+/// ([`Increment`](super::increment::Increment),
+/// [`StringReverse`](super::string_reverse::StringReverse),
+/// [`CgroupsSnapshot`](super::cgroups::CgroupsSnapshot)); sealed, because
+/// a kind is only useful together with the typed calls its module adds.
+pub trait ServiceKind: sealed::Sealed {
     /// The method every request of this kind carries.
     const METHOD: Method;
     /// Request payload to propose for a plain call, or for batches of
@@ -32,6 +42,7 @@ pub trait ServiceKind {
 
 /// Connection state of a client context (PROTOCOL.md §10.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ClientState {
     /// Not connected; the next [`Client::refresh`] tries.
     Disconnected,
@@ -65,95 +76,6 @@ impl std::fmt::Display for ClientState {
     }
 }
 
-/// Settings of a client context: the Level 1 [`SessionConfig`] it connects
-/// with and the batch size the caller intends to use.
-///
-/// Sizes are never configured by the caller: the context fills the
-/// proposal's payload and batch limits from the service's schema once, and
-/// raises them when a call overflows them.
-///
-/// ```
-/// use std::time::Duration;
-/// use netipc::auth::AuthToken;
-/// use netipc::service::ClientConfig;
-///
-/// let config = ClientConfig::new(AuthToken::new(0x1234))
-///     .uds_only()
-///     .with_batch_items(64)
-///     .with_response_timeout(Duration::from_secs(2));
-/// assert_eq!(config.batch_items, 64);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ClientConfig {
-    /// What every connection of the context uses: the proposal (profiles
-    /// and auth token; sizes are filled in by the context), the timeouts
-    /// and the receive policy.
-    pub session: SessionConfig,
-    /// Largest batch the caller intends to send (1 = no batches); sizes the
-    /// first request proposal. Default 1.
-    pub batch_items: u32,
-}
-
-impl ClientConfig {
-    /// Defaults with the given auth token: UDS and shared memory offered,
-    /// shared memory preferred, no batches, the [`SessionConfig`] timeouts.
-    pub fn new(auth_token: AuthToken) -> Self {
-        ClientConfig {
-            session: SessionConfig::new(ClientProposal {
-                supported: DEFAULT_PROFILES,
-                preferred: DEFAULT_PREFERRED,
-                auth_token,
-                ..ClientProposal::default()
-            }),
-            batch_items: 1,
-        }
-    }
-
-    /// Offers only the UDS baseline.
-    pub fn uds_only(self) -> Self {
-        self.with_profiles(Profiles::BASELINE, Profiles::BASELINE)
-    }
-
-    /// Sets the profiles offered and preferred.
-    pub fn with_profiles(mut self, supported: Profiles, preferred: Profiles) -> Self {
-        self.session.proposal.supported = supported;
-        self.session.proposal.preferred = preferred;
-        self
-    }
-
-    /// Sets the intended batch size (at least 1).
-    pub fn with_batch_items(mut self, n: u32) -> Self {
-        self.batch_items = n.max(1);
-        self
-    }
-
-    /// Sets the longest wait for a HELLO_ACK.
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.session.handshake_timeout = timeout;
-        self
-    }
-
-    /// Sets the longest wait for a response.
-    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
-        self.session.response_timeout = timeout;
-        self
-    }
-
-    /// Sets how long to keep trying to attach a shared-memory region the
-    /// server announced before falling back to UDS for good.
-    pub fn with_shm_attach_timeout(mut self, timeout: Duration) -> Self {
-        self.session.shm_attach_timeout = timeout;
-        self
-    }
-
-    /// Sets the spin-then-block policy of receives.
-    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
-        self.session.wait = wait;
-        self
-    }
-}
-
 /// Limits of the current session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NegotiatedLimits {
@@ -169,47 +91,9 @@ pub struct NegotiatedLimits {
     pub packet_size: u32,
 }
 
-/// Why the last connection attempt failed, as a kind a program can act on
-/// (the text is in [`ClientStatus::last_error`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectFailure {
-    /// No provider listens at the endpoint.
-    NotFound,
-    /// The socket exists but we may not connect to it.
-    PermissionDenied,
-    /// The provider rejected our auth token.
-    AuthFailed,
-    /// No common profile, or protocol versions that cannot work together.
-    Incompatible,
-    /// The provider refused our size proposal.
-    LimitRejected,
-    /// The handshake timed out or the provider broke the protocol.
-    Handshake,
-    /// Anything else (bad service name, I/O error, no profile left after a
-    /// shared-memory fallback).
-    Other,
-}
-
-impl ConnectFailure {
-    fn of(e: &ConnectError) -> Self {
-        match e {
-            ConnectError::Endpoint(EndpointError::NotFound { .. }) => ConnectFailure::NotFound,
-            ConnectError::Endpoint(EndpointError::PermissionDenied { .. }) => {
-                ConnectFailure::PermissionDenied
-            }
-            ConnectError::Handshake(HandshakeError::AuthFailed) => ConnectFailure::AuthFailed,
-            ConnectError::Handshake(
-                HandshakeError::NoCommonProfile | HandshakeError::Incompatible(_),
-            ) => ConnectFailure::Incompatible,
-            ConnectError::Handshake(HandshakeError::LimitRejected) => ConnectFailure::LimitRejected,
-            ConnectError::Handshake(_) => ConnectFailure::Handshake,
-            _ => ConnectFailure::Other,
-        }
-    }
-}
-
 /// A snapshot of a client context's state and counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientStatus {
     /// Current state.
     pub state: ClientState,
@@ -233,54 +117,19 @@ pub struct ClientStatus {
     pub request_proposal: u32,
     /// Response payload this context hints (learned, never shrinks).
     pub response_hint: u32,
-    /// The last connect or call error, as text.
-    pub last_error: Option<String>,
-    /// What kind of failure the last failed connection attempt was.
-    pub last_connect_failure: Option<ConnectFailure>,
+    /// The last failure, connecting or calling.
+    pub last_error: Option<ClientError>,
+    /// The last failed connection attempt: why the context is (or was) not
+    /// connected. [`ClientStatus::connect_failure`] gives its kind.
+    pub last_connect_error: Option<Arc<ConnectError>>,
 }
 
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// The context is not Ready; no I/O was done. Call `refresh()`.
-    #[error("not connected (state: {0}); call refresh() first")]
-    NotReady(ClientState),
-    /// The request can never fit: over the protocol's 1 MiB request cap.
-    #[error("request of {len} bytes exceeds the protocol's 1 MiB request cap")]
-    RequestTooLarge {
-        /// Encoded payload length.
-        len: usize,
-    },
-    /// Reconnecting during recovery failed.
-    #[error("reconnect failed: {0}")]
-    Reconnect(#[source] ConnectError),
-    /// The session failed twice in a row.
-    #[error("session failed: {0}")]
-    Session(#[source] SessionError),
-    /// The server answered with a non-OK status twice in a row.
-    #[error("server answered {0}")]
-    Status(Status),
-    /// The server answered with a status this implementation does not know.
-    #[error("server answered unknown status {0}")]
-    UnknownStatus(u16),
-    /// Overflow recovery could not grow the limits enough.
-    #[error("response or request still too large after {rounds} renegotiations")]
-    Overflow {
-        /// Recovery rounds run.
-        rounds: u32,
-    },
-    /// The response answered something else (code or item count differ).
-    #[error("mismatched response: {0}")]
-    Mismatch(&'static str),
-    /// The response payload does not decode.
-    #[error("undecodable response: {0}")]
-    Decode(#[from] crate::codec::CodecError),
-    /// A batch response does not decode.
-    #[error("undecodable batch response: {0}")]
-    Wire(#[from] crate::wire::WireError),
-    /// Building the request failed (e.g. an argument that cannot be encoded).
-    #[error("cannot encode request: {0}")]
-    Encode(String),
+impl ClientStatus {
+    /// The kind of the last failed connection attempt: no provider,
+    /// permission denied, auth token rejected, incompatible, timed out ….
+    pub fn connect_failure(&self) -> Option<ConnectFailure> {
+        self.last_connect_error.as_ref().map(|e| e.kind())
+    }
 }
 
 /// A request already encoded into the context's buffer.
@@ -326,15 +175,16 @@ pub struct Client<K: ServiceKind> {
     calls: u64,
     failures: u64,
     overflow_recoveries: u64,
-    last_error: Option<String>,
-    last_connect_failure: Option<ConnectFailure>,
+    last_error: Option<ClientError>,
+    last_connect_error: Option<Arc<ConnectError>>,
     /// Reusable buffer the typed calls encode requests into.
     pub(crate) request: Vec<u8>,
     _kind: PhantomData<K>,
 }
 
 impl<K: ServiceKind> Client<K> {
-    /// A context for `endpoint`. No I/O happens here.
+    /// A context for `endpoint`. No I/O happens here: the session settings
+    /// are built once, from `config` and the service's schema.
     pub fn new(endpoint: Endpoint, config: ClientConfig) -> Self {
         let batch = config.batch_items.max(1);
         let mut session = config.session;
@@ -355,7 +205,7 @@ impl<K: ServiceKind> Client<K> {
             failures: 0,
             overflow_recoveries: 0,
             last_error: None,
-            last_connect_failure: None,
+            last_connect_error: None,
             request: Vec::new(),
             _kind: PhantomData,
         }
@@ -422,7 +272,7 @@ impl<K: ServiceKind> Client<K> {
             request_proposal: self.config.proposal.max_request_payload,
             response_hint: self.config.proposal.max_response_payload,
             last_error: self.last_error.clone(),
-            last_connect_failure: self.last_connect_failure,
+            last_connect_error: self.last_connect_error.clone(),
         }
     }
 
@@ -435,7 +285,7 @@ impl<K: ServiceKind> Client<K> {
 
     /// One connect attempt (with the shared-memory attach fallback). On
     /// failure the state is the one PROTOCOL.md §10.1 assigns to the error.
-    fn connect(&mut self) -> Result<(), ConnectError> {
+    fn connect(&mut self) -> Result<(), Arc<ConnectError>> {
         self.state = ClientState::Connecting;
         loop {
             match ClientSession::connect(&self.endpoint, &self.config) {
@@ -459,10 +309,10 @@ impl<K: ServiceKind> Client<K> {
                     proposal.preferred = proposal.preferred.without(Profiles::SHM_ANY);
                 }
                 Err(e) => {
-                    let failure = ConnectFailure::of(&e);
-                    self.state = state_after(failure);
-                    self.last_error = Some(e.to_string());
-                    self.last_connect_failure = Some(failure);
+                    self.state = state_after(e.kind());
+                    let e = Arc::new(e);
+                    self.last_error = Some(ClientError::Connect(e.clone()));
+                    self.last_connect_error = Some(e.clone());
                     return Err(e);
                 }
             }
@@ -480,7 +330,7 @@ impl<K: ServiceKind> Client<K> {
         let result = self.call_with_recovery(out);
         if let Err(e) = &result {
             self.failures += 1;
-            self.last_error = Some(e.to_string());
+            self.last_error = Some(ClientError::Call(e.clone()));
         }
         result
     }
@@ -602,7 +452,7 @@ impl<K: ServiceKind> Client<K> {
             Err(SessionError::RequestTooLarge { len, .. }) => {
                 return Err(AttemptError::Overflow(Overflow::Request(len)))
             }
-            Err(e) => return Err(AttemptError::Failure(CallError::Session(e))),
+            Err(e) => return Err(AttemptError::Failure(CallError::Session(Arc::new(e)))),
         };
         if response.code != K::METHOD.code() {
             return Err(AttemptError::Failure(CallError::Mismatch(

@@ -17,29 +17,28 @@
 
 pub mod cgroups;
 mod client;
+mod config;
+mod error;
 pub mod increment;
 pub mod server;
 pub mod string_reverse;
 
-use crate::wire::Profiles;
-pub use client::{
-    CallError, ClientConfig, ClientState, ClientStatus, ConnectFailure, NegotiatedLimits,
+pub use client::{Client, ClientState, ClientStatus, NegotiatedLimits, ServiceKind};
+pub use config::{ClientConfig, ServerConfig};
+pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
+pub use server::{Handler, ManagedServer, ServerStats};
+
+// What a Level 2 user meets in the signatures and errors above, so that
+// nothing below this layer needs importing.
+pub use crate::auth::AuthToken;
+pub use crate::codec::CodecError;
+pub use crate::transport::shm::ShmError;
+pub use crate::transport::wait::{WaitConfig, WaitPolicy};
+pub use crate::transport::{
+    ConnectError, ConnectFailure, Endpoint, EndpointError, HandshakeError, InUseReason,
+    Incompatibility, SessionError, TransportError,
 };
-pub use client::{Client, ServiceKind};
-
-pub use crate::transport::wait::WaitConfig;
-pub use crate::transport::{Endpoint, EndpointError};
-pub use server::{
-    Handler, HandlerError, ManagedServer, ServeError, ServerConfig, ServerError, ServerStats,
-};
-
-/// Profiles a Level 2 client offers and a managed server supports unless
-/// configured otherwise: the UDS baseline and shared memory.
-pub(crate) const DEFAULT_PROFILES: Profiles =
-    Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0);
-
-/// Profiles preferred by default: shared memory.
-pub(crate) const DEFAULT_PREFERRED: Profiles = Profiles::SHM_HYBRID;
+pub use crate::wire::{Method, Profiles, Status, WireError};
 
 /// `next_pow2` of the protocol's size learning: 16 below 16, else the
 /// smallest power of two ≥ `n`, saturating at 2^31.

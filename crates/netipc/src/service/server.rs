@@ -3,50 +3,20 @@
 //! (PROTOCOL.md §10.5–§10.6).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{next_pow2, DEFAULT_PREFERRED, DEFAULT_PROFILES};
-use crate::auth::AuthToken;
-use crate::transport::handshake::{ServerPolicy, SessionIds};
-use crate::transport::session::{ServerSession, ServerSessionConfig};
+use super::{next_pow2, ServeError, ServerConfig, ServerError};
+use crate::transport::handshake::SessionIds;
 use crate::transport::shm::region::sweep_stale;
-use crate::transport::wait::WaitConfig;
-use crate::transport::{Endpoint, EndpointError, Listener, ListenerConfig};
-use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Profiles, Status};
+use crate::transport::{Endpoint, Listener, ServerSession};
+use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Status};
 
 /// How often idle loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
-
-/// A typed handler failed; the client receives INTERNAL_ERROR.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
-
-impl HandlerError {
-    /// A handler error with a message for the server's log.
-    pub fn new(msg: impl Into<String>) -> Self {
-        HandlerError(msg.into())
-    }
-}
-
-/// Why one request (or batch item) could not be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServeError {
-    /// The request payload does not decode: answered BAD_ENVELOPE.
-    BadRequest,
-    /// The handler failed: answered INTERNAL_ERROR.
-    Handler(HandlerError),
-}
-
-impl From<HandlerError> for ServeError {
-    fn from(e: HandlerError) -> Self {
-        ServeError::Handler(e)
-    }
-}
 
 /// What a managed server runs for each request item.
 ///
@@ -66,119 +36,6 @@ pub trait Handler: Send + Sync + 'static {
     /// response item to `out`. Batches are split by the server, which calls
     /// this once per item, in order.
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError>;
-}
-
-/// Settings of a managed server: the Level 1 session settings it serves
-/// every connection with, its socket and its session limit.
-///
-/// ```
-/// use netipc::auth::AuthToken;
-/// use netipc::service::ServerConfig;
-///
-/// let config = ServerConfig::new(AuthToken::new(0x1234))
-///     .with_max_sessions(32)
-///     .with_socket_mode(0o660);
-/// assert_eq!(config.max_sessions, 32);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// The handshake policy (profiles, auth token, the response limit
-    /// announced before anything was learned, packet size), the HELLO
-    /// timeout and the receive policy of the workers.
-    pub session: ServerSessionConfig,
-    /// The socket file's mode and the listen backlog.
-    pub listener: ListenerConfig,
-    /// Concurrent sessions served; an extra client completes its handshake
-    /// and is then disconnected (it sees the session close on first use).
-    /// Default 8.
-    pub max_sessions: usize,
-}
-
-impl ServerConfig {
-    /// Defaults with the given auth token: UDS and shared memory supported,
-    /// shared memory preferred, 1024-byte responses until larger ones are
-    /// learned, automatic packet size, 8 sessions, socket mode 0600.
-    pub fn new(auth_token: AuthToken) -> Self {
-        ServerConfig {
-            session: ServerSessionConfig::new(ServerPolicy {
-                supported: DEFAULT_PROFILES,
-                preferred: DEFAULT_PREFERRED,
-                auth_token,
-                ..ServerPolicy::default()
-            }),
-            listener: ListenerConfig::default(),
-            max_sessions: 8,
-        }
-    }
-
-    /// Supports only the UDS baseline.
-    pub fn uds_only(self) -> Self {
-        self.with_profiles(Profiles::BASELINE, Profiles::BASELINE)
-    }
-
-    /// Sets the profiles supported and preferred.
-    pub fn with_profiles(mut self, supported: Profiles, preferred: Profiles) -> Self {
-        self.session.policy.supported = supported;
-        self.session.policy.preferred = preferred;
-        self
-    }
-
-    /// Sets the response payload limit announced before anything was
-    /// learned.
-    pub fn with_response_payload(mut self, bytes: u32) -> Self {
-        self.session.policy.max_response_payload = bytes;
-        self
-    }
-
-    /// Sets the UDS packet size to propose (0 = `SO_SNDBUF` − 32).
-    pub fn with_packet_size(mut self, bytes: u32) -> Self {
-        self.session.policy.packet_size = bytes;
-        self
-    }
-
-    /// Sets how many sessions are served at once (at least 1).
-    pub fn with_max_sessions(mut self, n: usize) -> Self {
-        self.max_sessions = n.max(1);
-        self
-    }
-
-    /// Sets the socket file's permission bits.
-    pub fn with_socket_mode(mut self, mode: u32) -> Self {
-        self.listener = self.listener.with_socket_mode(mode);
-        self
-    }
-
-    /// Sets the longest wait for a client's HELLO.
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.session.handshake_timeout = timeout;
-        self
-    }
-
-    /// Sets the spin-then-block policy of the workers' receives.
-    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
-        self.session.wait = wait;
-        self
-    }
-}
-
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// Binding the endpoint failed.
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    /// The stale shared-memory sweep failed.
-    #[error("cannot sweep stale shared-memory files in {dir}: {source}")]
-    Sweep {
-        /// Run directory.
-        dir: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The acceptor thread could not be started.
-    #[error("cannot start the acceptor thread: {0}")]
-    Thread(std::io::Error),
 }
 
 /// Counters of a running server.
@@ -350,7 +207,7 @@ impl<H: Handler> Acceptor<H> {
             let session_id = self.ids.next_id();
             // The session settings were built once; only the learned
             // response limit changes between sessions.
-            let mut config = self.config.session;
+            let mut config = self.config.session.clone();
             config.policy.max_response_payload =
                 self.shared.learned_response.load(Ordering::Relaxed);
             let worker = Worker {

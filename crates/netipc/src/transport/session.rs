@@ -19,12 +19,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::config::{ServerSessionConfig, SessionConfig};
 use super::endpoint::{self, Endpoint};
 use super::error::{EndpointError, HandshakeError, TransportError};
-use super::handshake::{self, ClientProposal, ServerPolicy};
+use super::handshake;
 use super::shm::region::{ShmError, ShmRegion};
 use super::uds::{Limits, UdsChannel, UdsConn};
-use super::wait::{WaitConfig, Waiter};
+use super::wait::Waiter;
 use crate::wire::{BatchView, Header, HelloAck, Kind, Profiles, WireError, HEADER_LEN};
 
 /// How long a shared-memory receiver blocks before it looks at the socket to
@@ -35,89 +36,9 @@ const SHM_SLICE: Duration = Duration::from_millis(50);
 /// packet arrived (the first packet itself is awaited in short slices).
 const SERVER_MESSAGE_REST: Duration = Duration::from_secs(5);
 
-/// Longest wait for the peer's half of the handshake, by default.
-const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Longest wait for a response, by default.
-const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a client keeps retrying a shared-memory attach, by default.
-const DEFAULT_SHM_ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Client-side settings of a session (Level 1): what the HELLO proposes,
-/// the timeouts and the receive policy.
-///
-/// Build it with [`SessionConfig::new`] (or `default()`) and the `with_…`
-/// methods; the Level 2 [`ClientConfig`](crate::service::ClientConfig)
-/// holds one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SessionConfig {
-    /// What the client proposes in its HELLO; zero fields take the
-    /// protocol's defaults. Default: [`ClientProposal::default`].
-    pub proposal: ClientProposal,
-    /// Longest wait for the HELLO_ACK. Default 5 s.
-    pub handshake_timeout: Duration,
-    /// Longest wait for a response. Default 30 s.
-    pub response_timeout: Duration,
-    /// How long to keep retrying the shared-memory attach after a handshake
-    /// that selected shared memory. Default 5 s.
-    pub shm_attach_timeout: Duration,
-    /// Spin-then-block policy of receives. Default [`WaitConfig::default`].
-    pub wait: WaitConfig,
-}
-
-impl SessionConfig {
-    /// The defaults with the given proposal.
-    pub fn new(proposal: ClientProposal) -> Self {
-        SessionConfig {
-            proposal,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
-            shm_attach_timeout: DEFAULT_SHM_ATTACH_TIMEOUT,
-            wait: WaitConfig::default(),
-        }
-    }
-
-    /// Sets the HELLO proposal.
-    pub fn with_proposal(mut self, proposal: ClientProposal) -> Self {
-        self.proposal = proposal;
-        self
-    }
-
-    /// Sets the longest wait for the HELLO_ACK.
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// Sets the longest wait for a response.
-    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
-        self
-    }
-
-    /// Sets how long a shared-memory attach is retried.
-    pub fn with_shm_attach_timeout(mut self, timeout: Duration) -> Self {
-        self.shm_attach_timeout = timeout;
-        self
-    }
-
-    /// Sets the receive policy.
-    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
-        self.wait = wait;
-        self
-    }
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        SessionConfig::new(ClientProposal::default())
-    }
-}
-
 /// Why a client could not establish a session.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// Connecting the socket failed (`NotFound` when no provider listens).
     #[error(transparent)]
@@ -127,7 +48,7 @@ pub enum ConnectError {
     Handshake(#[from] HandshakeError),
     /// The server selected shared memory but its region could not be
     /// attached; the session has been closed.
-    #[error("cannot attach shared memory {path}: {source}")]
+    #[error("cannot attach the shared-memory region {path:?}")]
     ShmAttach {
         /// Region file.
         path: PathBuf,
@@ -136,9 +57,77 @@ pub enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// The kind of failure: the one classification every layer and tool
+    /// uses to decide what to do (or what to tell a person).
+    pub fn kind(&self) -> ConnectFailure {
+        match self {
+            ConnectError::Endpoint(e) => match e {
+                EndpointError::NotFound { .. } => ConnectFailure::NotFound,
+                EndpointError::PermissionDenied { .. } => ConnectFailure::PermissionDenied,
+                EndpointError::Timeout { .. } => ConnectFailure::TimedOut,
+                _ => ConnectFailure::Other,
+            },
+            ConnectError::Handshake(e) => match e {
+                HandshakeError::AuthFailed => ConnectFailure::AuthFailed,
+                HandshakeError::NoCommonProfile | HandshakeError::Incompatible(_) => {
+                    ConnectFailure::Incompatible
+                }
+                HandshakeError::LimitRejected => ConnectFailure::LimitRejected,
+                HandshakeError::Timeout => ConnectFailure::TimedOut,
+                HandshakeError::PeerClosed => ConnectFailure::PeerClosed,
+                _ => ConnectFailure::Protocol,
+            },
+            ConnectError::ShmAttach { .. } => ConnectFailure::SharedMemory,
+        }
+    }
+}
+
+/// The kind of a [`ConnectError`] ([`ConnectError::kind`]): why a client
+/// could not connect, as a value a program can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// No provider listens at the endpoint (no socket file, or a stale one).
+    #[error("no provider")]
+    NotFound,
+    /// The socket exists but we may not connect to it (EACCES / EPERM).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The provider rejected our auth token.
+    #[error("auth token rejected")]
+    AuthFailed,
+    /// No common profile, or protocol versions or packet sizes that cannot
+    /// work together.
+    #[error("incompatible provider")]
+    Incompatible,
+    /// The provider refused our size proposal.
+    #[error("size proposal rejected")]
+    LimitRejected,
+    /// Connecting or the handshake did not complete in time.
+    #[error("timed out")]
+    TimedOut,
+    /// The provider closed the connection during the handshake or the
+    /// shared-memory attach (for example because it is at its session
+    /// limit).
+    #[error("closed by the provider")]
+    PeerClosed,
+    /// The provider broke the handshake protocol or rejected it with an
+    /// unexpected status.
+    #[error("handshake protocol error")]
+    Protocol,
+    /// The shared-memory region the provider announced cannot be attached.
+    #[error("shared memory unavailable")]
+    SharedMemory,
+    /// Anything else (an I/O error).
+    #[error("I/O error")]
+    Other,
+}
+
 /// Why a send or receive on an established session failed. After any error
 /// except [`SessionError::RequestTooLarge`] the session must be dropped.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The message is larger than the negotiated limit; nothing was sent.
     #[error("message of {len} payload bytes exceeds the negotiated limit of {limit}")]
@@ -155,7 +144,7 @@ pub enum SessionError {
     #[error(transparent)]
     Shm(#[from] ShmError),
     /// A message read from shared memory has a bad envelope.
-    #[error("shared-memory message: {0}")]
+    #[error("malformed shared-memory message")]
     Wire(#[from] WireError),
     /// A message read from shared memory breaks the negotiated limits or its
     /// own length.
@@ -479,55 +468,6 @@ fn attach_with_retry(path: &Path, timeout: Duration, conn: &UdsConn) -> Result<S
             Err(e) if Instant::now() >= deadline => return Err(Attach::Failed(e)),
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
-    }
-}
-
-/// Server-side settings of a session (Level 1): the handshake policy, the
-/// HELLO timeout and the receive policy. The Level 2
-/// [`ServerConfig`](crate::service::ServerConfig) holds one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerSessionConfig {
-    /// The handshake policy. Default: [`ServerPolicy::default`].
-    pub policy: ServerPolicy,
-    /// Longest wait for the HELLO. Default 5 s.
-    pub handshake_timeout: Duration,
-    /// Spin-then-block policy of receives. Default [`WaitConfig::default`].
-    pub wait: WaitConfig,
-}
-
-impl ServerSessionConfig {
-    /// The defaults with the given policy.
-    pub fn new(policy: ServerPolicy) -> Self {
-        ServerSessionConfig {
-            policy,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            wait: WaitConfig::default(),
-        }
-    }
-
-    /// Sets the handshake policy.
-    pub fn with_policy(mut self, policy: ServerPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Sets the longest wait for the HELLO.
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// Sets the receive policy.
-    pub fn with_wait(mut self, wait: WaitConfig) -> Self {
-        self.wait = wait;
-        self
-    }
-}
-
-impl Default for ServerSessionConfig {
-    fn default() -> Self {
-        ServerSessionConfig::new(ServerPolicy::default())
     }
 }
 

@@ -70,8 +70,9 @@ pub enum CodecError {
         found: u32,
     },
 
-    /// STRING_REVERSE: `str_offset` points into the 8-byte header.
-    #[error("string offset {found} points into the 8-byte header")]
+    /// STRING_REVERSE: `str_offset` is not 8 (the string must follow the
+    /// 8-byte header directly).
+    #[error("string offset {found} is not 8")]
     BadStringOffset {
         /// The `str_offset` found.
         found: u32,

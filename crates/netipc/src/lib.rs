@@ -47,6 +47,7 @@
 //! ```
 
 pub mod auth;
+mod bytes;
 pub mod cache;
 pub mod codec;
 pub mod service;

@@ -31,7 +31,8 @@ use std::borrow::Cow;
 use std::iter::FusedIterator;
 use std::slice::ChunksExact;
 
-use super::{read_u16, read_u32, read_u64, to_u32, CodecError};
+use super::{to_u32, CodecError};
+use crate::bytes::{align8, get_u32, put_u32, read_u16, read_u32, read_u64};
 
 /// The only supported `layout_version` for requests, responses and items.
 pub const LAYOUT_VERSION: u16 = 1;
@@ -49,11 +50,6 @@ pub const ITEM_ALIGN: usize = 8;
 /// Upper bound on the directory slots a builder reserves up front; the hint
 /// only affects speed, so a huge one is clamped rather than honoured.
 const MAX_RESERVED_SLOTS: usize = 1 << 17;
-
-#[inline(always)]
-const fn align8(x: usize) -> usize {
-    (x + (ITEM_ALIGN - 1)) & !(ITEM_ALIGN - 1)
-}
 
 // ---------------------------------------------------------------------------
 // Request
@@ -392,20 +388,6 @@ impl Drop for SnapshotBuilder<'_> {
             self.buf.truncate(self.base);
         }
     }
-}
-
-/// Writes a `u32` into the builder's own output (offsets are internal).
-#[inline(always)]
-fn put_u32(buf: &mut [u8], at: usize, value: u32) {
-    buf[at..at + 4].copy_from_slice(&value.to_ne_bytes());
-}
-
-/// Reads a `u32` the builder wrote itself (offsets are internal).
-#[inline(always)]
-fn get_u32(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_ne_bytes(b)
 }
 
 // ---------------------------------------------------------------------------

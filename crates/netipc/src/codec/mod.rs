@@ -273,36 +273,6 @@ impl CodecError {
     }
 }
 
-/// Reads a native-endian `u16` at `at`, or `None` if it does not fit.
-#[inline(always)]
-pub(crate) fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    bytes
-        .get(at..at.checked_add(2)?)?
-        .try_into()
-        .ok()
-        .map(u16::from_ne_bytes)
-}
-
-/// Reads a native-endian `u32` at `at`, or `None` if it does not fit.
-#[inline(always)]
-pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes
-        .get(at..at.checked_add(4)?)?
-        .try_into()
-        .ok()
-        .map(u32::from_ne_bytes)
-}
-
-/// Reads a native-endian `u64` at `at`, or `None` if it does not fit.
-#[inline(always)]
-pub(crate) fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes
-        .get(at..at.checked_add(8)?)?
-        .try_into()
-        .ok()
-        .map(u64::from_ne_bytes)
-}
-
 /// Converts a length to the `u32` a wire field holds.
 #[inline]
 pub(crate) fn to_u32(what: &'static str, value: usize) -> Result<u32, CodecError> {

@@ -39,6 +39,7 @@ use rustix::io::Errno;
 
 use super::futex::{self, WaitOutcome};
 use super::mapping::Mapping;
+use crate::bytes::{align64_u64, get_u16, get_u32};
 use crate::transport::wait::Waiter;
 
 /// Region magic, "NSHM".
@@ -75,10 +76,6 @@ const OFF_RESP_LEN: usize = 52;
 const OFF_REQ_SIGNAL: usize = 56;
 const OFF_RESP_SIGNAL: usize = 60;
 
-fn align64(x: u64) -> u64 {
-    (x + 63) & !63
-}
-
 /// Which side of the session a region handle plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShmRole {
@@ -105,8 +102,8 @@ pub struct RegionLayout {
 
 impl RegionLayout {
     /// The layout a server creates for the given payload limits:
-    /// `request_capacity = align64(32 + max_request_payload)`,
-    /// `response_capacity = align64(32 + max_response_payload)`, request area
+    /// `request_capacity = align64_u64(32 + max_request_payload)`,
+    /// `response_capacity = align64_u64(32 + max_response_payload)`, request area
     /// right after the header, response area at the next 64-byte boundary.
     ///
     /// Fails with [`ShmError::LimitsTooLarge`] if an offset or capacity would
@@ -117,9 +114,9 @@ impl RegionLayout {
     ) -> Result<Self, ShmError> {
         let header = MESSAGE_HEADER_LEN as u64;
         let request_offset = u64::from(SHM_HEADER_LEN);
-        let request_capacity = align64(header + u64::from(max_request_payload));
-        let response_offset = align64(request_offset + request_capacity);
-        let response_capacity = align64(header + u64::from(max_response_payload));
+        let request_capacity = align64_u64(header + u64::from(max_request_payload));
+        let response_offset = align64_u64(request_offset + request_capacity);
+        let response_capacity = align64_u64(header + u64::from(max_response_payload));
         let fit = |v: u64| u32::try_from(v).ok();
         match (
             fit(request_capacity),
@@ -148,10 +145,10 @@ impl RegionLayout {
 
     fn from_header(h: &[u8; 32]) -> Self {
         RegionLayout {
-            request_offset: read_u32(h, OFF_REQUEST_OFFSET),
-            request_capacity: read_u32(h, OFF_REQUEST_CAPACITY),
-            response_offset: read_u32(h, OFF_RESPONSE_OFFSET),
-            response_capacity: read_u32(h, OFF_RESPONSE_CAPACITY),
+            request_offset: get_u32(h, OFF_REQUEST_OFFSET),
+            request_capacity: get_u32(h, OFF_REQUEST_CAPACITY),
+            response_offset: get_u32(h, OFF_RESPONSE_OFFSET),
+            response_capacity: get_u32(h, OFF_RESPONSE_CAPACITY),
         }
     }
 
@@ -199,7 +196,7 @@ impl RegionLayout {
         if request_end > u64::from(u32::MAX) {
             return bad(BadSizeReason::Overflow);
         }
-        if u64::from(self.response_offset) < align64(request_end) {
+        if u64::from(self.response_offset) < align64_u64(request_end) {
             return bad(BadSizeReason::Overlap);
         }
         if file_size < request_end || file_size < self.region_size() {
@@ -476,14 +473,6 @@ fn check_path_len(path: &Path) -> Result<(), ShmError> {
     Ok(())
 }
 
-fn read_u32(b: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
-
-fn read_u16(b: &[u8], off: usize) -> u16 {
-    u16::from_ne_bytes([b[off], b[off + 1]])
-}
-
 /// `owner_generation` per PROTOCOL §7.3: low 32 bits of
 /// `tv_sec XOR (tv_nsec >> 10)` of CLOCK_MONOTONIC, never 0.
 fn owner_generation() -> u32 {
@@ -665,21 +654,21 @@ impl ShmRegion {
         fence(Ordering::Acquire);
 
         let header: [u8; 32] = map.read_array(0);
-        let magic = read_u32(&header, OFF_MAGIC);
+        let magic = get_u32(&header, OFF_MAGIC);
         if magic != SHM_MAGIC {
             return Err(ShmError::BadMagic {
                 path: path.to_owned(),
                 found: magic,
             });
         }
-        let version = read_u16(&header, OFF_VERSION);
+        let version = get_u16(&header, OFF_VERSION);
         if version != SHM_VERSION {
             return Err(ShmError::BadVersion {
                 path: path.to_owned(),
                 found: version,
             });
         }
-        let header_len = read_u16(&header, OFF_HEADER_LEN);
+        let header_len = get_u16(&header, OFF_HEADER_LEN);
         if header_len != SHM_HEADER_LEN {
             return Err(ShmError::BadHeaderLen {
                 path: path.to_owned(),
@@ -944,11 +933,11 @@ pub fn stale_check(path: &Path) -> StaleVerdict {
         // Shrunk below the header since the size check: as if < 64 bytes.
         return remove_stale(path);
     }
-    if read_u32(&header, OFF_MAGIC) != SHM_MAGIC {
+    if get_u32(&header, OFF_MAGIC) != SHM_MAGIC {
         return remove_stale(path);
     }
-    let pid = read_u32(&header, OFF_OWNER_PID) as i32;
-    let generation = read_u32(&header, OFF_OWNER_GENERATION);
+    let pid = get_u32(&header, OFF_OWNER_PID) as i32;
+    let generation = get_u32(&header, OFF_OWNER_GENERATION);
     // Check the sign first: `Pid::from_raw` must not see negative values.
     let alive = pid > 0
         && rustix::process::Pid::from_raw(pid).map_or(false, |p| {

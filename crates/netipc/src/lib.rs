@@ -50,6 +50,7 @@ pub mod auth;
 mod bytes;
 pub mod cache;
 pub mod codec;
+mod deadline;
 pub mod service;
 pub mod transport;
 pub mod wire;

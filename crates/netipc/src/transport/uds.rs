@@ -37,7 +37,7 @@
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::buffer::spare_capacity;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -48,6 +48,7 @@ use rustix::net::{
 };
 
 use super::error::TransportError;
+use crate::deadline::Deadline;
 use crate::wire::{BatchView, ChunkHeader, Header, HelloAck, Kind, CHUNK_HEADER_LEN, HEADER_LEN};
 
 /// Packet size used when `SO_SNDBUF` cannot be read (PROTOCOL.md §6.3).
@@ -193,13 +194,15 @@ impl UdsConn {
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> Result<usize, TransportError> {
-        self.recv_first(Wait::new(timeout), |flags| recv_slice(&self.fd, buf, flags))
+        self.recv_first(Deadline::new(timeout), |flags| {
+            recv_slice(&self.fd, buf, flags)
+        })
     }
 
     /// Waits until a packet (or EOF) can be received without blocking.
     /// Returns `false` on timeout. `None` waits forever.
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool, TransportError> {
-        poll_readable(self.fd.as_fd(), &Wait::new(timeout))
+        poll_readable(self.fd.as_fd(), &Deadline::new(timeout))
     }
 
     /// True when the peer has closed or shut down its end (POLLHUP or
@@ -280,13 +283,13 @@ impl UdsConn {
     /// `wait` expires.
     fn recv_first(
         &self,
-        wait: Wait,
+        wait: Deadline,
         mut op: impl FnMut(RecvFlags) -> Result<usize, Errno>,
     ) -> Result<usize, TransportError> {
-        if wait.timeout.map_or(false, |t| t.is_zero()) {
+        if wait.timeout().map_or(false, |t| t.is_zero()) {
             return self.recv_now(op);
         }
-        self.set_recv_timeout(wait.timeout)?;
+        self.set_recv_timeout(wait.timeout())?;
         loop {
             match op(RecvFlags::TRUNC) {
                 Ok(n) => return packet_len(n),
@@ -322,7 +325,7 @@ impl UdsConn {
     /// without waiting, poll only if nothing is queued yet.
     fn recv_next(
         &self,
-        wait: &Wait,
+        wait: &Deadline,
         mut op: impl FnMut(RecvFlags) -> Result<usize, Errno>,
     ) -> Result<usize, TransportError> {
         loop {
@@ -346,13 +349,13 @@ impl AsFd for UdsConn {
 
 /// Polls `fd` for input (or hang-up) until `wait` expires; `false` on
 /// timeout. EINTR resumes with the time left.
-pub(crate) fn poll_readable(fd: BorrowedFd<'_>, wait: &Wait) -> Result<bool, TransportError> {
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, wait: &Deadline) -> Result<bool, TransportError> {
     loop {
         let left = wait.remaining();
         if left.map_or(false, |d| d.is_zero()) {
             return Ok(false);
         }
-        // `Wait` maps timeouts too large for a deadline to "forever"; one
+        // `Deadline` maps timeouts too large for a deadline to "forever"; one
         // too large for a Timespec waits forever as well.
         let ts = left.and_then(|d| Timespec::try_from(d).ok());
         let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
@@ -362,33 +365,6 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, wait: &Wait) -> Result<bool, Tra
             Err(Errno::INTR) => continue,
             Err(e) => return Err(TransportError::io("poll", e)),
         }
-    }
-}
-
-/// A timeout and the deadline it implies, fixed when the wait starts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Wait {
-    /// `None`: wait forever.
-    timeout: Option<Duration>,
-    /// `start + timeout`; `None` when waiting forever.
-    deadline: Option<Instant>,
-}
-
-impl Wait {
-    /// Starts the clock (reading it only when there is a timeout). A
-    /// timeout too large to represent as a deadline counts as none.
-    pub(crate) fn new(timeout: Option<Duration>) -> Wait {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        Wait {
-            timeout: if deadline.is_some() { timeout } else { None },
-            deadline,
-        }
-    }
-
-    /// Time left: `None` when waiting forever, `Some(ZERO)` once expired.
-    pub(crate) fn remaining(&self) -> Option<Duration> {
-        self.deadline
-            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 }
 
@@ -892,12 +868,14 @@ fn recv_message(
 
     let (n, wait) = match first {
         FirstPacket::Wait(timeout) => {
-            let wait = Wait::new(timeout);
+            let wait = Deadline::new(timeout);
             let n = conn.recv_first(wait, |flags| recv_spare(&conn.fd, buf, flags))?;
             (n, Some(wait))
         }
         FirstPacket::Split { first, .. } => {
-            let n = conn.recv_first(Wait::new(first), |flags| recv_spare(&conn.fd, buf, flags))?;
+            let n = conn.recv_first(Deadline::new(first), |flags| {
+                recv_spare(&conn.fd, buf, flags)
+            })?;
             (n, None)
         }
         FirstPacket::Try(_) => match conn.recv_now(|flags| recv_spare(&conn.fd, buf, flags)) {
@@ -943,8 +921,8 @@ fn recv_message(
         // within `rest` from now after a non-blocking start.
         let wait = match (wait, first) {
             (Some(wait), _) => wait,
-            (None, FirstPacket::Try(rest) | FirstPacket::Split { rest, .. }) => Wait::new(rest),
-            (None, FirstPacket::Wait(timeout)) => Wait::new(timeout),
+            (None, FirstPacket::Try(rest) | FirstPacket::Split { rest, .. }) => Deadline::new(rest),
+            (None, FirstPacket::Wait(timeout)) => Deadline::new(timeout),
         };
         recv_chunks(conn, &header, total, packet, buf, &wait)?;
     }
@@ -964,7 +942,7 @@ fn recv_chunks(
     total: usize,
     packet: usize,
     buf: &mut Vec<u8>,
-    wait: &Wait,
+    wait: &Deadline,
 ) -> Result<(), TransportError> {
     let room = packet - HEADER_LEN;
     let first_part = buf.len() - HEADER_LEN;

@@ -32,7 +32,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -40,6 +40,7 @@ use rustix::io::Errno;
 use super::futex::{self, WaitOutcome};
 use super::mapping::Mapping;
 use crate::bytes::{align64_u64, get_u16, get_u32};
+use crate::deadline::Deadline;
 use crate::transport::wait::Waiter;
 
 /// Region magic, "NSHM".
@@ -761,7 +762,7 @@ impl ShmRegion {
         if waiter.spin(|| ready().then_some(())).is_none() {
             let signal = self.map.atomic_u32(area.signal);
             // A timeout too large to represent means "forever".
-            let deadline = timeout.and_then(|t| Some((t, Instant::now().checked_add(t)?)));
+            let deadline = Deadline::new(timeout);
             let result = loop {
                 // Read the signal word before re-checking seq: a publication
                 // after this load changes the word, so FUTEX_WAIT returns at
@@ -770,16 +771,12 @@ impl ShmRegion {
                 if ready() {
                     break Ok(());
                 }
-                let remaining = match deadline {
-                    None => None,
-                    Some((timeout, at)) => {
-                        let left = at.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break Err(ShmError::Timeout { timeout });
-                        }
-                        Some(left)
+                let remaining = deadline.remaining();
+                if let (Some(timeout), Some(left)) = (deadline.timeout(), remaining) {
+                    if left.is_zero() {
+                        break Err(ShmError::Timeout { timeout });
                     }
-                };
+                }
                 match futex::wait(signal, observed, remaining) {
                     // On TimedOut the loop re-checks seq once more and then
                     // reports the timeout through the deadline check.

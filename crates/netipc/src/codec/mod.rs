@@ -278,3 +278,22 @@ impl CodecError {
 pub(crate) fn to_u32(what: &'static str, value: usize) -> Result<u32, CodecError> {
     u32::try_from(value).map_err(|_| CodecError::FieldOverflow { what, value })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_overflow_helper() {
+        assert_eq!(to_u32("x", u32::MAX as usize), Ok(u32::MAX));
+        if usize::BITS > 32 {
+            assert_eq!(
+                to_u32("x", u32::MAX as usize + 1),
+                Err(CodecError::FieldOverflow {
+                    what: "x",
+                    value: u32::MAX as usize + 1
+                })
+            );
+        }
+    }
+}

@@ -18,6 +18,8 @@
 mod error;
 pub mod futex;
 mod layout;
+// The only module of the crate allowed to contain `unsafe` code.
+#[allow(unsafe_code)]
 mod mapping;
 mod path;
 pub mod region;

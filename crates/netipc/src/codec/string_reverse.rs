@@ -20,7 +20,8 @@
 //! Bytes after the NUL are ignored, as existing peers do. The string itself may contain any byte,
 //! including NUL: its length field, not a terminator, delimits it.
 
-use super::{read_u32, to_u32, CodecError};
+use super::{to_u32, CodecError};
+use crate::bytes::read_u32;
 
 /// Size of the fixed header (`str_offset` and `str_length`).
 pub const HEADER_LEN: usize = 8;

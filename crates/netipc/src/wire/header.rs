@@ -1,7 +1,8 @@
 //! The 32-byte outer message header (PROTOCOL.md §2.1).
 
-use super::{get_u16, get_u32, get_u64, need, put_u16, put_u32, put_u64};
+use super::need;
 use super::{Kind, Method, Status, WireError};
+use crate::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 
 /// `"NIPC"` as a native-endian u32.
 pub const MAGIC: u32 = 0x4e49_5043;

@@ -18,9 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = args
         .next()
         .unwrap_or_else(|| "system.slice/sshd.service".into());
-    let token = netipc::auth::token_from_env()
-        .map(AuthToken::from)
-        .unwrap_or(AuthToken::new(0x5EED));
+    let token = netipc::auth::token_from_env().unwrap_or(AuthToken::new(0x5EED));
     let hash = netipc::cache::name_hash(name.as_bytes());
 
     let endpoint = Endpoint::new(&run_dir, "cgroups-snapshot")?;

@@ -13,9 +13,7 @@ use netipc::service::{cgroups, Endpoint, ManagedServer, ServerConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_dir = std::env::args().nth(1).unwrap_or_else(|| "/tmp".into());
-    let token = netipc::auth::token_from_env()
-        .map(AuthToken::from)
-        .unwrap_or(AuthToken::new(0x5EED));
+    let token = netipc::auth::token_from_env().unwrap_or(AuthToken::new(0x5EED));
     let generation = AtomicU64::new(0);
 
     let handler = cgroups::handler(move |buf| {

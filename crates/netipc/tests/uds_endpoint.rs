@@ -110,8 +110,20 @@ fn region_paths_are_named_after_the_endpoint() {
     assert_eq!(e.region_session_id(p.file_name().unwrap()), Some(0xab));
     let max = ep("/r", "s").region_path(u64::MAX);
     assert_eq!(max, Path::new("/r/s-ffffffffffffffff.ipcshm"));
+    let ab = ep("/r", "a-b");
+    assert_eq!(
+        ab.region_session_id("a-b-00000000deadbeef.ipcshm".as_ref()),
+        Some(0xdead_beef)
+    );
+    assert_eq!(
+        ep("/r", "a").region_session_id("a-b-00000000deadbeef.ipcshm".as_ref()),
+        None
+    );
     for other in [
         "cgroups-snapshot.sock",
+        "cgroups-snapshot-000000000000001.ipcshm",
+        "cgroups-snapshot-00000000000000012.ipcshm",
+        "cgroups-snapshot00000000000000ab.ipcshm",
         "cgroups-snapshot-00000000000000AB.ipcshm",
         "cgroups-snapshot-ab.ipcshm",
         "other-00000000000000ab.ipcshm",

@@ -92,11 +92,9 @@ impl ManagedServer {
         config: ServerConfig,
         handler: impl Handler,
     ) -> Result<ManagedServer, ServerError> {
-        sweep_stale(endpoint.run_dir(), endpoint.service()).map_err(|source| {
-            ServerError::Sweep {
-                dir: endpoint.run_dir().to_path_buf(),
-                source,
-            }
+        sweep_stale(&endpoint).map_err(|source| ServerError::Sweep {
+            dir: endpoint.run_dir().to_path_buf(),
+            source,
         })?;
         let listener = Listener::bind(&endpoint, &config.listener)?;
         let shared = Arc::new(Shared {

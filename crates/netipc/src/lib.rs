@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`wire`] | envelope | 32-byte outer header, chunk header, batch directory, HELLO / HELLO_ACK |
 //! | [`codec`] | payloads | INCREMENT, STRING_REVERSE, CGROUPS_SNAPSHOT encode/decode |
-//! | [`transport`] | Level 1 | UDS SEQPACKET sessions, handshake, chunking, shared memory |
+//! | `transport` | Level 1 | UDS SEQPACKET sessions, handshake, chunking, shared memory (public only with the `level1` feature) |
 //! | [`service`] | Level 2 | typed clients with refresh/ready/status and a managed server |
 //! | [`cache`] | Level 3 | the cgroups snapshot cache with O(1) lookup |
 //! | [`auth`] | helper | auth token derivation shared with C and Go peers |
@@ -58,5 +58,30 @@ pub mod cache;
 pub mod codec;
 mod deadline;
 pub mod service;
+#[cfg(feature = "level1")]
 pub mod transport;
+// Without `level1` the transport is an implementation detail: what Level 2
+// users meet of it is re-exported from `service`.
+#[cfg(not(feature = "level1"))]
+#[allow(dead_code, unused_imports)]
+mod transport;
 pub mod wire;
+
+// The Rust snippets of the README and of the API pages of docs/ are
+// compiled (and, unless marked `no_run`, run) as doctests, so they cannot
+// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/service.md")]
+struct ServiceDocDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/cache.md")]
+struct CacheDocDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/transport.md")]
+struct TransportDocDoctests;

@@ -32,11 +32,12 @@ pub use server::{Handler, ManagedServer, ServerStats};
 // nothing below this layer needs importing.
 pub use crate::auth::AuthToken;
 pub use crate::codec::CodecError;
-pub use crate::transport::shm::ShmError;
+pub use crate::transport::shm::{BadSizeReason, NotReadyReason, ShmError};
 pub use crate::transport::wait::{WaitConfig, WaitPolicy};
 pub use crate::transport::{
-    ConnectError, ConnectFailure, Endpoint, EndpointError, HandshakeError, InUseReason,
-    Incompatibility, SessionError, TransportError,
+    ClientProposal, ConnectError, ConnectFailure, Endpoint, EndpointError, HandshakeError,
+    InUseReason, Incompatibility, ListenerConfig, ServerPolicy, ServerSessionConfig,
+    SessionConfig, SessionError, TransportError,
 };
 pub use crate::wire::{Method, Profiles, Status, WireError};
 

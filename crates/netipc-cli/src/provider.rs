@@ -69,13 +69,7 @@ impl Published {
             result.items.len(),
         );
         for item in &result.items {
-            builder.push(
-                item.hash,
-                item.options,
-                item.enabled,
-                &item.name,
-                &item.path,
-            )?;
+            builder.push_item(item)?;
         }
         builder.finish()?;
         Ok(Published {

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use netipc::auth::AuthToken;
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::{cgroups, Endpoint, ManagedServer, ServerConfig};
 
@@ -22,7 +23,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for name in ["system.slice/sshd.service", "user.slice/user-1000.slice"] {
             let path = format!("/sys/fs/cgroup/{name}");
             let hash = netipc::cache::name_hash(name.as_bytes());
-            snapshot.push(hash, 0, 1, name.as_bytes(), path.as_bytes())?;
+            snapshot.push(CgroupItem {
+                hash,
+                options: 0,
+                enabled: 1,
+                name: name.as_bytes(),
+                path: path.as_bytes(),
+            })?;
         }
         snapshot.finish()?;
         Ok(())

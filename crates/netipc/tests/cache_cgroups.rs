@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use netipc::cache::{name_hash, CgroupsCache, CgroupsTable};
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::{cgroups, ClientConfig, HandlerError, ManagedServer, ServerConfig};
 use service_common::{ep, TOKEN};
@@ -28,13 +29,13 @@ fn provider(dir: &std::path::Path, fail: Arc<AtomicBool>) -> ManagedServer {
             for i in 0..ITEMS {
                 let n = name(i);
                 let path = format!("/sys/fs/cgroup/{n}");
-                b.push(
-                    name_hash(n.as_bytes()),
-                    i,
-                    i % 2,
-                    n.as_bytes(),
-                    path.as_bytes(),
-                )?;
+                b.push(CgroupItem {
+                    hash: name_hash(n.as_bytes()),
+                    options: i,
+                    enabled: i % 2,
+                    name: n.as_bytes(),
+                    path: path.as_bytes(),
+                })?;
             }
             b.finish()?;
             Ok(())
@@ -112,11 +113,18 @@ fn failed_refresh_keeps_the_old_cache() {
 
 #[test]
 fn table_handles_duplicates_and_colliding_hashes() {
+    let item = |hash, enabled, name: &'static [u8], path: &'static [u8]| CgroupItem {
+        hash,
+        options: 0,
+        enabled,
+        name,
+        path,
+    };
     let items = [
-        (7u32, 0u32, 1u32, &b"a"[..], &b"/a"[..]),
-        (7, 0, 1, b"b", b"/b"),
-        (7, 0, 1, b"a", b"/a-dup"),
-        (8, 0, 0, b"", b""),
+        item(7, 1, b"a", b"/a"),
+        item(7, 1, b"b", b"/b"),
+        item(7, 1, b"a", b"/a-dup"),
+        item(8, 0, b"", b""),
     ];
     let table = CgroupsTable::from_items(0, 1, items);
     assert_eq!(table.lookup(7, b"a").unwrap().path, b"/a", "first wins");

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use netipc::cache::CgroupsCache;
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::{
     cgroups, ClientConfig, ClientError, ClientState, ConnectFailure, ManagedServer, Profiles,
@@ -25,7 +26,13 @@ fn snapshot_server(dir: &std::path::Path, config: ServerConfig) -> ManagedServer
         config,
         cgroups::handler(|buf| {
             let mut b = SnapshotBuilder::new(buf, 1, 7, 1);
-            b.push(1, 0, 1, b"a", b"/sys/fs/cgroup/a")?;
+            b.push(CgroupItem {
+                hash: 1,
+                options: 0,
+                enabled: 1,
+                name: b"a",
+                path: b"/sys/fs/cgroup/a",
+            })?;
             b.finish()?;
             Ok(())
         }),

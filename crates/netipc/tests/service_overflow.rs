@@ -4,6 +4,7 @@
 
 mod service_common;
 
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::cgroups::{self, CgroupsSnapshotClient};
 use netipc::service::increment::{self, IncrementClient};
@@ -26,7 +27,13 @@ fn big_snapshot_server(dir: &std::path::Path, profiles: Profiles) -> ManagedServ
             for i in 0..ITEMS {
                 let name = format!("cg-{i}");
                 path[..name.len()].copy_from_slice(name.as_bytes());
-                b.push(i as u32, 0, 1, name.as_bytes(), &path)?;
+                b.push(CgroupItem {
+                    hash: i as u32,
+                    options: 0,
+                    enabled: 1,
+                    name: name.as_bytes(),
+                    path: &path,
+                })?;
             }
             b.finish()?;
             Ok(())

@@ -2,38 +2,16 @@
 
 use std::time::Instant;
 
-use crate::codec::cgroups::SnapshotView;
+use crate::codec::cgroups::{CgroupItem, SnapshotView};
 use crate::service::cgroups::CgroupsSnapshotClient;
 use crate::service::{CallError, ClientConfig, ClientError, ClientState, Endpoint};
 
 /// Fewest index buckets.
 const MIN_BUCKETS: usize = 16;
 
-/// One cgroup of a [`CgroupsTable`], borrowed from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cgroup<'a> {
-    /// The producer's identity hash of `name` (opaque; never recomputed).
-    pub hash: u32,
-    /// Producer-defined option bits.
-    pub options: u32,
-    /// Whether the producer collects this cgroup (non-zero = yes).
-    pub enabled: u32,
-    /// The cgroup's name (raw bytes, no NUL).
-    pub name: &'a [u8],
-    /// The cgroup's directory (raw bytes, no NUL).
-    pub path: &'a [u8],
-}
-
-impl Cgroup<'_> {
-    /// The name as text, with invalid UTF-8 replaced.
-    pub fn name_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.name)
-    }
-    /// The path as text, with invalid UTF-8 replaced.
-    pub fn path_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.path)
-    }
-}
+/// One cgroup of a [`CgroupsTable`], borrowed from it: the codec's
+/// [`CgroupItem`].
+pub type Cgroup<'a> = CgroupItem<'a>;
 
 /// Fixed-size part of an entry; its strings live in the table's arena.
 #[derive(Debug, Clone, Copy)]
@@ -75,26 +53,20 @@ impl CgroupsTable {
         table.entries.reserve_exact(view.item_count());
         table.strings.reserve_exact(bytes);
         for item in view.iter() {
-            table.push(
-                item.hash(),
-                item.options(),
-                item.enabled(),
-                item.name(),
-                item.path(),
-            );
+            table.push(item.item());
         }
         table.reindex();
         table
     }
 
-    /// Builds a table from `(hash, options, enabled, name, path)` tuples.
+    /// Builds a table from items.
     pub fn from_items<'a, I>(systemd_enabled: u32, generation: u64, items: I) -> Self
     where
-        I: IntoIterator<Item = (u32, u32, u32, &'a [u8], &'a [u8])>,
+        I: IntoIterator<Item = CgroupItem<'a>>,
     {
         let mut table = CgroupsTable::with_header(systemd_enabled, generation);
-        for (hash, options, enabled, name, path) in items {
-            table.push(hash, options, enabled, name, path);
+        for item in items {
+            table.push(item);
         }
         table.reindex();
         table
@@ -108,7 +80,14 @@ impl CgroupsTable {
         }
     }
 
-    fn push(&mut self, hash: u32, options: u32, enabled: u32, name: &[u8], path: &[u8]) {
+    fn push(&mut self, item: CgroupItem<'_>) {
+        let CgroupItem {
+            hash,
+            options,
+            enabled,
+            name,
+            path,
+        } = item;
         let name_start = self.strings.len();
         self.strings.extend_from_slice(name);
         let name_end = self.strings.len();

@@ -48,11 +48,16 @@ impl Client<CgroupsSnapshot> {
 /// through a [`SnapshotBuilder`](crate::codec::cgroups::SnapshotBuilder):
 ///
 /// ```
-/// use netipc::codec::cgroups::SnapshotBuilder;
+/// use netipc::codec::cgroups::{CgroupItem, SnapshotBuilder};
 /// let handler = netipc::service::cgroups::handler(|buf| {
 ///     let mut b = SnapshotBuilder::new(buf, 1, 42, 1);
-///     b.push(0x1234, 0, 1, b"system.slice/sshd.service",
-///            b"/sys/fs/cgroup/system.slice/sshd.service")?;
+///     b.push(CgroupItem {
+///         hash: 0x1234,
+///         options: 0,
+///         enabled: 1,
+///         name: b"system.slice/sshd.service",
+///         path: b"/sys/fs/cgroup/system.slice/sshd.service",
+///     })?;
 ///     b.finish()?;
 ///     Ok(())
 /// });

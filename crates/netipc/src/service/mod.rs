@@ -36,8 +36,8 @@ pub use crate::transport::shm::{BadSizeReason, NotReadyReason, ShmError};
 pub use crate::transport::wait::{WaitConfig, WaitPolicy};
 pub use crate::transport::{
     ClientProposal, ConnectError, ConnectFailure, Endpoint, EndpointError, HandshakeError,
-    InUseReason, Incompatibility, ListenerConfig, ServerPolicy, ServerSessionConfig,
-    SessionConfig, SessionError, TransportError,
+    InUseReason, Incompatibility, ListenerConfig, ServerPolicy, ServerSessionConfig, SessionConfig,
+    SessionError, TransportError,
 };
 pub use crate::wire::{Method, Profiles, Status, WireError};
 

@@ -30,7 +30,9 @@ pub mod cgroups_lookup;
 pub mod common;
 mod error;
 mod reply;
+
 mod strings;
+mod views;
 
 pub use common::{Added, Orchestrator};
 pub use error::{ErrorKind, Field, LookupError};

@@ -63,39 +63,7 @@ pub struct ResponseBuilder<'b> {
 }
 
 impl<'b> ResponseBuilder<'b> {
-    /// Starts a response with `generation`, reserving `item_hint` directory
-    /// slots (the hint never changes the bytes).
-    pub fn new(buf: &'b mut Vec<u8>, generation: u64, item_hint: usize) -> Self {
-        Self {
-            core: PlainCore::new(buf, generation, item_hint),
-        }
-    }
-
-    /// Caps the finished payload at `max_len` bytes
-    /// ([`LookupError::TooLarge`]).
-    #[must_use]
-    pub fn with_limit(mut self, max_len: usize) -> Self {
-        self.core.set_limit(max_len);
-        self
-    }
-
-    /// Items added so far.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.core.len()
-    }
-
-    /// Whether no item was added yet.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Payload length if finished now.
-    #[inline]
-    pub fn payload_len(&self) -> usize {
-        self.core.payload_len()
-    }
+    crate::codec::lookup::views::plain_builder_methods!();
 
     /// Appends an item echoing `pid` with `answer`.
     ///
@@ -109,28 +77,6 @@ impl<'b> ResponseBuilder<'b> {
     pub fn push(&mut self, pid: u32, answer: &Answer<'_>) -> Result<(), LookupError> {
         let len = answer_len(self.core.len(), answer)?;
         self.core.push(len, |dst| write_item(dst, pid, answer))
-    }
-
-    /// Appends a copy of a decoded item, byte for byte (stitching, §18.6).
-    ///
-    /// # Errors
-    ///
-    /// [`LookupError::TooLarge`] over the limit, [`LookupError::FieldOverflow`]
-    /// past 32-bit sizes. Nothing is written on error.
-    pub fn push_item(&mut self, item: &ItemView<'_>) -> Result<(), LookupError> {
-        let bytes = item.as_bytes();
-        self.core
-            .push(bytes.len(), |dst| dst.copy_from_slice(bytes))
-    }
-
-    /// Completes the payload and returns its length.
-    ///
-    /// # Errors
-    ///
-    /// [`LookupError::TooLarge`] if even the 16-byte header is over the
-    /// limit.
-    pub fn finish(self) -> Result<usize, LookupError> {
-        self.core.finish()
     }
 }
 
@@ -165,42 +111,7 @@ impl<'b, 'r> ReplyBuilder<'b, 'r> {
         self.request.pid(self.core.next())
     }
 
-    /// Index of the key the next [`add`](Self::add) answers.
-    #[inline]
-    pub fn next_index(&self) -> usize {
-        self.core.next()
-    }
-
-    /// The request being answered.
-    #[inline]
-    pub fn request(&self) -> RequestView<'r> {
-        self.request
-    }
-
-    /// Whether the budget ran out: every remaining key is answered
-    /// PAYLOAD_EXCEEDED.
-    #[inline]
-    pub fn is_exceeded(&self) -> bool {
-        self.core.exceeded()
-    }
-
-    /// The response budget.
-    #[inline]
-    pub fn budget(&self) -> usize {
-        self.core.budget()
-    }
-
-    /// Payload length so far.
-    #[inline]
-    pub fn payload_len(&self) -> usize {
-        self.core.payload_len()
-    }
-
-    /// Sets the generation written by [`finish`](Self::finish).
-    #[inline]
-    pub fn set_generation(&mut self, generation: u64) {
-        self.core.set_generation(generation);
-    }
+    crate::codec::lookup::views::reply_builder_methods!();
 
     /// Answers the next key (§17.3) and reports what was written. Once the
     /// budget ran out the answer is ignored and a PAYLOAD_EXCEEDED

@@ -1,7 +1,5 @@
 //! APPS_LOOKUP requests (§14.2, §14.4, §16.1).
 
-use core::iter::FusedIterator;
-
 use super::KEY_LEN;
 use crate::codec::lookup::common::{
     put_u32, u32_at, Entries, EntryLen, Frame, Packer, Side, ENTRY_LEN, HEADER_LEN,
@@ -107,25 +105,7 @@ impl<'a> IntoIterator for &RequestView<'a> {
     }
 }
 
-/// Iterator over the PIDs of a [`RequestView`].
-#[derive(Debug, Clone)]
-pub struct Pids<'a>(Entries<'a>);
-
-impl Iterator for Pids<'_> {
-    type Item = u32;
-    fn next(&mut self) -> Option<u32> {
-        self.0.next().map(|k| u32_at(k, 0))
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.0.remaining(), Some(self.0.remaining()))
-    }
-}
-
-impl DoubleEndedIterator for Pids<'_> {
-    fn next_back(&mut self) -> Option<u32> {
-        self.0.next_back().map(|k| u32_at(k, 0))
-    }
-}
-
-impl ExactSizeIterator for Pids<'_> {}
-impl FusedIterator for Pids<'_> {}
+crate::codec::lookup::views::entry_iter!(
+    /// Iterator over the PIDs of a [`RequestView`].
+    Pids, u32, |k: &[u8]| u32_at(k, 0)
+);

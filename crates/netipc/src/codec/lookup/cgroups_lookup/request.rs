@@ -1,7 +1,5 @@
 //! CGROUPS_LOOKUP requests (§14.2, §14.4, §15.1).
 
-use core::iter::FusedIterator;
-
 use super::MIN_KEY_LEN;
 use crate::codec::lookup::common::{
     no_nul, Entries, EntryLen, Frame, Packer, Side, ENTRY_LEN, HEADER_LEN,
@@ -145,25 +143,7 @@ impl<'a> IntoIterator for &RequestView<'a> {
     }
 }
 
-/// Iterator over the paths of a [`RequestView`] (without NULs).
-#[derive(Debug, Clone)]
-pub struct Keys<'a>(Entries<'a>);
-
-impl<'a> Iterator for Keys<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        self.0.next().map(strip_nul)
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.0.remaining(), Some(self.0.remaining()))
-    }
-}
-
-impl DoubleEndedIterator for Keys<'_> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(strip_nul)
-    }
-}
-
-impl ExactSizeIterator for Keys<'_> {}
-impl FusedIterator for Keys<'_> {}
+crate::codec::lookup::views::entry_iter!(
+    /// Iterator over the paths of a [`RequestView`] (without NULs).
+    Keys, &'a [u8], strip_nul
+);

@@ -1,9 +1,7 @@
 //! CGROUPS_LOOKUP response views (§14.3–§14.6, §15.2–§15.4).
 
-use core::iter::FusedIterator;
-
 use super::{check_rules, Status, ITEM_HEADER_LEN};
-use crate::codec::lookup::common::{u16_at, u32_at, Entries, EntryLen, Frame, Orchestrator, Side};
+use crate::codec::lookup::common::{u16_at, u32_at, Orchestrator};
 use crate::codec::lookup::error::{Field, LookupError};
 use crate::codec::lookup::strings::{check_disjoint, check_labels, check_string, Labels};
 
@@ -51,124 +49,7 @@ pub(crate) fn validate_item(index: usize, item: &[u8]) -> Result<(), LookupError
     check_labels(item, index, h, path.1.max(name.1), label_count)
 }
 
-/// A validated CGROUPS_LOOKUP response borrowing the payload.
-///
-/// [`decode`](Self::decode) validates every item (all-or-nothing, §14.8), so
-/// the accessors cannot fail. Matching the item count and the echoed paths
-/// against the request is the caller's job (§18.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseView<'a> {
-    frame: Frame<'a>,
-}
-
-impl<'a> ResponseView<'a> {
-    /// Validates a response payload.
-    ///
-    /// Order: header and directory (§14.4: [`LookupError::HeaderTruncated`],
-    /// [`LookupError::BadLayoutVersion`], [`LookupError::NonZeroFlags`],
-    /// [`LookupError::DirectoryTruncated`], [`LookupError::AreaTooLong`],
-    /// per entry [`LookupError::Misaligned`], [`LookupError::EntryTooShort`]
-    /// (< 28), [`LookupError::EntryOutOfBounds`],
-    /// [`LookupError::EntryOutOfOrder`]), then each item: layout and reserved
-    /// fields, the status rules of §15.3, path and name (§14.5), their
-    /// overlap, and the end of the item or its label table (§14.6).
-    ///
-    /// Gap bytes between items, bytes after the last item and the placement
-    /// of the strings inside an item are not checked (as in the reference
-    /// decoders, §14.4).
-    ///
-    /// # Errors
-    ///
-    /// The first rule broken.
-    pub fn decode(payload: &'a [u8]) -> Result<Self, LookupError> {
-        let frame = Frame::decode(
-            payload,
-            Side::Response,
-            EntryLen::AtLeast(ITEM_HEADER_LEN as u32),
-        )?;
-        let mut items = Entries::new(frame);
-        let mut index = 0;
-        while let Some(item) = items.next() {
-            validate_item(index, item)?;
-            index += 1;
-        }
-        Ok(Self { frame })
-    }
-
-    /// Number of items.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.frame.count()
-    }
-
-    /// Whether the response has no items.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The provider's generation (advisory; any value).
-    #[inline]
-    pub fn generation(&self) -> u64 {
-        self.frame.word()
-    }
-
-    /// Item `i`, if `i < len()`.
-    #[inline]
-    pub fn item(&self, i: usize) -> Option<ItemView<'a>> {
-        self.frame.entry(i).map(|bytes| ItemView { bytes })
-    }
-
-    /// The items in order.
-    pub fn iter(&self) -> Items<'a> {
-        Items(Entries::new(self.frame))
-    }
-
-    /// The whole payload.
-    #[inline]
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.frame.payload()
-    }
-}
-
-impl<'a> IntoIterator for ResponseView<'a> {
-    type Item = ItemView<'a>;
-    type IntoIter = Items<'a>;
-    fn into_iter(self) -> Items<'a> {
-        self.iter()
-    }
-}
-
-impl<'a> IntoIterator for &ResponseView<'a> {
-    type Item = ItemView<'a>;
-    type IntoIter = Items<'a>;
-    fn into_iter(self) -> Items<'a> {
-        self.iter()
-    }
-}
-
-/// Iterator over the items of a [`ResponseView`].
-#[derive(Debug, Clone)]
-pub struct Items<'a>(Entries<'a>);
-
-impl<'a> Iterator for Items<'a> {
-    type Item = ItemView<'a>;
-    fn next(&mut self) -> Option<ItemView<'a>> {
-        self.0.next().map(|bytes| ItemView { bytes })
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.0.remaining(), Some(self.0.remaining()))
-    }
-}
-
-impl DoubleEndedIterator for Items<'_> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(|bytes| ItemView { bytes })
-    }
-}
-
-impl ExactSizeIterator for Items<'_> {}
-impl FusedIterator for Items<'_> {}
+crate::codec::lookup::views::response_view!("§15.4: layout and reserved fields, the status rules of §15.3, path and name per §14.5, their overlap, and the end of the item or its label table per §14.6");
 
 /// One validated response item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

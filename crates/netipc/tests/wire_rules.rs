@@ -297,7 +297,7 @@ fn arb_kind() -> impl Strategy<Value = Kind> {
 proptest! {
     #[test]
     fn header_round_trip(kind in arb_kind(), batch in any::<bool>(), code in any::<u16>(),
-                         status in any::<u16>(), payload_len in any::<u32>(),
+                         status in any::<u16>(), payload_len in 0..=Header::MAX_PAYLOAD_LEN,
                          item_count in any::<u32>(), message_id in any::<u64>()) {
         let h = Header {
             kind,

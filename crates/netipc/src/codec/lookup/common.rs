@@ -3,7 +3,8 @@
 //! every encoder, and the response-budget test of §17.3.
 
 use super::error::LookupError;
-use crate::codec::{read_u16, read_u32, read_u64};
+pub(crate) use crate::bytes::{align8 as align8_usize, put_u16, put_u32, put_u64};
+use crate::bytes::{read_u16, read_u32, read_u64};
 
 /// `layout_version` of every lookup header and item.
 pub const LAYOUT_VERSION: u16 = 1;
@@ -14,16 +15,11 @@ pub const ENTRY_LEN: usize = 8;
 /// Alignment of keys and items inside the packed area.
 pub(crate) const ALIGN: usize = 8;
 
-/// Rounds up to a multiple of 8 (64-bit, for sizes read from the wire).
+/// Rounds up to a multiple of 8, in 64 bits (for sizes read from the wire;
+/// `align8_usize` is the crate's `usize` version).
 #[inline(always)]
 pub(crate) const fn align8(x: u64) -> u64 {
     (x + 7) & !7
-}
-
-/// Rounds up to a multiple of 8 (for sizes the encoder has checked).
-#[inline(always)]
-pub(crate) const fn align8_usize(x: usize) -> usize {
-    (x + (ALIGN - 1)) & !(ALIGN - 1)
 }
 
 /// Reads a `u16` from bytes the decoder has already bounds-checked.
@@ -42,24 +38,6 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
 #[inline(always)]
 pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     read_u64(b, at).unwrap_or_default()
-}
-
-/// Writes a `u16` into a buffer the encoder sized itself.
-#[inline(always)]
-pub(crate) fn put_u16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_ne_bytes());
-}
-
-/// Writes a `u32` into a buffer the encoder sized itself.
-#[inline(always)]
-pub(crate) fn put_u32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-}
-
-/// Writes a `u64` into a buffer the encoder sized itself.
-#[inline(always)]
-pub(crate) fn put_u64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
 }
 
 /// The orchestrator of a cgroup (§14.7), shared by both methods.

@@ -250,16 +250,7 @@ impl Demo<'_> {
                 describe(&e)
             ))
         })?;
-        let rows: Vec<Row<'_>> = view
-            .iter()
-            .map(|i| Row {
-                hash: i.hash(),
-                options: i.options(),
-                enabled: i.enabled(),
-                name: i.name(),
-                path: i.path(),
-            })
-            .collect();
+        let rows: Vec<Row<'_>> = view.iter().map(|i| i.item()).collect();
         self.say(format_args!(
             "\n1. snapshot over {} ({}): generation {}, systemd_enabled {}, {} {}, {}",
             transport_name(profile),

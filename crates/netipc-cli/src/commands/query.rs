@@ -54,13 +54,7 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
         };
         let stdout = io::stdout();
         let mut out = BufWriter::new(stdout.lock());
-        let rows = view.iter().map(|i| Row {
-            hash: i.hash(),
-            options: i.options(),
-            enabled: i.enabled(),
-            name: i.name(),
-            path: i.path(),
-        });
+        let rows = view.iter().map(|i| i.item());
         let written = if args.json {
             format::write_json(&mut out, &summary, rows)
         } else {

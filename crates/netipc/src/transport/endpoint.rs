@@ -57,7 +57,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Validates `service` ([`Endpoint::check_service_name`]) and the length
-    /// of `{run_dir}/{service}.sock` (at most [`MAX_SOCKET_PATH`] bytes).
+    /// of `{run_dir}/{service}.sock` (at most 107 bytes, `MAX_SOCKET_PATH`).
     pub fn new(run_dir: impl AsRef<Path>, service: &str) -> Result<Endpoint, EndpointError> {
         Endpoint::check_service_name(service)?;
         let run_dir = run_dir.as_ref().to_path_buf();
@@ -148,7 +148,7 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-/// How a [`Listener`] sets up its socket.
+/// How a `Listener` (Level 1) sets up its socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListenerConfig {

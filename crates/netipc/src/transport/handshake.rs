@@ -47,7 +47,7 @@ pub const DEFAULT_BATCH_ITEMS: u32 = 1;
 /// Zero fields take the protocol defaults: `supported` 0 → baseline only
 /// (0x01), `max_response_payload` 0 → 1024, `packet_size` 0 → automatic
 /// (`SO_SNDBUF − 32` of the accepted socket, see
-/// [`UdsConn::default_packet_size`]).
+/// `UdsConn::default_packet_size`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServerPolicy {
     /// Profiles the server can run (S).

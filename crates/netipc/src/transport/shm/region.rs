@@ -24,7 +24,7 @@ use rustix::io::Errno;
 use super::error::io_err;
 use super::futex;
 use super::layout::{
-    Area, HEADER_LEN, OFF_HEADER_LEN, OFF_MAGIC, OFF_OWNER_GENERATION, OFF_OWNER_PID,
+    pread_header, Area, OFF_HEADER_LEN, OFF_MAGIC, OFF_OWNER_GENERATION, OFF_OWNER_PID,
     OFF_REQUEST_CAPACITY, OFF_REQUEST_OFFSET, OFF_REQ_SEQ, OFF_RESPONSE_CAPACITY,
     OFF_RESPONSE_OFFSET, OFF_RESP_SEQ, OFF_VERSION,
 };
@@ -109,22 +109,6 @@ fn allocate(fd: &OwnedFd, size: u64) -> Result<(), Errno> {
             other => return other,
         }
     }
-}
-
-/// Reads the 64-byte header with `pread` (no mapping: a hole or a truncated
-/// file cannot fault). `None` if the file ends first.
-fn read_header(fd: &OwnedFd, path: &Path) -> Result<Option<[u8; HEADER_LEN]>, ShmError> {
-    let mut header = [0u8; HEADER_LEN];
-    let mut done = 0;
-    while done < HEADER_LEN {
-        match rustix::io::pread(fd, &mut header[done..], done as u64) {
-            Ok(0) => return Ok(None),
-            Ok(n) => done += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(io_err("read", path, e)),
-        }
-    }
-    Ok(Some(header))
 }
 
 impl ShmRegion {
@@ -258,7 +242,7 @@ impl ShmRegion {
         if file_size < u64::from(SHM_HEADER_LEN) {
             return Err(too_small);
         }
-        let header = match read_header(&fd, path)? {
+        let header = match pread_header(fd.as_fd()).map_err(|e| io_err("read", path, e))? {
             Some(h) => h,
             None => return Err(too_small),
         };

@@ -16,7 +16,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
 use super::layout::{
-    HEADER_LEN, OFF_MAGIC, OFF_OWNER_GENERATION, OFF_OWNER_PID, SHM_HEADER_LEN, SHM_MAGIC,
+    pread_header, OFF_MAGIC, OFF_OWNER_GENERATION, OFF_OWNER_PID, SHM_HEADER_LEN, SHM_MAGIC,
 };
 use super::owner::{owner_is_live, ChangeTime};
 use super::path::is_region_name;
@@ -83,20 +83,6 @@ fn remove(dir: BorrowedFd<'_>, name: &OsStr, id: FileId) -> StaleVerdict {
     }
 }
 
-fn read_header(fd: &OwnedFd) -> Option<[u8; HEADER_LEN]> {
-    let mut header = [0u8; HEADER_LEN];
-    let mut done = 0;
-    while done < HEADER_LEN {
-        match rustix::io::pread(fd, &mut header[done..], done as u64) {
-            Ok(0) => return None,
-            Ok(n) => done += n,
-            Err(Errno::INTR) => {}
-            Err(_) => return None,
-        }
-    }
-    Some(header)
-}
-
 /// [`stale_check`] of the entry `name` of the directory `dir`.
 fn check_at(dir: BorrowedFd<'_>, name: &OsStr) -> StaleVerdict {
     let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -132,10 +118,10 @@ fn check_at(dir: BorrowedFd<'_>, name: &OsStr) -> StaleVerdict {
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return remove(dir, name, id);
     }
-    let header = match read_header(&fd) {
-        Some(h) => h,
+    let header = match pread_header(fd.as_fd()) {
+        Ok(Some(h)) => h,
         // Shrunk below the header since the stat: as if < 64 bytes.
-        None => return remove(dir, name, id),
+        Ok(None) | Err(_) => return remove(dir, name, id),
     };
     if get_u32(&header, OFF_MAGIC) != SHM_MAGIC {
         return remove(dir, name, id);

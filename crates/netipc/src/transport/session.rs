@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+use rustix::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -264,8 +265,14 @@ impl Core {
                     Err(e) => Err(e.into()),
                 }
             }
-            Plane::Shm { region, buf } => match region.recv(buf, Some(slice), &mut self.waiter) {
+            Plane::Shm { region, buf } => match region.recv_watching(
+                buf,
+                Some(slice),
+                &mut self.waiter,
+                self.chan.conn().as_fd(),
+            ) {
                 Ok(len) => check_shm_message(&buf[..len], &self.limits).map(Some),
+                Err(ShmError::PeerGone) => Err(SessionError::PeerClosed),
                 Err(ShmError::Timeout { .. }) => {
                     if self.chan.conn().is_hung_up() {
                         Err(SessionError::PeerClosed)
@@ -334,7 +341,16 @@ impl ClientSession {
         let limits = Limits::for_client(&ack);
         let plane = if ack.selected_profile.has_shm() {
             let path = endpoint.region_path(ack.session_id);
-            let region = match attach_with_retry(&path, config.shm_attach_timeout, &conn) {
+            let attached =
+                attach_with_retry(&path, config.shm_attach_timeout, &conn).and_then(|r| {
+                    r.check_limits(
+                        ack.agreed_max_request_payload_bytes,
+                        ack.agreed_max_response_payload_bytes,
+                    )
+                    .map(|()| r)
+                    .map_err(Attach::Failed)
+                });
+            let region = match attached {
                 Ok(region) => region,
                 // The server ended the session (for example because it is
                 // at its session limit): a transient refusal, not a reason

@@ -253,10 +253,23 @@ where
 /// [`AuthError::NoInvocationId`] when both variables are unset or empty; its
 /// message names both variables and suggests passing `--token`.
 pub fn token_from_env() -> Result<u64, AuthError> {
-    use std::os::unix::ffi::OsStringExt;
-    first_invocation_id(|name| std::env::var_os(name).map(OsString::into_vec))
+    first_invocation_id(|name| std::env::var_os(name).map(env_bytes))
         .map(|v| derive_token_bytes(&v))
         .ok_or(AuthError::NoInvocationId)
+}
+
+/// The bytes of an environment value: the raw bytes on Unix.
+#[cfg(unix)]
+fn env_bytes(v: OsString) -> Vec<u8> {
+    use std::os::unix::ffi::OsStringExt;
+    v.into_vec()
+}
+
+/// The bytes of an environment value: on Windows the UTF-8 form, with
+/// unpaired surrogates (which an invocation id never holds) replaced.
+#[cfg(not(unix))]
+fn env_bytes(v: OsString) -> Vec<u8> {
+    v.to_string_lossy().into_owned().into_bytes()
 }
 
 /// Parses an explicit token given as hexadecimal text (the CLI's

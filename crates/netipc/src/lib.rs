@@ -14,7 +14,13 @@
 //!
 //! `wire` and `codec` are pure: they do no I/O and their decoders never
 //! allocate and never panic, whatever bytes they are given. All `unsafe`
-//! code lives in `transport::shm`.
+//! code lives in `transport::shm` (Linux) and `transport::windows`
+//! (Windows); the rest of the crate denies it.
+//!
+//! On Windows the crate currently builds `wire`, `codec`, `auth` and the
+//! Level 1 Windows transport (`transport::windows`); the Level 2 and
+//! Level 3 layers are built on Unix only until they run over both
+//! platforms' sessions.
 //!
 //! # Example
 //!
@@ -46,9 +52,13 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod auth;
+#[cfg(unix)]
 pub mod cache;
 pub mod codec;
+#[cfg(unix)]
 pub mod service;
 pub mod transport;
 pub mod wire;

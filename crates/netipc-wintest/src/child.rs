@@ -1,0 +1,100 @@
+//! The peer process of the two-process tests:
+//! `netipc-wintest child ROLE RUN_DIR SERVICE`.
+//!
+//! * `server`: serves until its first session ends, printing `ready` once
+//!   listening and `done CALLS` at the end;
+//! * `client CALLS`: connects, makes CALLS calls, prints `ready`, then
+//!   waits for a line on stdin (the parent kills it meanwhile, or closes
+//!   stdin to let it exit).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netipc::transport::handshake::server_handshake;
+use netipc::transport::windows::{Limits, PipeChannel, PipeListener, PipeListenerConfig};
+use netipc::wire::HelloAck;
+
+use crate::support::{call, client, policy, proposal, respond, LONG};
+
+/// Runs a child role; returns the exit status.
+pub fn run(args: &[String]) -> i32 {
+    let (role, run_dir, service) = match args {
+        [role, run_dir, service, ..] => (role.as_str(), PathBuf::from(run_dir), service.as_str()),
+        _ => {
+            eprintln!("usage: child ROLE RUN_DIR SERVICE [ARGS]");
+            return 2;
+        }
+    };
+    match role {
+        "server" => serve_one(&run_dir, service),
+        "client" => {
+            let calls: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+            let mut chan = client(&run_dir, service, &proposal(4096));
+            for id in 1..=calls {
+                call(&mut chan, id, 100, 100);
+            }
+            say("ready");
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            0
+        }
+        other => {
+            eprintln!("unknown child role {other}");
+            2
+        }
+    }
+}
+
+fn say(what: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{what}");
+    let _ = out.flush();
+}
+
+/// Accepts one client, answers until it leaves, reports the number of calls.
+fn serve_one(run_dir: &std::path::Path, service: &str) -> i32 {
+    let mut listener = match PipeListener::bind(run_dir, service, &PipeListenerConfig::default()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bind: {e}");
+            return 1;
+        }
+    };
+    say("ready");
+    let conn = match listener.accept(Some(LONG)) {
+        Ok(Some(c)) => c,
+        other => {
+            eprintln!("accept: {other:?}");
+            return 1;
+        }
+    };
+    let ack = match server_handshake(&conn, &policy(4096), 1, LONG, |_: &HelloAck| {
+        Ok::<(), std::convert::Infallible>(())
+    }) {
+        Ok(ack) => ack,
+        Err(e) => {
+            eprintln!("handshake: {e}");
+            return 1;
+        }
+    };
+    let mut chan = PipeChannel::new(conn, Limits::for_server(&ack)).expect("channel");
+    let mut calls = 0u64;
+    loop {
+        let reply = match chan.recv_split(Some(Duration::from_secs(60)), Some(LONG)) {
+            Ok((h, p)) => respond(&h, p),
+            Err(netipc::transport::TransportError::PeerClosed) => break,
+            Err(e) => {
+                eprintln!("recv: {e}");
+                return 1;
+            }
+        };
+        if let Err(e) = chan.send(&reply.0, &reply.1) {
+            eprintln!("send: {e}");
+            return 1;
+        }
+        calls += 1;
+    }
+    say(&format!("done {calls}"));
+    0
+}

@@ -1,0 +1,121 @@
+//! Two processes: server and client as separate runs of this executable.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use netipc::transport::TransportError;
+use netipc::wire::{Header, Method};
+
+use crate::harness::Test;
+use crate::support::*;
+
+pub const TESTS: &[Test] = &[
+    ("process_client_and_server", process_client_and_server),
+    (
+        "process_killed_client_noticed",
+        process_killed_client_noticed,
+    ),
+    (
+        "process_killed_server_noticed",
+        process_killed_server_noticed,
+    ),
+];
+
+/// A child process of this executable and the reader of its stdout.
+struct Peer {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    fn spawn(role: &str, run: &Path, svc: &str, extra: &[&str]) -> Peer {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("child")
+            .arg(role)
+            .arg(run)
+            .arg(svc)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the peer process");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Peer { child, out }
+    }
+
+    /// The next line the child prints (panics at EOF).
+    fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.out.read_line(&mut s).expect("read the child's output");
+        assert!(!s.is_empty(), "the child exited early");
+        s.trim().to_owned()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn process_client_and_server() {
+    let (run, svc) = endpoint();
+    let mut server = Peer::spawn("server", &run, &svc, &[]);
+    assert_eq!(server.line(), "ready");
+    let mut chan = client(&run, &svc, &proposal(4096));
+    for id in 1..=200 {
+        call(
+            &mut chan,
+            id,
+            (id as usize * 37) % 4000,
+            4 + (id as usize * 11) % 4000,
+        );
+    }
+    drop(chan);
+    assert_eq!(server.line(), "done 200");
+    assert!(server.child.wait().unwrap().success());
+
+    // And the other way round: a client process against a server here.
+    let (run, svc) = endpoint();
+    let srv = TestServer::start(&run, &svc, policy(4096));
+    let mut peer = Peer::spawn("client", &run, &svc, &["50"]);
+    assert_eq!(peer.line(), "ready");
+    assert!(srv.handshake().is_ok());
+    drop(peer.child.stdin.take());
+    assert!(peer.child.wait().unwrap().success());
+    assert!(matches!(srv.ended(), TransportError::PeerClosed));
+}
+
+/// A client process killed in the middle of a session: the server's session
+/// ends with PeerClosed at once, not at shutdown.
+fn process_killed_client_noticed() {
+    let (run, svc) = endpoint();
+    let srv = TestServer::start(&run, &svc, policy(4096));
+    let mut peer = Peer::spawn("client", &run, &svc, &["3"]);
+    assert_eq!(peer.line(), "ready");
+    assert!(srv.handshake().is_ok());
+    peer.child.kill().unwrap();
+    assert!(matches!(srv.ended(), TransportError::PeerClosed));
+}
+
+/// A server process killed while a request waits: the client's receive ends
+/// with PeerClosed instead of waiting for its deadline.
+fn process_killed_server_noticed() {
+    let (run, svc) = endpoint();
+    let mut server = Peer::spawn("server", &run, &svc, &[]);
+    assert_eq!(server.line(), "ready");
+    let mut chan = client(&run, &svc, &proposal(4096));
+    call(&mut chan, 1, 10, 10);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let payload = request_payload(10, 10);
+    let h = Header::request(Method::Increment, payload.len() as u32, 2);
+    let r = chan.send_request(&h, &payload).and_then(|()| {
+        chan.recv_response(Some(Duration::from_secs(60)))
+            .map(|_| ())
+    });
+    assert!(matches!(r, Err(TransportError::PeerClosed)), "got {r:?}");
+}

@@ -15,7 +15,10 @@ use netipc::transport::handshake::server_handshake;
 use netipc::transport::windows::{Limits, PipeChannel, PipeListener, PipeListenerConfig};
 use netipc::wire::HelloAck;
 
-use crate::support::{call, client, policy, proposal, respond, LONG};
+use netipc::transport::windows::{ClientSession, ServerSession, ServerSessionConfig};
+
+use crate::session_server::{session_call, shm_client_config, shm_policy};
+use crate::support::{call, client, policy, proposal, respond, HANDSHAKE, LONG};
 
 /// Runs a child role; returns the exit status.
 pub fn run(args: &[String]) -> i32 {
@@ -35,6 +38,27 @@ pub fn run(args: &[String]) -> i32 {
                 call(&mut chan, id, 100, 100);
             }
             say("ready");
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            0
+        }
+        "shm-server" => {
+            let supported: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
+            shm_serve_one(&run_dir, service, supported)
+        }
+        "shm-client" => {
+            let supported: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
+            let calls: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1);
+            let cfg = shm_client_config(supported, 0, 4096);
+            let mut s = ClientSession::connect(&run_dir, service, &cfg).expect("connect");
+            for id in 1..=calls {
+                session_call(&mut s, id, 100, 100);
+            }
+            say(if s.is_shm() {
+                "ready shm"
+            } else {
+                "ready pipe"
+            });
             let mut line = String::new();
             let _ = std::io::stdin().lock().read_line(&mut line);
             0
@@ -97,4 +121,49 @@ fn serve_one(run_dir: &std::path::Path, service: &str) -> i32 {
     }
     say(&format!("done {calls}"));
     0
+}
+
+/// Accepts one session (shared memory when offered), answers until it
+/// ends, reports how it ended.
+fn shm_serve_one(run_dir: &std::path::Path, service: &str, supported: u32) -> i32 {
+    let mut listener = match PipeListener::bind(run_dir, service, &PipeListenerConfig::default()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bind: {e}");
+            return 1;
+        }
+    };
+    say("ready");
+    let conn = match listener.accept(Some(LONG)) {
+        Ok(Some(c)) => c,
+        other => {
+            eprintln!("accept: {other:?}");
+            return 1;
+        }
+    };
+    let config = ServerSessionConfig {
+        policy: shm_policy(supported, 0, 4096),
+        handshake_timeout: HANDSHAKE,
+    };
+    let mut session = match ServerSession::accept(conn, run_dir, service, 1, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("handshake: {e}");
+            return 1;
+        }
+    };
+    loop {
+        let reply = match session.recv(Duration::from_millis(50)) {
+            Ok(Some(h)) => respond(&h, session.payload()),
+            Ok(None) => continue,
+            Err(e) => {
+                say(&format!("ended {e}"));
+                return 0;
+            }
+        };
+        if let Err(e) = session.send(&reply.0, &reply.1) {
+            say(&format!("ended {e}"));
+            return 0;
+        }
+    }
 }

@@ -19,6 +19,10 @@ mod pipe;
 #[cfg(windows)]
 mod process;
 #[cfg(windows)]
+mod session_server;
+#[cfg(windows)]
+mod shm;
+#[cfg(windows)]
 mod support;
 
 #[cfg(windows)]
@@ -31,6 +35,7 @@ fn main() {
     let mut tests = Vec::new();
     tests.extend_from_slice(pipe::TESTS);
     tests.extend_from_slice(hostile::TESTS);
+    tests.extend_from_slice(shm::TESTS);
     tests.extend_from_slice(process::TESTS);
     std::process::exit(harness::run(&tests, &filter));
 }

@@ -9,6 +9,8 @@
 //! | [`connect()`] | opening the pipe, waiting out `ERROR_PIPE_BUSY` until a deadline |
 //! | [`PipeConn`] | whole packets in and out, overlapped I/O with deadlines, disconnect detection |
 //! | [`PipeChannel`] | limits, chunking, receive rules, pipelined in-flight ids |
+//! | [`shm`] | the shared-memory region: 128-byte header, HYBRID and BUSYWAIT |
+//! | [`ClientSession`], [`ServerSession`] | handshake + data plane (pipe or shared memory) |
 //!
 //! The handshake is the platform-independent one
 //! ([`crate::transport::handshake`]): [`PipeConn`] implements
@@ -26,6 +28,8 @@ mod limits;
 mod listener;
 pub mod naming;
 mod pipe;
+mod session;
+pub mod shm;
 mod sys;
 
 pub use channel::PipeChannel;
@@ -34,6 +38,9 @@ pub use limits::{InFlight, Limits};
 pub use listener::{PipeListener, PipeListenerConfig};
 pub use naming::{fnv1a64, pipe_name, validate_service_name, ShmNames};
 pub use pipe::{PipeConn, PipeSide, DEFAULT_SEND_TIMEOUT, REJECT_LINGER};
+pub use session::{
+    ClientConfig, ClientSession, ConnectError, ServerSession, ServerSessionConfig, SessionError,
+};
 
 use crate::wire::Profiles;
 

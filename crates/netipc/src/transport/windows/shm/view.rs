@@ -45,8 +45,6 @@ pub(super) struct Section {
 // tolerate a concurrent writer (the peer process), so moving or sharing the
 // owner across threads adds no race that is not already handled.
 unsafe impl Send for Section {}
-// SAFETY: as above; `&Section` only offers atomic accesses and raw copies.
-unsafe impl Sync for Section {}
 
 impl Section {
     /// Creates the named section of `size` bytes (page-file backed,

@@ -13,9 +13,10 @@
 //! | [`auth`] | helper | auth token derivation shared with C and Go peers |
 //!
 //! `wire` and `codec` are pure: they do no I/O and their decoders never
-//! allocate and never panic, whatever bytes they are given. All `unsafe`
-//! code lives in `transport::shm` (Linux) and `transport::windows`
-//! (Windows); the rest of the crate denies it.
+//! allocate and never panic, whatever bytes they are given. `unsafe` code
+//! is denied crate-wide and allowed only in the private shared-memory
+//! mapping module of `transport::shm` and, on Windows, in
+//! `transport::windows`.
 //!
 //! On Windows the crate currently builds `wire`, `codec`, `auth` and the
 //! Level 1 Windows transport (`transport::windows`); the Level 2 and
@@ -55,9 +56,11 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+mod bytes;
 #[cfg(unix)]
 pub mod cache;
 pub mod codec;
+mod deadline;
 #[cfg(unix)]
 pub mod service;
 pub mod transport;

@@ -14,13 +14,11 @@ pub mod handshake;
 #[cfg(unix)]
 pub mod session;
 #[cfg(unix)]
-#[allow(unsafe_code)]
 pub mod shm;
 #[cfg(unix)]
 pub mod uds;
 pub mod wait;
 #[cfg(windows)]
-#[allow(unsafe_code)]
 pub mod windows;
 
 #[cfg(unix)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::limits::{InFlight, Limits};
 use super::pipe::PipeConn;
-use super::sys::Deadline;
+use crate::deadline::Deadline;
 use crate::transport::error::TransportError;
 use crate::wire::{BatchView, ChunkHeader, Header, Kind, CHUNK_HEADER_LEN, HEADER_LEN};
 
@@ -269,15 +269,15 @@ impl PipeChannel {
 
         let (deadline, rest_deadline) = match first {
             FirstPacket::Wait(timeout) => {
-                let d = Deadline::after(timeout);
+                let d = Deadline::new(timeout);
                 (d, None)
             }
-            FirstPacket::Split { first, rest } => (Deadline::after(first), Some(rest)),
+            FirstPacket::Split { first, rest } => (Deadline::new(first), Some(rest)),
             FirstPacket::Try(rest) => {
                 if self.conn.pending()? == 0 {
                     return Ok(None);
                 }
-                (Deadline::after(Some(Duration::ZERO)), Some(rest))
+                (Deadline::new(Some(Duration::ZERO)), Some(rest))
             }
         };
         let n = match self.conn.recv_append(&mut self.buf, first_cap, &deadline) {
@@ -314,7 +314,7 @@ impl PipeChannel {
             // message, within `rest` from now otherwise.
             let wait = match rest_deadline {
                 None => deadline,
-                Some(rest) => Deadline::after(rest),
+                Some(rest) => Deadline::new(rest),
             };
             self.recv_chunks(&header, total, packet, &wait)?;
         }

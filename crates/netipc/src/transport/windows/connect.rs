@@ -13,7 +13,8 @@ use windows_sys::Win32::System::Pipes::{
 
 use super::naming::pipe_name;
 use super::pipe::{PipeConn, PipeSide};
-use super::sys::{last_error, ms_ceil, os_error, owned, wide, Deadline};
+use super::sys::{last_error, ms_ceil, os_error, owned, wide};
+use crate::deadline::Deadline;
 use crate::transport::error::EndpointError;
 
 /// Longest single `WaitNamedPipeW` while every instance is busy; the
@@ -38,7 +39,7 @@ pub fn connect(
     let name = pipe_name(run_dir, service)?;
     let wname = wide(&name);
     let path = || PathBuf::from(&name);
-    let deadline = Deadline::after(Some(timeout));
+    let deadline = Deadline::new(Some(timeout));
     loop {
         // SAFETY: `wname` is a NUL-terminated UTF-16 name that outlives the
         // call; null security attributes and template are allowed; the

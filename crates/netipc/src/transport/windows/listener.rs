@@ -34,8 +34,9 @@ use windows_sys::Win32::System::Pipes::{
 
 use super::naming::pipe_name;
 use super::pipe::{pipe_error, PipeConn, PipeSide};
-use super::sys::{io_event, last_error, os_error, overlapped, owned, wide, Deadline, Io};
+use super::sys::{io_event, last_error, os_error, overlapped, owned, wide, Io};
 use super::DEFAULT_PACKET_SIZE;
+use crate::deadline::Deadline;
 use crate::transport::error::{EndpointError, InUseReason, TransportError};
 
 /// Settings of a [`PipeListener`].
@@ -163,7 +164,7 @@ impl PipeListener {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Option<PipeConn>, TransportError> {
-        let deadline = Deadline::after(timeout);
+        let deadline = Deadline::new(timeout);
         loop {
             let spare = match self.spare.take() {
                 Some(h) => h,

@@ -23,13 +23,19 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod channel;
+// The Win32 calls; with `shm::view`, the only modules of the port allowed
+// to contain `unsafe` code.
+#[allow(unsafe_code)]
 mod connect;
 mod limits;
+#[allow(unsafe_code)]
 mod listener;
 pub mod naming;
+#[allow(unsafe_code)]
 mod pipe;
 mod session;
 pub mod shm;
+#[allow(unsafe_code)]
 mod sys;
 
 pub use channel::PipeChannel;

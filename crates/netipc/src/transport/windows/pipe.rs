@@ -17,7 +17,8 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
 use windows_sys::Win32::System::Pipes::PeekNamedPipe;
 
-use super::sys::{io_event, last_error, os_error, overlapped, Deadline, Io};
+use super::sys::{io_event, last_error, os_error, overlapped, Io};
+use crate::deadline::Deadline;
 use crate::transport::error::TransportError;
 use crate::transport::handshake::HandshakeConn;
 
@@ -120,8 +121,8 @@ impl PipeConn {
 
     fn send_deadline(&self) -> Deadline {
         match self.send_timeout_us.load(Ordering::Relaxed) {
-            NO_TIMEOUT => Deadline::after(None),
-            us => Deadline::after(Some(Duration::from_micros(us))),
+            NO_TIMEOUT => Deadline::new(None),
+            us => Deadline::new(Some(Duration::from_micros(us))),
         }
     }
 
@@ -176,7 +177,7 @@ impl PipeConn {
     ) -> Result<usize, TransportError> {
         let cap = buf.len().min(u32::MAX as usize);
         // SAFETY: `buf` is valid for writes of `cap` bytes for the whole call.
-        unsafe { self.read_raw(buf.as_mut_ptr(), cap, &Deadline::after(timeout)) }
+        unsafe { self.read_raw(buf.as_mut_ptr(), cap, &Deadline::new(timeout)) }
     }
 
     /// Reads one packet of at most `max` bytes appended to `buf` (after its
@@ -280,7 +281,7 @@ impl PipeConn {
     /// (`FlushFileBuffers` would wait without a bound). Returns true when
     /// the peer hung up in time.
     pub fn linger(&self, timeout: Duration) -> bool {
-        let deadline = Deadline::after(Some(timeout));
+        let deadline = Deadline::new(Some(timeout));
         let mut scratch = [0u8; 256];
         while !deadline.expired() {
             // SAFETY: `scratch` is valid for its length until we return.

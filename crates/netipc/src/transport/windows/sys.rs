@@ -3,7 +3,9 @@
 
 use std::io;
 use std::os::windows::io::{FromRawHandle, OwnedHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::deadline::Deadline;
 
 use windows_sys::Win32::Foundation::{
     GetLastError, ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, HANDLE, INVALID_HANDLE_VALUE,
@@ -54,34 +56,13 @@ pub(super) fn io_event() -> io::Result<OwnedHandle> {
     }
 }
 
-/// A point in time a wait must not pass; `None` waits forever.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Deadline(Option<Instant>);
-
-impl Deadline {
-    /// `timeout` from now; `None`, or a timeout too large to represent,
-    /// never expires.
-    pub(super) fn after(timeout: Option<Duration>) -> Deadline {
-        Deadline(timeout.and_then(|t| Instant::now().checked_add(t)))
-    }
-
-    /// Time left: `None` when waiting forever, `Some(ZERO)` once expired.
-    pub(super) fn remaining(&self) -> Option<Duration> {
-        self.0.map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    /// True once the deadline has passed.
-    pub(super) fn expired(&self) -> bool {
-        self.remaining().map_or(false, |d| d.is_zero())
-    }
-
-    /// The time left as a Win32 wait argument: milliseconds rounded up
-    /// (so a wait never ends before the deadline), `INFINITE` for none.
-    pub(super) fn wait_ms(&self) -> u32 {
-        match self.remaining() {
-            None => INFINITE,
-            Some(d) => ms_ceil(d),
-        }
+/// The time left before `deadline` as a Win32 wait argument: milliseconds
+/// rounded up (so a wait never ends before the deadline), `INFINITE` for
+/// none.
+pub(super) fn wait_ms(deadline: &Deadline) -> u32 {
+    match deadline.remaining() {
+        None => INFINITE,
+        Some(d) => ms_ceil(d),
     }
 }
 
@@ -144,7 +125,7 @@ pub(super) unsafe fn overlapped(
         }
         loop {
             // SAFETY: `event` is a valid event handle per the contract.
-            let r = unsafe { WaitForSingleObject(event, deadline.wait_ms()) };
+            let r = unsafe { WaitForSingleObject(event, wait_ms(deadline)) };
             if r == WAIT_OBJECT_0 {
                 break;
             }

@@ -15,6 +15,8 @@
 mod error;
 pub mod layout;
 mod region;
+// The mapped view and named events: this module's only `unsafe` code.
+#[allow(unsafe_code)]
 mod view;
 
 pub use error::ShmError;

@@ -19,8 +19,9 @@ use std::time::Duration;
 use super::error::ShmError;
 use super::layout::{off, Layout, HEADER_LEN, MAGIC, MAX_SPIN_TRIES, SPIN_TRIES, VERSION};
 use super::view::{Event, Section};
+use crate::deadline::Deadline;
 use crate::transport::windows::naming::ShmNames;
-use crate::transport::windows::sys::Deadline;
+use crate::transport::windows::sys::wait_ms;
 use crate::transport::windows::{SHM_BUSYWAIT, SHM_HYBRID};
 use crate::wire::Profiles;
 
@@ -345,7 +346,7 @@ impl ShmRegion {
         let incoming = self.incoming();
         let expected = self.received + 1;
         let arrived = |s: &ShmRegion| s.section.i64_at(incoming.seq).load(SeqCst) >= expected;
-        let deadline = Deadline::after(timeout);
+        let deadline = Deadline::new(timeout);
         for _ in 0..self.spin_tries {
             if arrived(self) {
                 return self.take(expected, buf, max);
@@ -375,7 +376,7 @@ impl ShmRegion {
                 // A wake-up is a hint (an auto-reset event may still be set
                 // from a publication already consumed); the loop re-checks.
                 if let Some(ev) = self.own_event() {
-                    ev.wait(deadline.wait_ms());
+                    ev.wait(wait_ms(&deadline));
                 }
                 waiting.store(0, SeqCst);
             }

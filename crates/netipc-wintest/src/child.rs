@@ -15,7 +15,7 @@ use netipc::transport::handshake::server_handshake;
 use netipc::transport::windows::{Limits, PipeChannel, PipeListener, PipeListenerConfig};
 use netipc::wire::HelloAck;
 
-use netipc::transport::windows::{ClientSession, ServerSession, ServerSessionConfig};
+use netipc::transport::windows::{ClientSession, PipeConn, ServerSession, ServerSessionConfig};
 
 use crate::session_server::{session_call, shm_client_config, shm_policy};
 use crate::support::{call, client, policy, proposal, respond, HANDSHAKE, LONG};
@@ -78,20 +78,9 @@ fn say(what: &str) {
 
 /// Accepts one client, answers until it leaves, reports the number of calls.
 fn serve_one(run_dir: &std::path::Path, service: &str) -> i32 {
-    let mut listener = match PipeListener::bind(run_dir, service, &PipeListenerConfig::default()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("bind: {e}");
-            return 1;
-        }
-    };
-    say("ready");
-    let conn = match listener.accept(Some(LONG)) {
-        Ok(Some(c)) => c,
-        other => {
-            eprintln!("accept: {other:?}");
-            return 1;
-        }
+    let conn = match bind_and_accept(run_dir, service) {
+        Some(c) => c,
+        None => return 1,
     };
     let ack = match server_handshake(&conn, &policy(4096), 1, LONG, |_: &HelloAck| {
         Ok::<(), std::convert::Infallible>(())
@@ -126,20 +115,9 @@ fn serve_one(run_dir: &std::path::Path, service: &str) -> i32 {
 /// Accepts one session (shared memory when offered), answers until it
 /// ends, reports how it ended.
 fn shm_serve_one(run_dir: &std::path::Path, service: &str, supported: u32) -> i32 {
-    let mut listener = match PipeListener::bind(run_dir, service, &PipeListenerConfig::default()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("bind: {e}");
-            return 1;
-        }
-    };
-    say("ready");
-    let conn = match listener.accept(Some(LONG)) {
-        Ok(Some(c)) => c,
-        other => {
-            eprintln!("accept: {other:?}");
-            return 1;
-        }
+    let conn = match bind_and_accept(run_dir, service) {
+        Some(c) => c,
+        None => return 1,
     };
     let config = ServerSessionConfig {
         policy: shm_policy(supported, 0, 4096),
@@ -164,6 +142,22 @@ fn shm_serve_one(run_dir: &std::path::Path, service: &str, supported: u32) -> i3
         if let Err(e) = session.send(&reply.0, &reply.1) {
             say(&format!("ended {e}"));
             return 0;
+        }
+    }
+}
+
+/// Binds, says `ready`, accepts one client; `None` (after saying why on
+/// stderr) on failure.
+fn bind_and_accept(run_dir: &std::path::Path, service: &str) -> Option<PipeConn> {
+    let mut listener = PipeListener::bind(run_dir, service, &PipeListenerConfig::default())
+        .map_err(|e| eprintln!("bind: {e}"))
+        .ok()?;
+    say("ready");
+    match listener.accept(Some(LONG)) {
+        Ok(Some(c)) => Some(c),
+        other => {
+            eprintln!("accept: {other:?}");
+            None
         }
     }
 }

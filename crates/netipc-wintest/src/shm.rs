@@ -20,6 +20,10 @@ use crate::support::*;
 pub const TESTS: &[Test] = &[
     ("shm_layout_examples", shm_layout_examples),
     ("shm_create_attach_checks", shm_create_attach_checks),
+    (
+        "shm_failed_attach_leaves_no_close_flag",
+        shm_failed_attach_leaves_no_close_flag,
+    ),
     ("shm_region_hybrid", shm_region_hybrid),
     ("shm_region_busywait", shm_region_busywait),
     ("shm_hybrid_no_lost_wakeups", shm_hybrid_no_lost_wakeups),
@@ -117,6 +121,30 @@ fn shm_create_attach_checks() {
     let b = names(4);
     let _bw = ShmRegion::create(&b, SHM_BUSYWAIT, 64, 64).unwrap();
     assert!(ShmRegion::attach(&b, SHM_BUSYWAIT).is_ok());
+}
+
+/// A client may find the section before the server has made the events;
+/// that failed attach (retried by the session) must not mark the client
+/// closed in the server's header.
+fn shm_failed_attach_leaves_no_close_flag() {
+    let n = names(2);
+    let mut server = ShmRegion::create(&n, SHM_HYBRID, 64, 64).unwrap();
+    let early = ShmNames {
+        req_event: format!("{}-not-yet", n.req_event),
+        ..n.clone()
+    };
+    assert!(matches!(
+        ShmRegion::attach(&early, SHM_HYBRID),
+        Err(ShmError::Os { .. })
+    ));
+    assert!(!server.peer_closed());
+    let mut client = ShmRegion::attach(&n, SHM_HYBRID).unwrap();
+    client.send(&[3; 16], &[]).unwrap();
+    let mut buf = Vec::new();
+    server.recv(&mut buf, 64, Some(LONG)).unwrap();
+    server.send(&[4; 16], &[]).unwrap();
+    client.recv(&mut buf, 64, Some(LONG)).unwrap();
+    assert_eq!(buf, [4; 16]);
 }
 
 /// Server and client regions in one process, answering in a thread.

@@ -80,6 +80,22 @@ fn check_profile(profile: Profiles) -> Result<(), ShmError> {
     }
 }
 
+/// For HYBRID, the two events, created or opened by `get`; none for
+/// BUSYWAIT. Called before the region value exists, so a failure (an
+/// attach that finds the section before the server made the events) leaves
+/// no closed flag behind: only a dropped `ShmRegion` sets one.
+fn events(
+    profile: Profiles,
+    names: &ShmNames,
+    get: fn(&str) -> Result<Event, ShmError>,
+) -> Result<(Option<Event>, Option<Event>), ShmError> {
+    if profile == SHM_HYBRID {
+        Ok((Some(get(&names.req_event)?), Some(get(&names.resp_event)?)))
+    } else {
+        Ok((None, None))
+    }
+}
+
 impl ShmRegion {
     /// Server: creates the section (and, for HYBRID, the two events) named
     /// by `names`, sized for messages of up to `request` and `response`
@@ -115,14 +131,7 @@ impl ShmRegion {
             section.u32_at(at).store(value, SeqCst);
         }
         fence(SeqCst);
-        let (req_event, resp_event) = if profile == SHM_HYBRID {
-            (
-                Some(Event::create(&names.req_event)?),
-                Some(Event::create(&names.resp_event)?),
-            )
-        } else {
-            (None, None)
-        };
+        let (req_event, resp_event) = events(profile, names, Event::create)?;
         Ok(ShmRegion {
             section,
             req_event,
@@ -179,14 +188,7 @@ impl ShmRegion {
         let spin_tries = field(off::SPIN_TRIES).min(MAX_SPIN_TRIES);
         let sent = section.i64_at(off::REQ_SEQ).load(SeqCst);
         let received = section.i64_at(off::RESP_SEQ).load(SeqCst);
-        let (req_event, resp_event) = if profile == SHM_HYBRID {
-            (
-                Some(Event::open(&names.req_event)?),
-                Some(Event::open(&names.resp_event)?),
-            )
-        } else {
-            (None, None)
-        };
+        let (req_event, resp_event) = events(profile, names, Event::open)?;
         Ok(ShmRegion {
             section,
             req_event,

@@ -15,7 +15,13 @@
 //! `wire` and `codec` are pure: they do no I/O and their decoders never
 //! allocate and never panic, whatever bytes they are given. `unsafe` code
 //! is denied crate-wide and allowed only in the private shared-memory
-//! mapping module of `transport::shm`.
+//! mapping module of `transport::shm` and, on Windows, in
+//! `transport::windows`.
+//!
+//! On Windows the crate currently builds `wire`, `codec`, `auth` and the
+//! Level 1 Windows transport (`transport::windows`); the Level 2 and
+//! Level 3 layers are built on Unix only until they run over both
+//! platforms' sessions.
 //!
 //! # Example
 //!
@@ -54,9 +60,11 @@
 
 pub mod auth;
 mod bytes;
+#[cfg(unix)]
 pub mod cache;
 pub mod codec;
 mod deadline;
+#[cfg(unix)]
 pub mod service;
 #[cfg(feature = "level1")]
 pub mod transport;

@@ -107,6 +107,11 @@ pub enum InUseReason {
     /// between our stale check and our bind).
     #[error("bind reported the address in use")]
     BindRace,
+    /// Windows: creating the first pipe instance failed with
+    /// ERROR_ACCESS_DENIED or ERROR_PIPE_BUSY, so another process serves
+    /// the name.
+    #[error("another process already serves this pipe name")]
+    PipeInstanceExists,
 }
 
 /// A failure while moving messages over an established session.
@@ -297,6 +302,7 @@ pub enum TransportError {
 
 impl TransportError {
     /// Wraps an errno from the system call `op`.
+    #[cfg(unix)]
     pub(crate) fn io(op: &'static str, errno: rustix::io::Errno) -> TransportError {
         TransportError::Io {
             op,

@@ -23,8 +23,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::error::{HandshakeError, Incompatibility};
+use super::error::{HandshakeError, Incompatibility, TransportError};
+#[cfg(unix)]
 use super::uds::{UdsConn, FALLBACK_PACKET_SIZE};
+#[cfg(windows)]
+use super::windows::DEFAULT_PACKET_SIZE as FALLBACK_PACKET_SIZE;
 use crate::auth::AuthToken;
 use crate::wire::{
     ControlOpcode, Flags, Header, Hello, HelloAck, Kind, Profiles, Status, WireError, HEADER_LEN,
@@ -36,6 +39,49 @@ use crate::wire::{
 /// as the reference peers do.
 pub const HANDSHAKE_BUF_LEN: usize = 128;
 
+/// What the handshake needs from a baseline connection: one packet out,
+/// one packet in, and the packet size to propose when configured as 0.
+///
+/// Implemented by the UDS connection on Unix and by the named-pipe
+/// connection on Windows, so both platforms run the same handshake code.
+pub trait HandshakeConn {
+    /// Sends one packet made of `parts` concatenated.
+    fn send_handshake_packet(&self, parts: &[&[u8]]) -> Result<(), TransportError>;
+
+    /// Receives one packet into `buf`, waiting up to `timeout`, and returns
+    /// its length. For a packet longer than `buf` an implementation either
+    /// returns the real length (the caller uses the bytes that fitted) or
+    /// fails.
+    fn recv_handshake_packet(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, TransportError>;
+
+    /// The packet size to propose (client) or cap at (server) when the
+    /// configuration says 0.
+    fn auto_packet_size(&self) -> u32;
+}
+
+#[cfg(unix)]
+impl HandshakeConn for UdsConn {
+    fn send_handshake_packet(&self, parts: &[&[u8]]) -> Result<(), TransportError> {
+        self.send_packet(parts)
+    }
+
+    fn recv_handshake_packet(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, TransportError> {
+        self.recv_raw(buf, Some(timeout))
+    }
+
+    fn auto_packet_size(&self) -> u32 {
+        self.default_packet_size()
+    }
+}
+
 /// Payload limit used for a limit configured as 0 (PROTOCOL.md §12).
 pub const DEFAULT_PAYLOAD_LIMIT: u32 = 1024;
 
@@ -46,8 +92,8 @@ pub const DEFAULT_BATCH_ITEMS: u32 = 1;
 ///
 /// Zero fields take the protocol defaults: `supported` 0 → baseline only
 /// (0x01), `max_response_payload` 0 → 1024, `packet_size` 0 → automatic
-/// (`SO_SNDBUF − 32` of the accepted socket, see
-/// `UdsConn::default_packet_size`).
+/// ([`HandshakeConn::auto_packet_size`] of the accepted connection: on UDS
+/// `SO_SNDBUF − 32`, on a named pipe 65 536).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServerPolicy {
     /// Profiles the server can run (S).
@@ -212,9 +258,13 @@ fn control_header(opcode: ControlOpcode, status: Status, payload_len: usize) -> 
     .encode()
 }
 
-fn send_ack(conn: &UdsConn, status: Status, ack: &HelloAck) -> Result<(), HandshakeError> {
+fn send_ack(
+    conn: &impl HandshakeConn,
+    status: Status,
+    ack: &HelloAck,
+) -> Result<(), HandshakeError> {
     let header = control_header(ControlOpcode::HelloAck, status, HELLO_ACK_LEN);
-    conn.send_packet(&[&header, &ack.encode()])?;
+    conn.send_handshake_packet(&[&header, &ack.encode()])?;
     Ok(())
 }
 
@@ -222,11 +272,11 @@ fn send_ack(conn: &UdsConn, status: Status, ack: &HelloAck) -> Result<(), Handsh
 /// version. Returns the packet (cut to the buffer; bytes past it are
 /// ignored), the version and the header.
 fn recv_control<'b>(
-    conn: &UdsConn,
+    conn: &impl HandshakeConn,
     timeout: Duration,
     buf: &'b mut [u8; HANDSHAKE_BUF_LEN],
 ) -> Result<(&'b [u8], u16, Header), HandshakeError> {
-    let n = conn.recv_raw(buf, Some(timeout))?;
+    let n = conn.recv_handshake_packet(buf, timeout)?;
     let packet = &buf[..n.min(HANDSHAKE_BUF_LEN)];
     let (version, header) =
         Header::decode_any_version(packet).map_err(HandshakeError::BadHeader)?;
@@ -235,7 +285,7 @@ fn recv_control<'b>(
 
 /// Sends a rejection ACK. A peer that is already gone cannot be told, and
 /// the handshake fails either way, so a send error is ignored.
-fn reject(conn: &UdsConn, status: Status) {
+fn reject(conn: &impl HandshakeConn, status: Status) {
     let _ = send_ack(conn, status, &HelloAck::REJECTION);
 }
 
@@ -250,7 +300,7 @@ fn reject(conn: &UdsConn, status: Status) {
 /// 3. HELLO layout version ≠ 1 → INCOMPATIBLE. Short HELLO, non-zero flags
 ///    or non-zero reserved bytes → BAD_ENVELOPE.
 /// 4. [`negotiate`] (with `policy.packet_size` 0 replaced by
-///    [`UdsConn::default_packet_size`]); a rejection is sent as a
+///    [`HandshakeConn::auto_packet_size`]); a rejection is sent as a
 ///    HELLO_ACK with that status.
 /// 5. `prepare(&ack)` runs before the success ACK is sent: this is where
 ///    the shared-memory region of an SHM session is created and
@@ -264,7 +314,7 @@ fn reject(conn: &UdsConn, status: Status) {
 /// On every error the caller should close the connection; a rejection ACK
 /// has already been sent where the protocol calls for one.
 pub fn server_handshake<E>(
-    conn: &UdsConn,
+    conn: &impl HandshakeConn,
     policy: &ServerPolicy,
     session_id: u64,
     timeout: Duration,
@@ -302,7 +352,7 @@ where
     };
 
     let server_packet = if policy.packet_size == 0 {
-        conn.default_packet_size()
+        conn.auto_packet_size()
     } else {
         policy.packet_size
     };
@@ -437,18 +487,18 @@ impl ClientProposal {
 ///    we offered → `BadSelection` (both safe extras beyond the reference
 ///    clients, which only check the first).
 pub fn client_handshake(
-    conn: &UdsConn,
+    conn: &impl HandshakeConn,
     proposal: &ClientProposal,
     timeout: Duration,
 ) -> Result<HelloAck, HandshakeError> {
     let auto = if proposal.packet_size == 0 {
-        conn.default_packet_size()
+        conn.auto_packet_size()
     } else {
         proposal.packet_size
     };
     let hello = proposal.to_hello(auto);
     let header = control_header(ControlOpcode::Hello, Status::Ok, HELLO_LEN);
-    conn.send_packet(&[&header, &hello.encode()])?;
+    conn.send_handshake_packet(&[&header, &hello.encode()])?;
 
     let mut buf = [0u8; HANDSHAKE_BUF_LEN];
     let (packet, version, header) = recv_control(conn, timeout, &mut buf)?;

@@ -90,7 +90,9 @@ fn typed_codes() {
     }
     assert!(Status::try_from(7).is_err());
     assert_eq!(Method::try_from(2).unwrap(), Method::CgroupsSnapshot);
-    assert!(Method::try_from(0).is_err() && Method::try_from(4).is_err());
+    assert_eq!(Method::try_from(4).unwrap(), Method::CgroupsLookup);
+    assert_eq!(Method::try_from(5).unwrap(), Method::AppsLookup);
+    assert!(Method::try_from(0).is_err() && Method::try_from(6).is_err());
     assert_eq!(Kind::try_from(3).unwrap(), Kind::Control);
     assert_eq!(Profiles(0b110).highest(), Profiles::SHM_FUTEX);
     assert_eq!(Profiles(0).highest(), Profiles(0));

@@ -9,6 +9,7 @@
 //! | [`increment`] | INCREMENT (1) | one native-endian `u64` |
 //! | [`string_reverse`] | STRING_REVERSE (3) | 8-byte header, the string, one NUL |
 //! | [`cgroups`] | CGROUPS_SNAPSHOT (2) | 4-byte request; response header, directory and packed items |
+//! | [`lookup`] | CGROUPS_LOOKUP (4), APPS_LOOKUP (5) | 16-byte header, directory, packed keys or items (own error type, [`lookup::LookupError`]) |
 //!
 //! Every integer is in the host's native byte order. Decoders borrow from the
 //! input, never allocate and never panic: malformed input of any shape yields a
@@ -22,6 +23,7 @@
 
 pub mod cgroups;
 pub mod increment;
+pub mod lookup;
 pub mod string_reverse;
 
 /// Why a payload could not be decoded or encoded.

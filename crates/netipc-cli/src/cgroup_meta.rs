@@ -47,50 +47,15 @@
 //!   virtual machine name;
 //! * `unit`: the systemd unit name.
 
-/// Orchestrator of a cgroup; the discriminants are the wire values of the
-/// lookup protocol's orchestrator field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum Orchestrator {
-    /// Nothing recognised.
-    Unknown = 0,
-    /// A systemd unit (`*.service`, `*.scope`, `*.slice`).
-    Systemd = 1,
-    /// A Docker container.
-    Docker = 2,
-    /// A Kubernetes pod or container.
-    K8s = 3,
-    /// A libvirt/QEMU virtual machine.
-    Kvm = 4,
-    /// An LXC container.
-    Lxc = 5,
-    /// A Podman container.
-    Podman = 6,
-    /// A systemd-nspawn container.
-    Nspawn = 7,
-}
+/// Orchestrator of a cgroup: the protocol's §14.7 value, shared with the
+/// lookup codecs.
+pub use netipc::codec::lookup::Orchestrator;
 
-impl Orchestrator {
-    /// The wire value.
-    pub fn as_u16(self) -> u16 {
-        self as u16
-    }
+use netipc::codec::lookup::Label as WireLabel;
 
-    /// Lower-case name for people (`systemd`, `docker`, `k8s`, …;
-    /// `unknown` for [`Orchestrator::Unknown`]).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Unknown => "unknown",
-            Self::Systemd => "systemd",
-            Self::Docker => "docker",
-            Self::K8s => "k8s",
-            Self::Kvm => "kvm",
-            Self::Lxc => "lxc",
-            Self::Podman => "podman",
-            Self::Nspawn => "nspawn",
-        }
-    }
-}
+/// Most labels [`classify`] ever gives one cgroup (Kubernetes: `qos_class`,
+/// `pod_uid`, `container_id`).
+pub const MAX_LABELS: usize = 3;
 
 /// One label: a fixed key and a value taken from the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +89,29 @@ impl CgroupMeta {
         }
     }
 
+    /// Calls `f` with the labels as the lookup codecs take them, borrowed
+    /// from a stack array: no allocation per answer.
+    ///
+    /// ```
+    /// use netipc_cli::cgroup_meta::CgroupMeta;
+    ///
+    /// let meta = CgroupMeta::from_name(b"lxc/web".to_vec());
+    /// let n = meta.with_wire_labels(|labels| {
+    ///     assert_eq!((labels[0].key, labels[0].value), (&b"container_name"[..], &b"web"[..]));
+    ///     labels.len()
+    /// });
+    /// assert_eq!(n, 1);
+    /// ```
+    pub fn with_wire_labels<R>(&self, f: impl FnOnce(&[WireLabel<'_>]) -> R) -> R {
+        let mut wire = [WireLabel::new(b"", b""); MAX_LABELS];
+        let mut n = 0;
+        for (slot, label) in wire.iter_mut().zip(&self.labels) {
+            *slot = WireLabel::new(label.key.as_bytes(), &label.value);
+            n += 1;
+        }
+        f(&wire[..n])
+    }
+
     /// The value of label `key`, if present.
     pub fn label(&self, key: &str) -> Option<&[u8]> {
         self.labels
@@ -140,7 +128,7 @@ impl CgroupMeta {
 /// use netipc_cli::cgroup_meta::{classify, Orchestrator};
 ///
 /// let (o, labels) = classify(b"system.slice/ssh.service");
-/// assert_eq!(o, Orchestrator::Systemd);
+/// assert_eq!(o, Orchestrator::SYSTEMD);
 /// assert_eq!(labels[0].key, "unit");
 /// assert_eq!(labels[0].value, b"ssh.service");
 /// ```
@@ -155,9 +143,9 @@ pub fn classify(name: &[u8]) -> (Orchestrator, Vec<Label>) {
     }
     if let Some(unit) = parts.iter().rev().find(|p| is_unit(p)) {
         push(&mut labels, "unit", unit.to_vec());
-        return (Orchestrator::Systemd, labels);
+        return (Orchestrator::SYSTEMD, labels);
     }
-    (Orchestrator::Unknown, labels)
+    (Orchestrator::UNKNOWN, labels)
 }
 
 /// Whether a component names a systemd unit that can hold processes or
@@ -219,18 +207,18 @@ fn container(
 ) -> Option<Orchestrator> {
     if part.starts_with(b"kubepods") {
         kubernetes(rest, labels);
-        return Some(Orchestrator::K8s);
+        return Some(Orchestrator::K8S);
     }
     if let Some(id) = strip(part, b"docker-", b".scope").filter(|_| part.ends_with(b".scope")) {
         if is_hex(id) {
             push(labels, "container_id", id.to_vec());
-            return Some(Orchestrator::Docker);
+            return Some(Orchestrator::DOCKER);
         }
     }
     if part == b"docker" {
         if let Some(id) = next.filter(|n| n.len() == 64 && is_hex(n)) {
             push(labels, "container_id", id.to_vec());
-            return Some(Orchestrator::Docker);
+            return Some(Orchestrator::DOCKER);
         }
     }
     if part.starts_with(b"libpod") {
@@ -241,32 +229,33 @@ fn container(
         if let Some(id) = id {
             push(labels, "container_id", id.to_vec());
         }
-        return Some(Orchestrator::Podman);
+        return Some(Orchestrator::PODMAN);
     }
     if part == b"lxc" {
         if let Some(name) = next {
             push(labels, "container_name", name.to_vec());
-            return Some(Orchestrator::Lxc);
+            return Some(Orchestrator::LXC);
         }
     }
     if let Some(name) =
         strip(part, b"lxc.payload.", b"").or_else(|| strip(part, b"lxc.monitor.", b""))
     {
         push(labels, "container_name", name.to_vec());
-        return Some(Orchestrator::Lxc);
+        return Some(Orchestrator::LXC);
     }
     if part.starts_with(b"machine-") && part.ends_with(b".scope") {
         let name = unescape_systemd(strip(part, b"machine-", b".scope").unwrap_or_default());
         let orchestrator = if name.starts_with(b"qemu") {
-            Orchestrator::Kvm
+            Orchestrator::KVM
         } else if name.starts_with(b"lxc-") {
-            Orchestrator::Lxc
+            Orchestrator::LXC
         } else {
-            Orchestrator::Nspawn
+            Orchestrator::NSPAWN
         };
-        let key = match orchestrator {
-            Orchestrator::Lxc => "container_name",
-            _ => "machine_name",
+        let key = if orchestrator == Orchestrator::LXC {
+            "container_name"
+        } else {
+            "machine_name"
         };
         push(labels, key, name);
         return Some(orchestrator);
@@ -275,12 +264,12 @@ fn container(
         if let Some(vm) = next.filter(|n| n.starts_with(b"qemu-")) {
             let name = strip(vm, b"", b".libvirt-qemu").unwrap_or(vm);
             push(labels, "machine_name", name.to_vec());
-            return Some(Orchestrator::Kvm);
+            return Some(Orchestrator::KVM);
         }
     }
     if let Some(name) = strip(part, b"systemd-nspawn@", b".service") {
         push(labels, "machine_name", unescape_systemd(name));
-        return Some(Orchestrator::Nspawn);
+        return Some(Orchestrator::NSPAWN);
     }
     None
 }

@@ -73,7 +73,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
                 Cg::Known {
                     root: "unified",
                     rel,
-                    orchestrator: Orchestrator::Systemd,
+                    orchestrator: Orchestrator::SYSTEMD,
                 },
             )
         }
@@ -85,7 +85,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
                 Cg::Known {
                     root: "cpu,cpuacct",
                     rel,
-                    orchestrator: Orchestrator::Docker,
+                    orchestrator: Orchestrator::DOCKER,
                 },
             )
         }
@@ -108,7 +108,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
                 Cg::Known {
                     root: "unified",
                     rel,
-                    orchestrator: Orchestrator::K8s,
+                    orchestrator: Orchestrator::K8S,
                 },
             )
         }
@@ -120,7 +120,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
                 Cg::Known {
                     root: "memory",
                     rel,
-                    orchestrator: Orchestrator::Lxc,
+                    orchestrator: Orchestrator::LXC,
                 },
             )
         }
@@ -143,7 +143,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
                 Cg::Known {
                     root: "unified",
                     rel,
-                    orchestrator: Orchestrator::Podman,
+                    orchestrator: Orchestrator::PODMAN,
                 },
             )
         }
@@ -191,15 +191,15 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
             let (rel, orchestrator) = match i % 3 {
                 0 => (
                     "machine.slice/systemd-nspawn@box.service/payload".to_string(),
-                    Orchestrator::Nspawn,
+                    Orchestrator::NSPAWN,
                 ),
                 1 => (
                     r"machine.slice/machine-qemu\x2d1\x2dvm.scope/vcpu0".to_string(),
-                    Orchestrator::Kvm,
+                    Orchestrator::KVM,
                 ),
                 _ => (
                     format!("system.slice/docker-{ID}.scope"),
-                    Orchestrator::Docker,
+                    Orchestrator::DOCKER,
                 ),
             };
             write("guest", &format!("0::/{rel}\n"));
@@ -220,7 +220,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
                 Cg::Known {
                     root: "unified",
                     rel,
-                    orchestrator: Orchestrator::Systemd,
+                    orchestrator: Orchestrator::SYSTEMD,
                 },
             )
         }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netipc_cli::cgroup_meta::{classify, CgroupMeta, Orchestrator};
+use netipc_cli::cgroup_meta::{classify, CgroupMeta, Orchestrator, MAX_LABELS};
 use netipc_cli::cgroupfs::{parse_mountinfo, ScanError, DEFAULT_MOUNTINFO};
 use netipc_cli::cgroups_source::{
     CgroupIndex, CgroupLookup, CgroupRoots, CgroupsSource, HierarchyKind,
@@ -31,108 +31,112 @@ fn labels(name: &str) -> (Orchestrator, Labels) {
 }
 
 #[test]
-fn orchestrator_wire_values() {
-    use Orchestrator::*;
-    let all = [Unknown, Systemd, Docker, K8s, Kvm, Lxc, Podman, Nspawn];
-    let values: Vec<u16> = all.iter().map(|o| o.as_u16()).collect();
-    assert_eq!(values, [0, 1, 2, 3, 4, 5, 6, 7]);
-    assert_eq!(K8s.name(), "k8s");
-}
-
-#[test]
 fn every_orchestrator_pattern() {
-    use Orchestrator::*;
+    use Orchestrator as O;
     let pod = "8a7f0c1e-1111-2222-3333-444455556666";
     let pod_systemd = pod.replace('-', "_");
     let table: Vec<(String, Orchestrator, Labels)> = vec![
-        ("/".into(), Unknown, vec![]),
-        ("some/other/group".into(), Unknown, vec![]),
-        ("lxc".into(), Unknown, vec![]),
-        (format!("docker/{}", &ID[..12]), Unknown, vec![]),
-        ("init.scope".into(), Systemd, vec![("unit", "init.scope".into())]),
-        ("system.slice".into(), Systemd, vec![("unit", "system.slice".into())]),
-        ("system.slice/ssh.service".into(), Systemd, vec![("unit", "ssh.service".into())]),
-        ("system.slice/docker.service".into(), Systemd, vec![("unit", "docker.service".into())]),
-        ("system.slice/ssh.service/sub".into(), Systemd, vec![("unit", "ssh.service".into())]),
+        ("/".into(), O::UNKNOWN, vec![]),
+        ("some/other/group".into(), O::UNKNOWN, vec![]),
+        ("lxc".into(), O::UNKNOWN, vec![]),
+        (format!("docker/{}", &ID[..12]), O::UNKNOWN, vec![]),
+        ("init.scope".into(), O::SYSTEMD, vec![("unit", "init.scope".into())]),
+        ("system.slice".into(), O::SYSTEMD, vec![("unit", "system.slice".into())]),
+        ("system.slice/ssh.service".into(), O::SYSTEMD, vec![("unit", "ssh.service".into())]),
+        ("system.slice/docker.service".into(), O::SYSTEMD, vec![("unit", "docker.service".into())]),
+        ("system.slice/ssh.service/sub".into(), O::SYSTEMD, vec![("unit", "ssh.service".into())]),
         (
             "user.slice/user-1000.slice/session-2.scope".into(),
-            Systemd,
+            O::SYSTEMD,
             vec![("unit", "session-2.scope".into())],
         ),
-        ("system.slice/.service".into(), Systemd, vec![("unit", "system.slice".into())]),
-        (format!("system.slice/docker-{ID}.scope"), Docker, vec![("container_id", ID.into())]),
-        (format!("system.slice/docker-{ID}.scope/init.scope"), Docker, vec![("container_id", ID.into())]),
-        (format!("docker/{ID}"), Docker, vec![("container_id", ID.into())]),
+        ("system.slice/.service".into(), O::SYSTEMD, vec![("unit", "system.slice".into())]),
+        (format!("system.slice/docker-{ID}.scope"), O::DOCKER, vec![("container_id", ID.into())]),
+        (format!("system.slice/docker-{ID}.scope/init.scope"), O::DOCKER, vec![("container_id", ID.into())]),
+        (format!("docker/{ID}"), O::DOCKER, vec![("container_id", ID.into())]),
         (
             format!("kubepods/burstable/pod{pod}/{ID}"),
-            K8s,
+            O::K8S,
             vec![("qos_class", "burstable".into()), ("pod_uid", pod.into()), ("container_id", ID.into())],
         ),
         (
             format!("kubepods/pod{pod}/{ID}"),
-            K8s,
+            O::K8S,
             vec![("qos_class", "guaranteed".into()), ("pod_uid", pod.into()), ("container_id", ID.into())],
         ),
         (
             format!(
                 "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{pod_systemd}.slice/cri-containerd-{ID}.scope"
             ),
-            K8s,
+            O::K8S,
             vec![("qos_class", "besteffort".into()), ("pod_uid", pod.into()), ("container_id", ID.into())],
         ),
         (
             format!("kubepods.slice/kubepods-pod{pod_systemd}.slice/crio-{ID}.scope"),
-            K8s,
+            O::K8S,
             vec![("qos_class", "guaranteed".into()), ("pod_uid", pod.into()), ("container_id", ID.into())],
         ),
         (
             format!("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{pod_systemd}.slice/docker-{ID}.scope"),
-            K8s,
+            O::K8S,
             vec![("qos_class", "burstable".into()), ("pod_uid", pod.into()), ("container_id", ID.into())],
         ),
         (
             format!("kubepods.slice/kubepods-pod{pod_systemd}.slice/crio-conmon-{ID}.scope"),
-            K8s,
+            O::K8S,
             vec![("qos_class", "guaranteed".into()), ("pod_uid", pod.into())],
         ),
-        ("kubepods.slice".into(), K8s, vec![]),
-        ("kubepods.slice/kubepods-burstable.slice".into(), K8s, vec![("qos_class", "burstable".into())]),
-        (format!("machine.slice/libpod-{ID}.scope"), Podman, vec![("container_id", ID.into())]),
-        (format!("machine.slice/libpod-conmon-{ID}.scope"), Podman, vec![("container_id", ID.into())]),
-        (format!("libpod_parent/libpod-{ID}"), Podman, vec![("container_id", ID.into())]),
-        ("lxc/web".into(), Lxc, vec![("container_name", "web".into())]),
-        ("lxc.payload.web".into(), Lxc, vec![("container_name", "web".into())]),
-        ("lxc.monitor.web".into(), Lxc, vec![("container_name", "web".into())]),
+        ("kubepods.slice".into(), O::K8S, vec![]),
+        ("kubepods.slice/kubepods-burstable.slice".into(), O::K8S, vec![("qos_class", "burstable".into())]),
+        (format!("machine.slice/libpod-{ID}.scope"), O::PODMAN, vec![("container_id", ID.into())]),
+        (format!("machine.slice/libpod-conmon-{ID}.scope"), O::PODMAN, vec![("container_id", ID.into())]),
+        (format!("libpod_parent/libpod-{ID}"), O::PODMAN, vec![("container_id", ID.into())]),
+        ("lxc/web".into(), O::LXC, vec![("container_name", "web".into())]),
+        ("lxc.payload.web".into(), O::LXC, vec![("container_name", "web".into())]),
+        ("lxc.monitor.web".into(), O::LXC, vec![("container_name", "web".into())]),
         (
             r"machine.slice/machine-lxc\x2d42\x2dbox.scope".into(),
-            Lxc,
+            O::LXC,
             vec![("container_name", "lxc-42-box".into())],
         ),
         (
             "machine.slice/systemd-nspawn@web.service".into(),
-            Nspawn,
+            O::NSPAWN,
             vec![("machine_name", "web".into())],
         ),
         (
             "machine.slice/systemd-nspawn@web.service/payload/system.slice".into(),
-            Nspawn,
+            O::NSPAWN,
             vec![("machine_name", "web".into())],
         ),
-        ("machine.slice/machine-web.scope".into(), Nspawn, vec![("machine_name", "web".into())]),
+        ("machine.slice/machine-web.scope".into(), O::NSPAWN, vec![("machine_name", "web".into())]),
         (
             r"machine.slice/machine-a\x2fb.scope".into(),
-            Nspawn,
+            O::NSPAWN,
             vec![("machine_name", r"a\x2fb".into())],
         ),
         (
             r"machine.slice/machine-qemu\x2d1\x2dvm.scope".into(),
-            Kvm,
+            O::KVM,
             vec![("machine_name", "qemu-1-vm".into())],
         ),
-        ("machine/qemu-1-vm.libvirt-qemu".into(), Kvm, vec![("machine_name", "qemu-1-vm".into())]),
+        ("machine/qemu-1-vm.libvirt-qemu".into(), O::KVM, vec![("machine_name", "qemu-1-vm".into())]),
     ];
     for (name, orchestrator, expected) in table {
-        assert_eq!(labels(&name), (orchestrator, expected), "{name}");
+        assert_eq!(labels(&name), (orchestrator, expected.clone()), "{name}");
+        // Every label reaches the codec form: none is dropped.
+        let meta = CgroupMeta::from_name(name.clone().into_bytes());
+        let wire: Vec<(Vec<u8>, Vec<u8>)> = meta.with_wire_labels(|l| {
+            l.iter()
+                .map(|l| (l.key.to_vec(), l.value.to_vec()))
+                .collect()
+        });
+        let want: Vec<(Vec<u8>, Vec<u8>)> = expected
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.clone().into_bytes()))
+            .collect();
+        assert!(want.len() <= MAX_LABELS, "{name}");
+        assert_eq!(wire, want, "{name}");
     }
 }
 
@@ -140,12 +144,12 @@ fn every_orchestrator_pattern() {
 fn meta_keeps_the_name() {
     let meta = CgroupMeta::from_name(b"lxc/web".to_vec());
     assert_eq!(meta.name, b"lxc/web");
-    assert_eq!(meta.orchestrator, Orchestrator::Lxc);
+    assert_eq!(meta.orchestrator, Orchestrator::LXC);
     assert_eq!(meta.label("container_name"), Some(&b"web"[..]));
     assert_eq!(meta.label("unit"), None);
     // Non-UTF-8 names classify without panicking.
     let odd = CgroupMeta::from_name(b"system.slice/\xff\xfe.service".to_vec());
-    assert_eq!(odd.orchestrator, Orchestrator::Systemd);
+    assert_eq!(odd.orchestrator, Orchestrator::SYSTEMD);
 }
 
 /// Creates directories `rels` under `root`.
@@ -205,15 +209,15 @@ fn v2_tree_known_and_permanent() {
     assert_eq!(index.generation(), 1);
 
     let expected = [
-        Orchestrator::Systemd,
-        Orchestrator::Systemd,
-        Orchestrator::Docker,
-        Orchestrator::K8s,
-        Orchestrator::Podman,
-        Orchestrator::Lxc,
-        Orchestrator::Nspawn,
-        Orchestrator::Kvm,
-        Orchestrator::Unknown,
+        Orchestrator::SYSTEMD,
+        Orchestrator::SYSTEMD,
+        Orchestrator::DOCKER,
+        Orchestrator::K8S,
+        Orchestrator::PODMAN,
+        Orchestrator::LXC,
+        Orchestrator::NSPAWN,
+        Orchestrator::KVM,
+        Orchestrator::UNKNOWN,
     ];
     for (name, o) in v2_names().iter().zip(expected) {
         let k = key(&root, name);
@@ -232,7 +236,7 @@ fn v2_tree_known_and_permanent() {
     );
     assert_eq!(
         ask(&source, &mut index, &key(&root, "")),
-        Ok((b"/".to_vec(), Orchestrator::Unknown))
+        Ok((b"/".to_vec(), Orchestrator::UNKNOWN))
     );
     // Malformed or foreign keys: permanent, without any rescan.
     fs::create_dir(root.join("late")).unwrap();
@@ -290,7 +294,7 @@ fn misses_rescan_at_most_once_per_interval() {
     assert_eq!(index.generation(), 2);
     assert_eq!(
         ask(&slow, &mut index, &b),
-        Ok((b"b.service".to_vec(), Orchestrator::Systemd))
+        Ok((b"b.service".to_vec(), Orchestrator::SYSTEMD))
     );
 
     // A zero interval rescans on the miss: new cgroups are known at once,
@@ -391,7 +395,7 @@ fn v1_hierarchies_are_indexed_separately() {
         let k = key(&dir.path().join(sub), &names[0]);
         assert_eq!(
             ask(&source, &mut index, &k),
-            Ok((names[0].as_bytes().to_vec(), Orchestrator::Docker))
+            Ok((names[0].as_bytes().to_vec(), Orchestrator::DOCKER))
         );
     }
 }
@@ -469,7 +473,7 @@ fn shared_between_threads() {
                 let mut index = source.current();
                 for name in &names {
                     let got = ask(&source, &mut index, &key(&root, name));
-                    assert_eq!(got, Ok((name.as_bytes().to_vec(), Orchestrator::Systemd)));
+                    assert_eq!(got, Ok((name.as_bytes().to_vec(), Orchestrator::SYSTEMD)));
                 }
             })
         })

@@ -8,7 +8,7 @@
 mod shm_common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -315,12 +315,17 @@ fn oversized_send_is_refused_locally() {
 
 /// One round of a scribbler racing a reader on a fresh region, until the
 /// reader reports a sequence error (after which the session would end).
-/// Returns (messages, length errors, sequence errors).
+/// The scribbler publishes garbage lengths and contents while the reader
+/// runs; it waits for the reader to classify each publication before the
+/// next one (so every outcome is reached whatever the machine's load), and
+/// now and then jumps the sequence number. Returns (messages, length
+/// errors, sequence errors).
 fn scribble_round(seed: u32) -> (u32, u32, u32) {
     let mut s = setup();
     let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicU64::new(0));
     let path = s.path.clone();
-    let stop2 = Arc::clone(&stop);
+    let (stop2, seen2) = (Arc::clone(&stop), Arc::clone(&seen));
     let t = std::thread::spawn(move || {
         let peer = RawPeer::open(&path);
         let mut x: u32 = seed | 1;
@@ -336,19 +341,22 @@ fn scribble_round(seed: u32) -> (u32, u32, u32) {
             };
             peer.write(REQ_AREA, &pattern(i, (x % CAP) as usize));
             peer.set_u32(OFF_REQ_LEN, len);
-            // Mostly one step, sometimes none, rarely a jump.
-            peer.bump(
-                OFF_REQ_SEQ,
-                u64::from(x % 16 == 0) * 2 + u64::from(x % 8 != 0),
-            );
+            // One step, and now and then a jump.
+            peer.bump(OFF_REQ_SEQ, 1 + u64::from(x % 16 == 0));
             peer.bump(OFF_REQ_SIGNAL, 1);
             i += 1;
+            // Scribble over the area while the reader looks at it, until it
+            // has classified this publication.
+            while seen2.load(Ordering::Acquire) < i && !stop2.load(Ordering::Relaxed) {
+                peer.write(REQ_AREA, &pattern(i ^ u64::from(x), (x % CAP) as usize));
+                std::thread::yield_now();
+            }
         }
     });
     let mut buf = Vec::new();
     let mut waiter = Waiter::new(WaitConfig::default());
     let (mut ok, mut errors, mut seq_errors) = (0u32, 0u32, 0u32);
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while seq_errors == 0 && Instant::now() < deadline {
         match s.server.recv(&mut buf, Some(SHORT), &mut waiter) {
             Ok(n) => {
@@ -372,9 +380,10 @@ fn scribble_round(seed: u32) -> (u32, u32, u32) {
                 assert_ne!(found, s.server.consumed());
                 seq_errors += 1;
             }
-            Err(ShmError::Timeout { .. }) => {}
+            Err(ShmError::Timeout { .. }) => continue,
             Err(e) => panic!("{e}"),
         }
+        seen.fetch_add(1, Ordering::Release);
     }
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap();

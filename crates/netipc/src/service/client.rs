@@ -5,10 +5,12 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::config::{DEFAULT_REQUEST_PAYLOAD, DEFAULT_RESPONSE_PAYLOAD};
 use super::next_pow2;
 use super::{CallError, ClientConfig, ClientError};
 use crate::transport::{
-    ClientSession, ConnectError, ConnectFailure, Endpoint, SessionConfig, SessionError,
+    ClientSession, ConnectError, ConnectFailure, Endpoint, HandshakeError, SessionConfig,
+    SessionError,
 };
 use crate::wire::{Header, Method, Profiles, Status, MAX_REQUEST_PAYLOAD};
 
@@ -33,8 +35,9 @@ mod sealed {
 pub trait ServiceKind: sealed::Sealed {
     /// The method every request of this kind carries.
     const METHOD: Method;
-    /// Request payload to propose for a plain call, or for batches of
-    /// `batch_items` items when `batch_items > 1`.
+    /// Request payload a batch of `batch_items` items (> 1) needs; proposed
+    /// when more than the default 1024 bytes and no request ceiling is
+    /// configured. Plain calls propose 1024 unless configured.
     fn request_bytes(batch_items: u32) -> u32;
     /// Response payload to hint before anything was learned.
     fn response_bytes(batch_items: u32) -> u32;
@@ -167,6 +170,9 @@ pub struct Client<K: ServiceKind> {
     /// Built once from the [`ClientConfig`]; size learning and the
     /// shared-memory fallback update its proposal in place.
     config: SessionConfig,
+    /// [`ClientConfig::max_request_payload`], or 1024 / what the batch
+    /// needs: the request proposal, which learning never raises.
+    request_ceiling: u32,
     state: ClientState,
     session: Option<ClientSession>,
     next_message_id: u64,
@@ -187,15 +193,23 @@ impl<K: ServiceKind> Client<K> {
     /// are built once, from `config` and the service's schema.
     pub fn new(endpoint: Endpoint, config: ClientConfig) -> Self {
         let batch = config.batch_items.max(1);
+        let request_ceiling = match config.max_request_payload {
+            0 if batch > 1 => K::request_bytes(batch).max(DEFAULT_REQUEST_PAYLOAD),
+            0 => DEFAULT_REQUEST_PAYLOAD,
+            n => n,
+        };
         let mut session = config.session;
         let proposal = &mut session.proposal;
-        proposal.max_request_payload = K::request_bytes(batch).min(MAX_REQUEST_PAYLOAD);
-        proposal.max_response_payload = K::response_bytes(batch);
+        // Propose the configured ceiling (PROTOCOL-LOOKUP.md §19.1) and
+        // hint 65 536 response bytes (§19.9 item 5), or what a batch needs.
+        proposal.max_request_payload = request_ceiling;
+        proposal.max_response_payload = K::response_bytes(batch).max(DEFAULT_RESPONSE_PAYLOAD);
         proposal.max_request_batch_items = batch;
         proposal.max_response_batch_items = batch;
         Client {
             endpoint,
             config: session,
+            request_ceiling,
             state: ClientState::Disconnected,
             session: None,
             next_message_id: 1,
@@ -285,10 +299,17 @@ impl<K: ServiceKind> Client<K> {
 
     /// One connect attempt (with the shared-memory attach fallback). On
     /// failure the state is the one PROTOCOL.md §10.1 assigns to the error.
+    ///
+    /// A handshake rejected with LIMIT_EXCEEDED is retried once with a
+    /// smaller request proposal (PROTOCOL-LOOKUP.md §19.1): the server's cap
+    /// if its ACK named one, else the default 1024; the context's proposal
+    /// itself is kept.
     fn connect(&mut self) -> Result<(), Arc<ConnectError>> {
         self.state = ClientState::Connecting;
+        let mut smaller: Option<SessionConfig> = None;
         loop {
-            match ClientSession::connect(&self.endpoint, &self.config) {
+            let config = smaller.as_ref().unwrap_or(&self.config);
+            match ClientSession::connect(&self.endpoint, config) {
                 Ok(session) => {
                     self.session = Some(session);
                     self.state = ClientState::Ready;
@@ -307,6 +328,21 @@ impl<K: ServiceKind> Client<K> {
                     let proposal = &mut self.config.proposal;
                     proposal.supported = proposal.supported.without(Profiles::SHM_ANY);
                     proposal.preferred = proposal.preferred.without(Profiles::SHM_ANY);
+                    if let Some(c) = smaller.as_mut() {
+                        c.proposal.supported = proposal.supported;
+                        c.proposal.preferred = proposal.preferred;
+                    }
+                }
+                Err(ConnectError::Handshake(HandshakeError::LimitRejected {
+                    proposed,
+                    server_cap,
+                })) if smaller.is_none()
+                    && server_cap.unwrap_or(DEFAULT_REQUEST_PAYLOAD).min(proposed) < proposed =>
+                {
+                    let mut c = self.config.clone();
+                    c.proposal.max_request_payload =
+                        server_cap.unwrap_or(DEFAULT_REQUEST_PAYLOAD).min(proposed);
+                    smaller = Some(c);
                 }
                 Err(e) => {
                     self.state = state_after(e.kind());
@@ -336,9 +372,10 @@ impl<K: ServiceKind> Client<K> {
     }
 
     fn call_with_recovery(&mut self, out: Outgoing) -> Result<Header, CallError> {
-        if self.request.len() > MAX_REQUEST_PAYLOAD as usize {
+        if self.request.len() > self.request_ceiling as usize {
             return Err(CallError::RequestTooLarge {
                 len: self.request.len(),
+                limit: self.request_ceiling,
             });
         }
         let mut retried = false;
@@ -380,7 +417,7 @@ impl<K: ServiceKind> Client<K> {
         let proposal = &mut self.config.proposal;
         match what {
             Overflow::Request(len) => {
-                let want = next_pow2(len as u64).min(MAX_REQUEST_PAYLOAD);
+                let want = next_pow2(len as u64).min(self.request_ceiling);
                 proposal.max_request_payload = proposal.max_request_payload.max(want);
             }
             Overflow::Batch(n) => {

@@ -21,11 +21,15 @@ pub enum CallError {
     /// [`ClientStatus::last_connect_error`](super::ClientStatus::last_connect_error).
     #[error("not connected (state: {0}); call refresh() first")]
     NotReady(ClientState),
-    /// The request can never fit: over the protocol's 1 MiB request cap.
-    #[error("request of {len} bytes exceeds the protocol's 1 MiB request cap")]
+    /// The request can never be sent: it is larger than the context's
+    /// request ceiling ([`ClientConfig::max_request_payload`](super::ClientConfig::max_request_payload)),
+    /// which is all the context ever proposes.
+    #[error("request of {len} bytes exceeds the configured request ceiling of {limit} bytes")]
     RequestTooLarge {
         /// Encoded payload length.
         len: usize,
+        /// The request ceiling.
+        limit: u32,
     },
     /// A batch of more items than a message can announce (2^32 − 1).
     #[error("a batch of {count} items is more than a message can carry")]

@@ -48,6 +48,16 @@ fn increment_server(dir: &Path, config: ServerConfig) -> ManagedServer {
     .unwrap()
 }
 
+/// A STRING_REVERSE server with `config`.
+fn reverse_server(dir: &Path, config: ServerConfig) -> ManagedServer {
+    ManagedServer::start(
+        endpoint(dir, "rev"),
+        config,
+        string_reverse::handler(|s| Ok(s.chars().rev().collect())),
+    )
+    .unwrap()
+}
+
 /// A HELLO as a client of the frozen protocol sends it: baseline only,
 /// with the given request proposal and response hint.
 fn frozen_hello(request: u32, response: u32) -> Hello {
@@ -253,12 +263,7 @@ fn client_retries_once_with_the_default_proposal() {
 #[test]
 fn client_proposals_never_exceed_the_configured_ceiling() {
     let dir = tempfile::tempdir().unwrap();
-    let _server = ManagedServer::start(
-        endpoint(dir.path(), "rev"),
-        ServerConfig::new(TOKEN),
-        string_reverse::handler(|s| Ok(s.chars().rev().collect())),
-    )
-    .unwrap();
+    let _server = reverse_server(dir.path(), ServerConfig::new(TOKEN));
     let mut client = string_reverse::StringReverseClient::new(
         endpoint(dir.path(), "rev"),
         ClientConfig::new(TOKEN),
@@ -344,12 +349,7 @@ fn limit_exceeded_closes_the_session() {
     let config = ServerConfig::new(TOKEN)
         .with_response_payload(64)
         .with_response_ceiling(64);
-    let server = ManagedServer::start(
-        endpoint(dir.path(), "rev"),
-        config,
-        string_reverse::handler(|s| Ok(s.chars().rev().collect())),
-    )
-    .unwrap();
+    let server = reverse_server(dir.path(), config);
     let peer = raw_session(server.endpoint());
     peer.send(&request_packet(
         STRING_REVERSE,
@@ -437,12 +437,7 @@ fn payload_len_above_the_u32_bound_ends_the_session() {
 #[test]
 fn string_reverse_offset_other_than_8_is_bad_envelope_and_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ManagedServer::start(
-        endpoint(dir.path(), "rev"),
-        ServerConfig::new(TOKEN),
-        string_reverse::handler(|s| Ok(s.chars().rev().collect())),
-    )
-    .unwrap();
+    let server = reverse_server(dir.path(), ServerConfig::new(TOKEN));
     for offset in [16u32, 12] {
         let peer = raw_session(server.endpoint());
         peer.send(&request_packet(

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{next_pow2, ServeError, ServerConfig, ServerError};
+use crate::deadline::Deadline;
 use crate::transport::handshake::SessionIds;
 use crate::transport::shm::region::sweep_stale;
 use crate::transport::{Endpoint, Listener, ServerSession};
@@ -17,6 +18,11 @@ use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Status};
 
 /// How often idle loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How long a new session waits for a worker slot when the server is at
+/// its session limit: a few polls, so that sessions whose clients just left
+/// are noticed first.
+const SLOT_GRACE: Duration = Duration::from_millis(500);
 
 /// What a managed server runs for each request item.
 ///
@@ -256,6 +262,32 @@ struct Worker<H: Handler> {
 /// Releases a worker slot when the session ends, however it ends.
 struct Slot<'a>(&'a AtomicUsize);
 
+impl<'a> Slot<'a> {
+    /// Takes a worker slot. At the limit, waits up to [`SLOT_GRACE`] for
+    /// one to free: a client that reconnects at once (a retry, overflow
+    /// recovery) would otherwise be refused because the server has not yet
+    /// noticed its previous session end, which takes up to one poll.
+    fn take(active: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
+        let deadline = Deadline::after(SLOT_GRACE);
+        loop {
+            let n = active.load(Ordering::SeqCst);
+            if n < max {
+                if active
+                    .compare_exchange(n, n + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return Some(Slot(active));
+                }
+                continue;
+            }
+            if deadline.expired() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
@@ -265,12 +297,13 @@ impl Drop for Slot<'_> {
 impl<H: Handler> Worker<H> {
     fn run(self, mut session: ServerSession) {
         let shared = &*self.shared;
-        let taken = shared.active.fetch_add(1, Ordering::SeqCst);
-        let _slot = Slot(&shared.active);
-        if taken >= self.max_sessions {
-            shared.refused.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+        let _slot = match Slot::take(&shared.active, self.max_sessions) {
+            Some(slot) => slot,
+            None => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
         shared.served.fetch_add(1, Ordering::Relaxed);
         let response_limit = session.negotiated().agreed_max_response_payload_bytes as usize;
         let mut out = Vec::new();

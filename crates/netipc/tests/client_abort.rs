@@ -178,11 +178,27 @@ impl Drop for ChildGuard {
     }
 }
 
-/// State letter of a thread of this process (`R`, `S`, …).
-fn thread_state(tid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+/// State letter (`R`, `S`, `T`, …) in a `/proc/…/stat` file.
+fn stat_state(path: impl AsRef<std::path::Path>) -> Option<char> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The state follows the parenthesised command name.
     stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// State letter of a thread of this process.
+fn thread_state(tid: i32) -> Option<char> {
+    stat_state(format!("/proc/self/task/{tid}/stat"))
+}
+
+/// True when every thread of process `pid` is stopped (state `T`).
+fn all_stopped(pid: u32) -> bool {
+    let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks,
+        Err(_) => return false,
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .all(|t| stat_state(t.path().join("stat")) == Some('T'))
 }
 
 /// The abort path of a socket wait is event-driven: `abort()` writes the
@@ -214,6 +230,12 @@ fn a_call_blocked_on_a_stopped_provider_is_aborted_within_100ms_and_times_out_at
 
     let pid = rustix::process::Pid::from_child(&child.0);
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    // kill() returns before the stop takes effect: wait until every thread
+    // of the provider is stopped.
+    assert!(
+        wait_until(Duration::from_secs(60), || all_stopped(child.0.id())),
+        "the provider did not stop"
+    );
 
     // Abort: a thread blocked in a call to the stopped provider.
     let abort = blocked.abort_handle();
@@ -226,10 +248,14 @@ fn a_call_blocked_on_a_stopped_provider_is_aborted_within_100ms_and_times_out_at
         (got, Instant::now())
     });
     let tid = tid_rx.recv().unwrap();
-    assert!(
-        wait_until(Duration::from_secs(60), || thread_state(tid) == Some('S')),
-        "the calling thread never blocked"
-    );
+    let blocked_seen = wait_until(Duration::from_secs(60), || {
+        matches!(thread_state(tid), Some('S') | None)
+    });
+    if thread_state(tid).is_none() {
+        let (got, _) = caller.join().unwrap();
+        panic!("the call to the stopped provider returned: {got:?}");
+    }
+    assert!(blocked_seen, "the calling thread never blocked");
     let aborted_at = Instant::now();
     abort.abort();
     let (got, returned_at) = caller.join().unwrap();

@@ -162,6 +162,15 @@ fn hostile_provider(
     })
 }
 
+/// Level 1 settings of a UDS-only client with the test token.
+fn uds_session_config() -> SessionConfig {
+    SessionConfig::default().with_proposal(netipc::transport::ClientProposal {
+        auth_token: TOKEN,
+        supported: Profiles::BASELINE,
+        ..Default::default()
+    })
+}
+
 fn request() -> (Header, [u8; 8]) {
     (Header::request(Method::Increment, 8, 1), 1u64.to_le_bytes())
 }
@@ -171,11 +180,7 @@ fn the_response_cap_holds_whatever_the_provider_announces() {
     let dir = tempfile::tempdir().unwrap();
     // 3 GiB announced: over the 64 MiB cap, refused on the first packet.
     let provider = hostile_provider(dir.path(), 3 << 30, 0);
-    let config = SessionConfig::default().with_proposal(netipc::transport::ClientProposal {
-        auth_token: TOKEN,
-        supported: Profiles::BASELINE,
-        ..Default::default()
-    });
+    let config = uds_session_config();
     let mut session = ClientSession::connect(&ep(dir.path(), "increment"), &config).unwrap();
     assert_eq!(
         session.negotiated().agreed_max_response_payload_bytes,
@@ -202,11 +207,7 @@ fn receive_buffers_grow_with_the_chunks_that_arrive_not_with_the_announced_size(
     let dir = tempfile::tempdir().unwrap();
     // 60 MiB announced (under the cap), then 10 chunks and a hang-up.
     let provider = hostile_provider(dir.path(), 60 << 20, 10);
-    let config = SessionConfig::default().with_proposal(netipc::transport::ClientProposal {
-        auth_token: TOKEN,
-        supported: Profiles::BASELINE,
-        ..Default::default()
-    });
+    let config = uds_session_config();
     let mut session = ClientSession::connect(&ep(dir.path(), "increment"), &config).unwrap();
     let (h, p) = request();
     let got = session.call(&h, &p);

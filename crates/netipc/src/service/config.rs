@@ -12,7 +12,7 @@
 //! | profiles preferred | `0x04` (SHM_FUTEX) | what every agent call site prefers; on Linux it runs the same data plane as 0x02 |
 //! | client request proposal | 1024 bytes | what the newest reference servers accept unless configured larger |
 //! | client response hint | 65 536 bytes | what the newest reference clients send (servers ignore it) |
-//! | call (response) timeout | 5 s | the agent's call timeout |
+//! | call timeout (`call_timeout`) | 5 s | the agent's call timeout |
 //! | server request maximum | 1024 bytes | the newest reference servers' default |
 //! | server response limit | 65 536 bytes, learned up to 1 MiB | the newest reference servers' default, and the protocol's growth ceiling |
 //! | server sessions | 2 | the agent's providers run 2 worker sessions |
@@ -38,8 +38,7 @@ const DEFAULT_PREFERRED: Profiles = Profiles::SHM_FUTEX;
 /// providers run 2 worker sessions.
 const DEFAULT_MAX_SESSIONS: usize = 2;
 
-/// Longest wait for a response by default: the agent calls with a 5 s
-/// timeout.
+/// Deadline of one call by default: the agent calls with a 5 s timeout.
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Request payload a client proposes, and a server accepts, unless
@@ -55,7 +54,8 @@ pub(crate) const DEFAULT_RESPONSE_PAYLOAD: u32 = 65_536;
 const DEFAULT_RESPONSE_CEILING: u32 = 1 << 20;
 
 /// Settings of a client context: the Level 1 [`SessionConfig`] it connects
-/// with, the batch size the caller intends to use and the request ceiling.
+/// with, the batch size the caller intends to use, the request ceiling and
+/// the deadline of one call.
 ///
 /// The context fills the proposal's sizes itself: it proposes its request
 /// ceiling ([`ClientConfig::max_request_payload`]; unless configured, 1024
@@ -73,8 +73,9 @@ const DEFAULT_RESPONSE_CEILING: u32 = 1 << 20;
 /// let config = ClientConfig::new(AuthToken::new(0x1234))
 ///     .uds_only()
 ///     .with_batch_items(64)
-///     .with_response_timeout(Duration::from_secs(2));
+///     .with_call_timeout(Duration::from_secs(2));
 /// assert_eq!(config.batch_items, 64);
+/// assert_eq!(config.call_timeout, Duration::from_secs(2));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -89,8 +90,13 @@ pub struct ClientConfig {
     /// The request ceiling: the request payload proposed in every HELLO,
     /// and the largest request a call may send. 0 (the default) means
     /// 1024, or, when `batch_items` > 1, what a batch of that many items of
-    /// the service needs if that is more. Keep it at or below the provider's request maximum.
+    /// the service needs if that is more. Keep it at or below the
+    /// provider's request maximum.
     pub max_request_payload: u32,
+    /// Deadline of one logical call: every chunk, shared-memory wait,
+    /// retry and reconnect it makes. Default 5 s, the agent's call
+    /// timeout; zero means 30 s.
+    pub call_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -106,10 +112,10 @@ impl ClientConfig {
                 preferred: DEFAULT_PREFERRED,
                 auth_token,
                 ..ClientProposal::default()
-            })
-            .with_response_timeout(DEFAULT_CALL_TIMEOUT),
+            }),
             batch_items: 1,
             max_request_payload: 0,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         }
     }
 
@@ -138,15 +144,39 @@ impl ClientConfig {
         self
     }
 
-    /// Sets the longest wait for a HELLO_ACK.
+    /// Sets the deadline of one call (default 5 s; zero: 30 s). A call
+    /// can set its own with
+    /// [`Client::call_with_timeout`](super::Client::call_with_timeout).
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest time a connection attempt may take: connecting
+    /// (waiting for room in the provider's backlog), the handshake and the
+    /// shared-memory attach.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.session.handshake_timeout = timeout;
         self
     }
 
-    /// Sets the longest wait for a response (default 5 s).
+    /// Sets the longest wait for one response, within the call's deadline.
     pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
         self.session.response_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest response payload accepted, whatever the provider
+    /// announces (default 64 MiB).
+    pub fn with_response_cap(mut self, bytes: u32) -> Self {
+        self.session.response_cap = bytes;
+        self
+    }
+
+    /// Sets whether the provider must run as our uid or root (default on;
+    /// see [`SessionConfig::require_trusted_peer`]).
+    pub fn with_trusted_peer_check(mut self, on: bool) -> Self {
+        self.session.require_trusted_peer = on;
         self
     }
 

@@ -18,14 +18,20 @@ use netipc::transport::{ClientProposal, ClientSession, SessionConfig};
 use netipc::wire::{Header, Method, Profiles};
 use service_common::{ep, TOKEN};
 
-fn known_or_gone(request: RequestView<'_>, reply: &mut ReplyBuilder<'_, '_>) -> Result<(), HandlerError> {
+fn known_or_gone(
+    request: RequestView<'_>,
+    reply: &mut ReplyBuilder<'_, '_>,
+) -> Result<(), HandlerError> {
     for path in request.iter() {
         if path.starts_with(b"/gone") {
             reply.add(&Answer::UNKNOWN_PERMANENT)?;
         } else if path.starts_with(b"/later") {
             reply.add(&Answer::UNKNOWN_RETRY_LATER)?;
         } else {
-            let labels = [Label::new(b"image", b"nginx:1.25"), Label::new(b"empty", b"")];
+            let labels = [
+                Label::new(b"image", b"nginx:1.25"),
+                Label::new(b"empty", b""),
+            ];
             reply.add(&Answer::known(Orchestrator::DOCKER, b"web", &labels))?;
         }
     }
@@ -61,13 +67,21 @@ fn cg_client(dir: &std::path::Path, profiles: Profiles) -> CgroupsLookupClient {
 
 fn check_cgroups(profiles: Profiles) {
     let dir = tempfile::tempdir().unwrap();
-    let _s = server(dir.path(), profiles, LOOKUP_RESPONSE_PAYLOAD, cgroups_lookup::handler(known_or_gone));
+    let _s = server(
+        dir.path(),
+        profiles,
+        LOOKUP_RESPONSE_PAYLOAD,
+        cgroups_lookup::handler(known_or_gone),
+    );
     let mut client = cg_client(dir.path(), profiles);
     assert_eq!(client.status().profile, Some(profiles));
     let paths = ["/docker/abc", "/gone/x", "/later/y", "/docker/def"];
     let view = client.call_lookup(&paths).unwrap();
     assert_eq!(view.generation(), 11);
-    let got: Vec<_> = view.iter().map(|i| (i.path(), i.status(), i.name(), i.label_count())).collect();
+    let got: Vec<_> = view
+        .iter()
+        .map(|i| (i.path(), i.status(), i.name(), i.label_count()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -179,7 +193,14 @@ fn the_adapter_applies_the_response_budget_in_process() {
         .iter()
         .map(|i| i.status())
         .collect();
-    assert_eq!(statuses, [Status::Known, Status::PayloadExceeded, Status::PayloadExceeded]);
+    assert_eq!(
+        statuses,
+        [
+            Status::Known,
+            Status::PayloadExceeded,
+            Status::PayloadExceeded
+        ]
+    );
 }
 
 /// Sends one raw request and returns the response's transport status.
@@ -193,7 +214,8 @@ fn raw_status(dir: &std::path::Path, method: Method, payload: &[u8], batch: bool
     proposal.max_request_payload = 4_096;
     proposal.max_request_batch_items = 4;
     proposal.max_response_batch_items = 4;
-    let mut session = ClientSession::connect(&ep(dir, "svc"), &SessionConfig::new(proposal)).unwrap();
+    let mut session =
+        ClientSession::connect(&ep(dir, "svc"), &SessionConfig::new(proposal)).unwrap();
     let header = if batch {
         Header::batch_request(method, payload.len() as u32, 1, 1)
     } else {
@@ -205,22 +227,43 @@ fn raw_status(dir: &std::path::Path, method: Method, payload: &[u8], batch: bool
 #[test]
 fn undecodable_requests_batches_and_other_methods_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let _s = server(dir.path(), Profiles::BASELINE, LOOKUP_RESPONSE_PAYLOAD, cgroups_lookup::handler(known_or_gone));
+    let _s = server(
+        dir.path(),
+        Profiles::BASELINE,
+        LOOKUP_RESPONSE_PAYLOAD,
+        cgroups_lookup::handler(known_or_gone),
+    );
     let mut good = Vec::new();
     encode_request(&mut good, &["/docker/a"]).unwrap();
-    assert_eq!(raw_status(dir.path(), Method::CgroupsLookup, &good, false), Wire::Ok);
+    assert_eq!(
+        raw_status(dir.path(), Method::CgroupsLookup, &good, false),
+        Wire::Ok
+    );
     let mut bad = good.clone();
     bad[0] = 2; // layout_version
-    assert_eq!(raw_status(dir.path(), Method::CgroupsLookup, &bad, false), Wire::BadEnvelope);
-    assert_eq!(raw_status(dir.path(), Method::CgroupsLookup, &good[..10], false), Wire::BadEnvelope);
+    assert_eq!(
+        raw_status(dir.path(), Method::CgroupsLookup, &bad, false),
+        Wire::BadEnvelope
+    );
+    assert_eq!(
+        raw_status(dir.path(), Method::CgroupsLookup, &good[..10], false),
+        Wire::BadEnvelope
+    );
     let mut batch = vec![0u8; 8];
     batch[4..8].copy_from_slice(&(good.len() as u32).to_ne_bytes());
     batch.extend_from_slice(&good);
-    assert_eq!(raw_status(dir.path(), Method::CgroupsLookup, &batch, true), Wire::BadEnvelope);
-    assert_eq!(raw_status(dir.path(), Method::AppsLookup, &good, false), Wire::Unsupported);
+    assert_eq!(
+        raw_status(dir.path(), Method::CgroupsLookup, &batch, true),
+        Wire::BadEnvelope
+    );
+    assert_eq!(
+        raw_status(dir.path(), Method::AppsLookup, &good, false),
+        Wire::Unsupported
+    );
 
     // The typed client of the other method sees UNSUPPORTED.
-    let mut apps = AppsLookupClient::new(ep(dir.path(), "svc"), ClientConfig::new(TOKEN).uds_only());
+    let mut apps =
+        AppsLookupClient::new(ep(dir.path(), "svc"), ClientConfig::new(TOKEN).uds_only());
     apps.refresh();
     match apps.call_lookup(&[1]).unwrap_err() {
         LookupCallError::Call(CallError::Status(Wire::Unsupported)) => {}
@@ -242,7 +285,10 @@ fn a_handler_that_leaves_keys_unanswered_gets_bad_envelope() {
     );
     let mut good = Vec::new();
     encode_request(&mut good, &["/a", "/b"]).unwrap();
-    assert_eq!(raw_status(dir.path(), Method::CgroupsLookup, &good, false), Wire::BadEnvelope);
+    assert_eq!(
+        raw_status(dir.path(), Method::CgroupsLookup, &good, false),
+        Wire::BadEnvelope
+    );
     // A handler error that is not the builder's is INTERNAL_ERROR.
     let dir = tempfile::tempdir().unwrap();
     let s = server(
@@ -251,7 +297,10 @@ fn a_handler_that_leaves_keys_unanswered_gets_bad_envelope() {
         LOOKUP_RESPONSE_PAYLOAD,
         cgroups_lookup::handler(|_request, _reply| Err(HandlerError::new("no data"))),
     );
-    assert_eq!(raw_status(dir.path(), Method::CgroupsLookup, &good, false), Wire::InternalError);
+    assert_eq!(
+        raw_status(dir.path(), Method::CgroupsLookup, &good, false),
+        Wire::InternalError
+    );
     assert_eq!(s.stats().handler_failures, 1);
     // A builder layout error the handler returns is BAD_ENVELOPE.
     let dir = tempfile::tempdir().unwrap();
@@ -264,7 +313,10 @@ fn a_handler_that_leaves_keys_unanswered_gets_bad_envelope() {
             Ok(())
         }),
     );
-    assert_eq!(raw_status(dir.path(), Method::CgroupsLookup, &good, false), Wire::BadEnvelope);
+    assert_eq!(
+        raw_status(dir.path(), Method::CgroupsLookup, &good, false),
+        Wire::BadEnvelope
+    );
 }
 
 #[test]
@@ -273,7 +325,12 @@ fn placeholders_over_the_response_limit_are_limit_exceeded_then_learned() {
     // 64 bytes cannot hold the placeholders of 10 keys: LIMIT_EXCEEDED;
     // the server learns twice the limit per round and the client's
     // overflow recovery reconnects until the answer fits.
-    let s = server(dir.path(), Profiles::BASELINE, 64, cgroups_lookup::handler(known_or_gone));
+    let s = server(
+        dir.path(),
+        Profiles::BASELINE,
+        64,
+        cgroups_lookup::handler(known_or_gone),
+    );
     let mut client = cg_client(dir.path(), Profiles::BASELINE);
     let paths: Vec<String> = (0..10).map(|i| format!("/gone/{i}")).collect();
     let view = client.call_lookup(&paths).unwrap();

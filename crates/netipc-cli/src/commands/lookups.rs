@@ -6,6 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus};
 use netipc::codec::lookup::cgroups_lookup::{self, Status};
@@ -34,14 +35,21 @@ pub const APPS_LOOKUP_SERVICE: &str = "apps-lookup";
 
 /// The cgroups source of a lookup provider: the hierarchies of
 /// `mountinfo`, indexed once.
-fn cgroups_source(mountinfo: &Path) -> Result<Arc<CgroupsSource>, CliError> {
+///
+/// A lookup that misses may rescan once a quarter of the rescan interval
+/// (at most 250 ms) has passed since the last scan: the periodic rescans
+/// alone would never let a miss rescan, and a path that does not exist
+/// only becomes UNKNOWN_PERMANENT through a scan started after it was
+/// asked for.
+fn cgroups_source(mountinfo: &Path, interval: Duration) -> Result<Arc<CgroupsSource>, CliError> {
     let roots = CgroupRoots::discover(mountinfo).map_err(|e| {
         CliError::failure(format!(
             "cannot find the cgroup hierarchies: {}",
             describe(&e)
         ))
     })?;
-    let source = Arc::new(CgroupsSource::new(roots, DEFAULT_MIN_RESCAN));
+    let min_rescan = interval.min(DEFAULT_MIN_RESCAN) / 4;
+    let source = Arc::new(CgroupsSource::new(roots, min_rescan));
     if let Err(e) = source.refresh() {
         eprintln!(
             "netipc: cannot scan every cgroup hierarchy: {}; answering what could be read",
@@ -75,7 +83,7 @@ fn serve(args: &ServeLookupArgs, stop: &StopFlag, default_service: &str) -> Resu
     let run_dir = &args.common.run_dir;
     prepare_run_dir(run_dir)?;
     let service = args.service.as_deref().unwrap_or(default_service);
-    let source = cgroups_source(&args.mountinfo)?;
+    let source = cgroups_source(&args.mountinfo, args.interval)?;
     let config = ServerConfig::new(token.auth()).with_response_payload(LOOKUP_RESPONSE_PAYLOAD);
     let server = if default_service == APPS_LOOKUP_SERVICE {
         start(

@@ -415,3 +415,93 @@ pub fn write_apps_json(
     }
     out.write_all(if view.is_empty() { b"]}\n" } else { b"\n]}\n" })
 }
+
+/// The demo's lookup phase: starts `cgroups-lookup` and `apps-lookup`
+/// providers on this machine's cgroups and `/proc` in `dir`, asks the
+/// first one about a few real cgroups and one that does not exist (over
+/// UDS) and the second one about this process, its parent, PID 1 and a PID
+/// that does not exist (over shared memory), prints both answers, and stops
+/// the providers. Without a cgroup filesystem it says so and returns.
+///
+/// # Errors
+///
+/// A provider that cannot start, a failed call, or unwritable output.
+pub fn demo(
+    out: &mut impl Write,
+    dir: &Path,
+    token: &Token,
+    mountinfo: &Path,
+) -> Result<(), CliError> {
+    let say = |out: &mut dyn Write, text: &str| output(writeln!(out, "{text}"));
+    say(
+        out,
+        "\n5. lookup services: cgroups-lookup (UDS) and apps-lookup (shared memory)",
+    )?;
+    let roots = match CgroupRoots::discover(mountinfo) {
+        Ok(roots) => roots,
+        Err(e) => {
+            return say(
+                out,
+                &format!(
+                    "   skipped: no cgroup hierarchy to answer from ({})",
+                    describe(&e)
+                ),
+            )
+        }
+    };
+    let source = Arc::new(CgroupsSource::new(roots, DEFAULT_MIN_RESCAN / 4));
+    let _ = source.refresh();
+    let config = || ServerConfig::new(token.auth()).with_response_payload(LOOKUP_RESPONSE_PAYLOAD);
+    let cg_server = start(
+        dir,
+        CGROUPS_LOOKUP_SERVICE,
+        config(),
+        cgroups_handler(Arc::clone(&source)),
+    )?;
+    let apps_server = start(
+        dir,
+        APPS_LOOKUP_SERVICE,
+        config(),
+        apps_handler(crate::apps_source::DEFAULT_PROC_ROOT, Arc::clone(&source)),
+    )?;
+
+    let index = source.current();
+    let mut paths: Vec<Vec<u8>> = index.keys().take(3).map(<[u8]>::to_vec).collect();
+    if let Some(first) = paths.first() {
+        let mut missing = first.clone();
+        missing.extend_from_slice(b"/netipc-demo-no-such-cgroup");
+        paths.push(missing);
+    }
+    let endpoint_of = |service| endpoint(dir, service);
+    let mut cg = CgroupsLookupClient::new(
+        endpoint_of(CGROUPS_LOOKUP_SERVICE)?,
+        ClientConfig::new(token.auth()).uds_only(),
+    );
+    cg.refresh();
+    check_state(&cg.status(), cg.endpoint(), token)?;
+    let ep = cg.endpoint().clone();
+    match cg.call_lookup(&paths) {
+        Ok(view) => output(write_cgroups_table(out, &view))?,
+        Err(e) => return Err(lookup_failed(&cg, &e, &ep, token, "CGROUPS_LOOKUP")),
+    }
+
+    let me = std::process::id();
+    let parent = std::os::unix::process::parent_id();
+    let mut apps = AppsLookupClient::new(
+        endpoint_of(APPS_LOOKUP_SERVICE)?,
+        ClientConfig::new(token.auth()),
+    );
+    apps.refresh();
+    check_state(&apps.status(), apps.endpoint(), token)?;
+    let ep = apps.endpoint().clone();
+    say(out, "")?;
+    match apps.call_lookup(&[me, parent, 1, u32::MAX]) {
+        Ok(view) => output(write_apps_table(out, &view))?,
+        Err(e) => return Err(lookup_failed(&apps, &e, &ep, token, "APPS_LOOKUP")),
+    }
+    drop(cg);
+    drop(apps);
+    cg_server.shutdown();
+    apps_server.shutdown();
+    Ok(())
+}

@@ -336,11 +336,18 @@ fn the_demo_shows_both_lookups() {
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let phase = &text[text.find("5. lookup services").expect("lookup phase")..];
     if a_cgroup_mount().is_some() {
-        assert!(phase.contains("STATUS               ORCHESTRATOR"), "{phase}");
+        assert!(
+            phase.contains("STATUS               ORCHESTRATOR"),
+            "{phase}"
+        );
         let me_and_init = phase.lines().filter(|l| l.contains("  KNOWN  ")).count();
         assert!(me_and_init >= 3, "{phase}");
         assert!(phase.contains("4294967295  UNKNOWN"), "{phase}");

@@ -132,7 +132,7 @@ fn cgroup_table() -> CgroupTable {
     (0..KNOWN_CGROUPS)
         .map(|i| {
             let path = known_path(i);
-            let name = path["/sys/fs/cgroup/".len()..].as_bytes().to_vec();
+            let name = path.as_bytes()["/sys/fs/cgroup/".len()..].to_vec();
             (path.into_bytes(), name)
         })
         .collect()

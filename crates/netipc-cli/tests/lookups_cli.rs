@@ -38,7 +38,7 @@ impl Serving {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !fs::read_to_string(&log).map_or(false, |s| s.contains("serving ")) {
+        while !fs::read_to_string(&log).is_ok_and(|s| s.contains("serving ")) {
             assert!(Instant::now() < deadline, "{service} did not start");
             assert!(child.try_wait().unwrap().is_none(), "{service} exited");
             std::thread::sleep(Duration::from_millis(5));
@@ -301,7 +301,7 @@ fn both_lookups_on_this_machine() {
         return;
     };
     let cg = Serving::start("cgroups-lookup", &[]);
-    let v = cg.json("cgroups-lookup", &[mount.clone()]);
+    let v = cg.json("cgroups-lookup", std::slice::from_ref(&mount));
     let item = &v["items"][0];
     assert_eq!(
         (&item["status"], &item["name"]),

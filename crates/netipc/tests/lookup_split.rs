@@ -327,9 +327,7 @@ fn against(how: Misbehaviour, n: usize, lookup: LookupConfig) -> LookupCallError
     let _server = hostile(dir.path(), how);
     let mut client = cg_client(dir.path(), lookup);
     let err = client.call_lookup(&paths(n)).unwrap_err();
-    if how != Misbehaviour::Slow {
-        assert!(client.ready(), "{how:?}: the session is kept");
-    }
+    assert!(client.ready(), "{how:?}: the session is kept");
     err
 }
 
@@ -437,11 +435,47 @@ fn the_stitched_bytes_ceiling_is_enforced() {
 
 #[test]
 fn one_deadline_covers_every_sub_call() {
-    let lookup = LookupConfig::default().with_timeout(Duration::from_millis(100));
-    match against(Misbehaviour::Slow, 100, lookup) {
-        LookupCallError::Timeout { subcalls: 1 } => {}
+    // Every sub-call takes 300 ms; the whole call has 500 ms: the second
+    // sub-call runs out of time.
+    let dir = tempfile::tempdir().unwrap();
+    let server = hostile(dir.path(), Misbehaviour::Slow);
+    let lookup = LookupConfig::default().with_timeout(Duration::from_millis(500));
+    let mut client = cg_client(dir.path(), lookup);
+    let started = std::time::Instant::now();
+    match client.call_lookup(&paths(100)).unwrap_err() {
+        LookupCallError::Call(netipc::service::CallError::Timeout) => {}
         other => panic!("{other:?}"),
     }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        server.stats().requests <= 2,
+        "no sub-call after the deadline"
+    );
+    assert!(
+        !client.ready(),
+        "a deadline inside a sub-call breaks the session"
+    );
+    // The context's own call timeout applies when the lookup sets none, and
+    // an earlier deadline of the caller wins over the lookup's.
+    let mut client = cg_client(dir.path(), LookupConfig::default());
+    client.set_call_timeout(Duration::from_millis(100));
+    assert!(matches!(
+        client.call_lookup(&paths(100)),
+        Err(LookupCallError::Call(netipc::service::CallError::Timeout))
+    ));
+}
+
+#[test]
+fn an_aborted_context_does_no_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = cg_server(dir.path(), 65_536);
+    let mut client = cg_client(dir.path(), LookupConfig::default());
+    client.abort_handle().abort();
+    match client.call_lookup(&paths(3)).unwrap_err() {
+        LookupCallError::Call(netipc::service::CallError::Aborted) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.stats().requests, 0);
 }
 
 #[test]

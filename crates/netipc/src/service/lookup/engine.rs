@@ -3,7 +3,6 @@
 
 use super::stitch::Absorbed;
 use super::{LookupCallError, LookupConfig};
-use crate::deadline::Deadline;
 use crate::service::client::{Client, Outgoing, ServiceKind};
 use crate::service::{next_pow2, CallError};
 
@@ -38,15 +37,20 @@ pub(crate) trait Plan {
 /// Runs a logical call: sub-calls until every key has a final item.
 /// Returns the common generation.
 ///
-/// The whole call has one deadline, checked before every sub-call; each
-/// sub-call is one Level 2 exchange, which is bounded by the session's
-/// response timeout (`sub_call` is the one place a per-call deadline is
-/// handed down to the exchange).
+/// The whole call runs under one deadline — `config.timeout`, or the
+/// context's call timeout when that is zero, or an earlier one the caller
+/// set with `Client::call_with_timeout` — and every sub-call (its sends,
+/// receives, retry and reconnects) gets only the time left; an expired
+/// deadline or an abort fails the call with `CallError::Timeout` /
+/// `CallError::Aborted` and leaves the context Broken.
 pub(crate) fn run<K: ServiceKind, P: Plan>(
     client: &mut Client<K>,
     config: &LookupConfig,
     plan: &mut P,
 ) -> Result<u64, LookupCallError> {
+    if client.abort.is_aborted() {
+        return Err(CallError::Aborted.into());
+    }
     if !client.ready() {
         return Err(CallError::NotReady(client.state()).into());
     }
@@ -57,11 +61,28 @@ pub(crate) fn run<K: ServiceKind, P: Plan>(
             max: config.max_items(),
         });
     }
-    let deadline = Deadline::after(config.timeout());
+    let outcome = if config.timeout.is_zero() {
+        client.logical_call(|c| Ok(sub_calls(c, config, plan)))
+    } else {
+        client.call_with_timeout(config.timeout, |c| Ok(sub_calls(c, config, plan)))
+    };
+    outcome?
+}
+
+/// The loop of §18.2 step 3, under the logical call's deadline.
+fn sub_calls<K: ServiceKind, P: Plan>(
+    client: &mut Client<K>,
+    config: &LookupConfig,
+    plan: &mut P,
+) -> Result<u64, LookupCallError> {
+    let n = plan.len();
     let mut start = 0;
     let mut subcalls = 0;
     let mut generation = None;
     loop {
+        if client.abort.is_aborted() {
+            return Err(CallError::Aborted.into());
+        }
         let cap = client
             .agreed_request_limit()
             .unwrap_or_else(|| client.request_proposal());
@@ -71,12 +92,15 @@ pub(crate) fn run<K: ServiceKind, P: Plan>(
             let ceiling = config.request_ceiling().max(client.request_proposal());
             if one > u64::from(cap) && one <= u64::from(ceiling) {
                 let propose = next_pow2(one).min(ceiling);
-                client.grow_request_limit(propose, one).ok_or(
-                    LookupCallError::RequestCapacity {
-                        index: start,
-                        need: one,
-                    },
-                )?;
+                client
+                    .grow_request_limit(propose, one)
+                    .map_err(|e| match e {
+                        Some(e) => LookupCallError::Call(e),
+                        None => LookupCallError::RequestCapacity {
+                            index: start,
+                            need: one,
+                        },
+                    })?;
                 continue;
             }
             if plan.oversized(start)? {
@@ -91,14 +115,9 @@ pub(crate) fn run<K: ServiceKind, P: Plan>(
                 max: config.max_subcalls(),
             });
         }
-        if deadline.expired() {
-            return Err(LookupCallError::Timeout {
-                subcalls: subcalls - 1,
-            });
-        }
         client.request.clear();
         plan.encode(start, count, &mut client.request)?;
-        sub_call(client, &deadline)?;
+        client.exchange(Outgoing { batch: None })?;
         let absorbed = plan.absorb(client.payload(), generation, start, count)?;
         generation = Some(absorbed.generation);
         match absorbed.exceeded_at {
@@ -111,9 +130,4 @@ pub(crate) fn run<K: ServiceKind, P: Plan>(
             }
         }
     }
-}
-
-/// One sub-call: the request is in the client's buffer.
-fn sub_call<K: ServiceKind>(client: &mut Client<K>, _deadline: &Deadline) -> Result<(), CallError> {
-    client.exchange(Outgoing { batch: None }).map(|_| ())
 }

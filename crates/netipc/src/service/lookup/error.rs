@@ -11,7 +11,8 @@ use crate::service::CallError;
 #[non_exhaustive]
 pub enum LookupCallError {
     /// A sub-call failed (after the client's retry and overflow recovery),
-    /// or the context is not Ready.
+    /// the context is not Ready, or the call's deadline passed
+    /// ([`CallError::Timeout`]) or it was aborted ([`CallError::Aborted`]).
     #[error("a lookup sub-call failed")]
     Call(#[source] CallError),
     /// More keys than the configured ceiling; no I/O was done.
@@ -94,12 +95,6 @@ pub enum LookupCallError {
         /// Index of the key in the logical call.
         index: usize,
     },
-    /// The whole-call deadline passed between sub-calls.
-    #[error("the lookup call's deadline passed after {subcalls} sub-calls")]
-    Timeout {
-        /// Sub-calls completed.
-        subcalls: usize,
-    },
 }
 
 impl LookupCallError {
@@ -107,7 +102,8 @@ impl LookupCallError {
     /// one: OVERFLOW for the ceilings, no progress and capacity failures,
     /// BAD_LAYOUT for generation, echo and suffix mismatches,
     /// BAD_ITEM_COUNT for a wrong item count, the decoder's class for an
-    /// undecodable response. `None` for failed sub-calls and timeouts.
+    /// undecodable response. `None` for failed sub-calls (timeouts and
+    /// aborts included).
     pub fn kind(&self) -> Option<ErrorKind> {
         Some(match self {
             Self::TooManyKeys { .. }
@@ -121,7 +117,7 @@ impl LookupCallError {
             | Self::BrokenSuffix { .. } => ErrorKind::BadLayout,
             Self::ItemCount { .. } => ErrorKind::BadItemCount,
             Self::Key(e) | Self::Decode(e) => e.kind(),
-            Self::Call(_) | Self::Timeout { .. } => return None,
+            Self::Call(_) => return None,
         })
     }
 }

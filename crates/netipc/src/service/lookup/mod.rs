@@ -46,6 +46,7 @@ pub const LOOKUP_REQUEST_PAYLOAD: u32 = 1_024;
 /// let config = LookupConfig::default()
 ///     .with_max_items(8_192)
 ///     .with_timeout(Duration::from_secs(2));
+/// assert_eq!(config.timeout, Duration::from_secs(2));
 /// assert_eq!(config.max_items(), 8_192);
 /// assert_eq!(config.max_subcalls(), 4_096);
 /// ```
@@ -58,7 +59,12 @@ pub struct LookupConfig {
     pub max_subcalls: usize,
     /// Bytes of the stitched response; default 64 MiB.
     pub max_response_bytes: usize,
-    /// The whole call's deadline, all sub-calls together; default 30 s.
+    /// The whole call's deadline, all sub-calls together; zero: the
+    /// context's call timeout (default 30 s, see
+    /// [`Client::set_call_timeout`](crate::service::Client::set_call_timeout)).
+    /// A deadline the caller set with
+    /// [`Client::call_with_timeout`](crate::service::Client::call_with_timeout)
+    /// wins when it is earlier.
     pub timeout: Duration,
     /// The largest request limit the client reconnects for when a single
     /// key does not fit the session's (§18.4); a key needing more is
@@ -106,7 +112,7 @@ impl LookupConfig {
         self
     }
 
-    /// Sets the whole-call deadline (zero: default).
+    /// Sets the whole-call deadline (zero: the context's call timeout).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -131,15 +137,6 @@ impl LookupConfig {
     /// Effective stitched-bytes ceiling.
     pub fn max_response_bytes(&self) -> usize {
         or(self.max_response_bytes, 64 << 20)
-    }
-
-    /// Effective whole-call deadline.
-    pub fn timeout(&self) -> Duration {
-        if self.timeout.is_zero() {
-            Duration::from_secs(30)
-        } else {
-            self.timeout
-        }
     }
 
     /// Effective request ceiling.

@@ -26,6 +26,10 @@ pub enum ServerKind {
     IncrementBatch,
     /// CGROUPS_SNAPSHOT with the normal limits.
     Snapshot,
+    /// CGROUPS_LOOKUP over the synthetic cgroups.
+    CgroupsLookup,
+    /// APPS_LOOKUP over the synthetic processes.
+    AppsLookup,
 }
 
 /// A server subcommand: what it serves and over which profiles.
@@ -49,6 +53,10 @@ impl ServerSpec {
             "shm-batch-ping-pong-server" => (ServerKind::IncrementBatch, shm),
             "snapshot-server" => (ServerKind::Snapshot, uds),
             "snapshot-shm-server" => (ServerKind::Snapshot, shm),
+            "cgroups-lookup-server" => (ServerKind::CgroupsLookup, uds),
+            "cgroups-lookup-shm-server" => (ServerKind::CgroupsLookup, shm),
+            "apps-lookup-server" => (ServerKind::AppsLookup, uds),
+            "apps-lookup-shm-server" => (ServerKind::AppsLookup, shm),
             _ => return None,
         };
         Some(ServerSpec { kind, profiles })
@@ -60,7 +68,10 @@ impl ServerSpec {
         config = config.with_profiles(self.profiles, self.profiles);
         config = config.with_response_payload(match self.kind {
             ServerKind::IncrementBatch => BATCH_PAYLOAD,
-            ServerKind::Increment | ServerKind::Snapshot => NORMAL_RESPONSE_PAYLOAD,
+            ServerKind::Increment
+            | ServerKind::Snapshot
+            | ServerKind::CgroupsLookup
+            | ServerKind::AppsLookup => NORMAL_RESPONSE_PAYLOAD,
         });
         // Accept the benchmark clients' request proposals (4096, or the
         // batch payload), above the 1024-byte default request maximum.
@@ -154,6 +165,10 @@ pub fn run(spec: ServerSpec, run_dir: &Path, service: &str, duration_sec: u64) -
             }
             Err(e) => Err(format!("cannot build the snapshot: {e}")),
         },
+        ServerKind::CgroupsLookup => {
+            start(run_dir, service, config, crate::lookups::cgroups_handler())
+        }
+        ServerKind::AppsLookup => start(run_dir, service, config, crate::lookups::apps_handler()),
     };
     let server = match started {
         Ok(s) => s,

@@ -28,6 +28,8 @@ mod sealed {
     impl Sealed for super::super::increment::Increment {}
     impl Sealed for super::super::string_reverse::StringReverse {}
     impl Sealed for super::super::cgroups::CgroupsSnapshot {}
+    impl Sealed for super::super::cgroups_lookup::CgroupsLookup {}
+    impl Sealed for super::super::apps_lookup::AppsLookup {}
 }
 
 /// A kind of service: its method code and the sizes its schema implies.
@@ -332,6 +334,47 @@ impl<K: ServiceKind> Client<K> {
                 }
             }
         }
+    }
+
+    /// The current session's agreed request payload limit.
+    pub(crate) fn agreed_request_limit(&self) -> Option<u32> {
+        self.session
+            .as_ref()
+            .map(|s| s.negotiated().agreed_max_request_payload_bytes)
+    }
+
+    /// The request payload this context proposes.
+    pub(crate) fn request_proposal(&self) -> u32 {
+        self.config.proposal.max_request_payload
+    }
+
+    /// Sets the request payload to propose from the next handshake on.
+    pub(crate) fn set_request_proposal(&mut self, bytes: u32) {
+        self.config.proposal.max_request_payload = bytes.min(MAX_REQUEST_PAYLOAD);
+    }
+
+    /// Reconnects, within the call's time, to obtain a request limit of at
+    /// least `need` bytes (proposing `propose`); the new agreed limit, or
+    /// the reason it did not grow enough, with the context Broken.
+    pub(crate) fn grow_request_limit(
+        &mut self,
+        propose: u32,
+        need: u64,
+    ) -> Result<u32, Option<CallError>> {
+        let before = self.agreed_request_limit().unwrap_or(0);
+        let proposal = &mut self.config.proposal.max_request_payload;
+        *proposal = (*proposal).max(propose.min(MAX_REQUEST_PAYLOAD));
+        let grown = match self.reconnect() {
+            Ok(()) => self
+                .agreed_request_limit()
+                .filter(|&now| now > before && u64::from(now) >= need)
+                .ok_or(None),
+            Err(e) => Err(Some(e)),
+        };
+        if grown.is_err() {
+            self.break_session();
+        }
+        grown
     }
 
     /// Payload of the last successful call's response.

@@ -42,6 +42,19 @@ pub trait Handler: Send + Sync + 'static {
     /// response item to `out`. Batches are split by the server, which calls
     /// this once per item, in order.
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError>;
+    /// Answers a plain (non-batch) request knowing the session's agreed
+    /// response payload limit `budget`, for methods whose items depend on
+    /// it (the lookups, PROTOCOL-LOOKUP §17). Defaults to
+    /// [`serve`](Self::serve).
+    fn serve_within(
+        &self,
+        request: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> Result<(), ServeError> {
+        let _ = budget;
+        self.serve(request, out)
+    }
 }
 
 /// Counters of a running server.
@@ -326,7 +339,7 @@ impl<H: Handler> Worker<H> {
             } else {
                 out.clear();
                 let served = catch_unwind(AssertUnwindSafe(|| {
-                    self.dispatch(&request, payload, &mut out)
+                    self.dispatch(&request, payload, &mut out, response_limit)
                 }));
                 match served {
                     Err(_) => {
@@ -337,6 +350,12 @@ impl<H: Handler> Worker<H> {
                     Ok(Err(ServeError::Handler(_))) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
                         (Status::InternalError, Flags::NONE, 1)
+                    }
+                    Ok(Err(ServeError::TooLarge)) => {
+                        shared
+                            .learned_response
+                            .fetch_max(next_pow2(2 * response_limit as u64), Ordering::Relaxed);
+                        (Status::LimitExceeded, Flags::NONE, 1, true)
                     }
                     Ok(Ok(())) => {
                         shared.learned_response.fetch_max(
@@ -371,9 +390,10 @@ impl<H: Handler> Worker<H> {
         request: &Header,
         payload: &[u8],
         out: &mut Vec<u8>,
+        response_limit: usize,
     ) -> Result<(), ServeError> {
         if !request.is_batch() {
-            return self.handler.serve(payload, out);
+            return self.handler.serve_within(payload, out, response_limit);
         }
         if !self.handler.allows_batch() {
             return Err(ServeError::BadRequest);

@@ -26,14 +26,14 @@ use netipc::codec::lookup::cgroups_lookup::{self, Status};
 use netipc::codec::lookup::{Label, Orchestrator};
 use netipc::service::apps_lookup::AppsLookupClient;
 use netipc::service::cgroups_lookup::CgroupsLookupClient;
-use netipc::service::lookup::LookupClient;
+use netipc::service::lookup::{LookupClient, LookupConfig};
 use netipc::service::{apps_lookup as apps_service, cgroups_lookup as cg_service};
 use netipc::service::{ClientConfig, Handler, ServiceKind};
 use netipc::wire::Profiles;
 
 use crate::common::{
     endpoint, mono_ns, wait_override, AUTH_TOKEN, CONNECT_ATTEMPTS, CONNECT_INTERVAL,
-    UNTHROTTLED_SAMPLES,
+    LOOKUP_PAYLOAD, UNTHROTTLED_SAMPLES,
 };
 use crate::measure::{sample_capacity, Outcome, RateLimiter, Samples, Window};
 
@@ -312,11 +312,15 @@ fn connect<K: ServiceKind>(
     service: &str,
     profiles: Profiles,
 ) -> Result<LookupClient<K>, String> {
-    let mut config = ClientConfig::new(AUTH_TOKEN).with_profiles(profiles, profiles);
+    let mut config = ClientConfig::new(AUTH_TOKEN)
+        .with_profiles(profiles, profiles)
+        .with_request_payload(LOOKUP_PAYLOAD);
     if let Some(wait) = wait_override() {
         config = config.with_wait(wait);
     }
-    let mut client = LookupClient::<K>::new(endpoint(run_dir, service)?, config);
+    let lookup = LookupConfig::default().with_request_ceiling(LOOKUP_PAYLOAD);
+    let mut client =
+        LookupClient::<K>::with_lookup_config(endpoint(run_dir, service)?, config, lookup);
     for _ in 0..CONNECT_ATTEMPTS {
         client.refresh();
         if client.ready() {

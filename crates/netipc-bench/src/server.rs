@@ -12,7 +12,7 @@ use netipc::service::{cgroups, increment, Handler, ManagedServer, ServerConfig};
 use netipc::wire::Profiles;
 
 use crate::common::{
-    cpu_ns, endpoint, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD,
+    cpu_ns, endpoint, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD, LOOKUP_PAYLOAD,
     NORMAL_REQUEST_PAYLOAD, NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
 };
 use crate::snapshot;
@@ -68,16 +68,15 @@ impl ServerSpec {
         config = config.with_profiles(self.profiles, self.profiles);
         config = config.with_response_payload(match self.kind {
             ServerKind::IncrementBatch => BATCH_PAYLOAD,
-            ServerKind::Increment
-            | ServerKind::Snapshot
-            | ServerKind::CgroupsLookup
-            | ServerKind::AppsLookup => NORMAL_RESPONSE_PAYLOAD,
+            ServerKind::Increment | ServerKind::Snapshot => NORMAL_RESPONSE_PAYLOAD,
+            ServerKind::CgroupsLookup | ServerKind::AppsLookup => LOOKUP_PAYLOAD,
         });
         // Accept the benchmark clients' request proposals (4096, or the
         // batch payload), above the 1024-byte default request maximum.
         config = config.with_request_payload(match self.kind {
             ServerKind::IncrementBatch => BATCH_PAYLOAD,
             ServerKind::Increment | ServerKind::Snapshot => NORMAL_REQUEST_PAYLOAD,
+            ServerKind::CgroupsLookup | ServerKind::AppsLookup => LOOKUP_PAYLOAD,
         });
         config = config.with_max_sessions(SERVER_WORKERS);
         if let Some(wait) = wait_override() {

@@ -211,7 +211,7 @@ fn raw_status(dir: &std::path::Path, method: Method, payload: &[u8], batch: bool
         auth_token: TOKEN,
         ..ClientProposal::default()
     };
-    proposal.max_request_payload = 4_096;
+    proposal.max_request_payload = 1_024;
     proposal.max_request_batch_items = 4;
     proposal.max_response_batch_items = 4;
     let mut session =

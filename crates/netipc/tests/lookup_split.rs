@@ -54,6 +54,7 @@ fn cg_server(dir: &std::path::Path, response_limit: u32) -> ManagedServer {
         ep(dir, "cg"),
         ServerConfig::new(TOKEN)
             .uds_only()
+            .with_request_payload(4_096)
             .with_response_payload(response_limit),
         cgroups_lookup::handler(|request, reply| Ok(answer_all(request, reply)?)),
     )

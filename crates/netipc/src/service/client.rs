@@ -348,9 +348,12 @@ impl<K: ServiceKind> Client<K> {
         self.config.proposal.max_request_payload
     }
 
-    /// Sets the request payload to propose from the next handshake on.
+    /// Sets the request payload to propose from the next handshake on; it
+    /// becomes this context's request ceiling (a lookup client configures
+    /// its own, see `LookupConfig`).
     pub(crate) fn set_request_proposal(&mut self, bytes: u32) {
-        self.config.proposal.max_request_payload = bytes.min(MAX_REQUEST_PAYLOAD);
+        self.config.proposal.max_request_payload = bytes;
+        self.request_ceiling = bytes;
     }
 
     /// Reconnects, within the call's time, to obtain a request limit of at
@@ -362,8 +365,9 @@ impl<K: ServiceKind> Client<K> {
         need: u64,
     ) -> Result<u32, Option<CallError>> {
         let before = self.agreed_request_limit().unwrap_or(0);
-        let proposal = &mut self.config.proposal.max_request_payload;
-        *proposal = (*proposal).max(propose.min(MAX_REQUEST_PAYLOAD));
+        // `propose` is within the caller's configured ceiling.
+        let proposal = (self.config.proposal.max_request_payload).max(propose);
+        self.set_request_proposal(proposal);
         let grown = match self.reconnect() {
             Ok(()) => self
                 .agreed_request_limit()

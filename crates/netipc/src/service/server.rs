@@ -352,10 +352,11 @@ impl<H: Handler> Worker<H> {
                         (Status::InternalError, Flags::NONE, 1)
                     }
                     Ok(Err(ServeError::TooLarge)) => {
-                        shared
-                            .learned_response
-                            .fetch_max(next_pow2(2 * response_limit as u64), Ordering::Relaxed);
-                        (Status::LimitExceeded, Flags::NONE, 1, true)
+                        shared.learned_response.fetch_max(
+                            next_pow2(2 * response_limit as u64).min(shared.response_ceiling),
+                            Ordering::Relaxed,
+                        );
+                        (Status::LimitExceeded, Flags::NONE, 1)
                     }
                     Ok(Ok(())) => {
                         shared.learned_response.fetch_max(

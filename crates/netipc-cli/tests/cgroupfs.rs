@@ -1,5 +1,7 @@
 //! Scanner tests against fake cgroup trees built in temporary directories.
 
+mod support;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -12,6 +14,7 @@ use netipc_cli::cgroupfs::{
     name_hash, Layout, ScanError, ScanResult, Scanner, OPTION_IS_UNIFIED,
     OPTION_SYSTEM_SLICE_SERVICE,
 };
+use support::{can_run_as_nobody, nobody_test_command, skip};
 use tempfile::TempDir;
 
 /// Creates `rel` (and its parents) under `root`, plus a couple of regular
@@ -503,10 +506,16 @@ fn over_long_path_is_skipped() {
 
 #[test]
 fn unreadable_directory_is_skipped() {
+    const NAME: &str = "unreadable_directory_is_skipped";
     if effective_uid() == 0 {
         // root bypasses directory permissions, so the directory would stay
-        // readable; `over_long_path_is_skipped` covers skipping for root.
-        eprintln!("skipped: running as root");
+        // readable: as root, this test runs again as an unprivileged user.
+        if !can_run_as_nobody() {
+            skip(NAME, "running as root without setpriv");
+            return;
+        }
+        let status = nobody_test_command(NAME).status().expect("run setpriv");
+        assert!(status.success(), "the unprivileged run failed: {status}");
         return;
     }
     let tmp = TempDir::new().unwrap();
@@ -560,7 +569,7 @@ fn this_machine() {
     let result = match scanner.scan() {
         Ok(result) => result,
         Err(err @ (ScanError::NoCgroupFs { .. } | ScanError::Mountinfo { .. })) => {
-            eprintln!("skipped: {err}");
+            skip("this_machine", &err.to_string());
             return;
         }
         Err(err) => panic!("{err}"),

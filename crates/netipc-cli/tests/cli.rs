@@ -2,6 +2,8 @@
 //! background over a fake cgroup tree in a temporary directory, queried by
 //! the real client commands.
 
+mod support;
+
 use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use netipc::auth::AuthToken;
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::{ClientConfig, Endpoint};
 use serde_json::Value;
+use support::{skip, which};
 use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netipc");
@@ -914,7 +917,8 @@ fn demo_falls_back_to_a_synthetic_tree_without_cgroups() {
 
 /// A copy of the binary that `nobody` can run, in a directory `nobody` can
 /// enter, and the `setpriv` command line that runs it as `nobody` — or
-/// `None` when the tests do not run as root or `setpriv` is missing.
+/// `None` (a counted skip of `test`) when the tests do not run as root or
+/// `setpriv` is missing.
 struct Unprivileged {
     tmp: TempDir,
     setpriv: PathBuf,
@@ -922,12 +926,13 @@ struct Unprivileged {
 }
 
 impl Unprivileged {
-    fn new() -> Option<Unprivileged> {
+    fn new(test: &str) -> Option<Unprivileged> {
         if !rustix::process::geteuid().is_root() {
+            skip(test, "switching to uid 65534 needs root");
             return None;
         }
-        let Ok(setpriv) = which("setpriv") else {
-            eprintln!("setpriv not found; skipping the unprivileged run");
+        let Some(setpriv) = which("setpriv") else {
+            skip(test, "running as root without setpriv");
             return None;
         };
         let tmp = tempfile::tempdir().unwrap();
@@ -966,7 +971,7 @@ impl Unprivileged {
 /// (when they do not, demo_runs_and_cleans_up already covers it).
 #[test]
 fn demo_works_without_root() {
-    let Some(nobody) = Unprivileged::new() else {
+    let Some(nobody) = Unprivileged::new("demo_works_without_root") else {
         return;
     };
     let tmpdir = nobody.scratch();
@@ -996,7 +1001,7 @@ fn demo_works_without_root() {
 #[test]
 fn permission_denied_is_exit_5() {
     use std::os::unix::fs::PermissionsExt;
-    let Some(nobody) = Unprivileged::new() else {
+    let Some(nobody) = Unprivileged::new("permission_denied_is_exit_5") else {
         return;
     };
     let cg = tempfile::tempdir().unwrap();
@@ -1051,16 +1056,6 @@ fn permission_denied_is_exit_5() {
         );
     }
     fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn which(name: &str) -> Result<PathBuf, ()> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or(())
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The Level 3 cgroups cache against a live provider.
 
-mod service_common;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use netipc::cache::{name_hash, CgroupsCache, CgroupsTable};
 use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::{cgroups, ClientConfig, HandlerError, ManagedServer, ServerConfig};
-use service_common::{ep, TOKEN};
+use support::{ep, TOKEN};
 
 const ITEMS: u32 = 10_000;
 

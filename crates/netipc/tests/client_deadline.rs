@@ -2,17 +2,17 @@
 //! Timeout never retried, and a connection attempt bounded by the
 //! handshake timeout even when the provider's backlog is full.
 
-mod bounds_common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use bounds_common::*;
 use netipc::service::increment::IncrementClient;
 use netipc::service::{CallError, ClientState, ConnectFailure};
 use netipc::transport::{
     connect_timeout, AbortHandle, ClientSession, EndpointError, Listener, ListenerConfig,
     SessionConfig,
 };
+use support::*;
 
 const DEADLINE: Duration = Duration::from_millis(400);
 

@@ -4,52 +4,19 @@
 //! native byte order, so these tests only run on little-endian targets.
 #![cfg(target_endian = "little")]
 
+mod support;
+
 use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::{Snapshot, SnapshotBuilder, SnapshotRequest, SnapshotView};
 use netipc::codec::string_reverse::{self, StringView};
 use netipc::codec::{increment, CodecError};
 use serde_json::Value;
-
-const VECTORS: &str = include_str!("data/netipc-v1-vectors.json");
-
-struct Vector {
-    name: String,
-    inputs: Value,
-    bytes: Vec<u8>,
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    let nibble = |c: u8| -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => panic!("bad hex digit {c:#x}"),
-        }
-    };
-    s.as_bytes()
-        .chunks_exact(2)
-        .map(|p| (nibble(p[0]) << 4) | nibble(p[1]))
-        .collect()
-}
+use support::vectors::{load, Vector, WIRE_AND_CODEC};
 
 fn codec_vectors() -> Vec<Vector> {
-    let all: Value = serde_json::from_str(VECTORS).expect("vectors parse");
-    let out: Vec<Vector> = all
-        .as_array()
-        .expect("top level is an array")
-        .iter()
-        .filter(|v| v["layer"] == "codec")
-        .map(|v| {
-            let bytes = unhex(v["hex"].as_str().expect("hex string"));
-            assert_eq!(Some(bytes.len() as u64), v["len"].as_u64(), "len field");
-            Vector {
-                name: v["name"].as_str().expect("name").to_owned(),
-                inputs: v["inputs"].clone(),
-                bytes,
-            }
-        })
+    let out: Vec<Vector> = load(WIRE_AND_CODEC)
+        .into_iter()
+        .filter(|v| v.raw["layer"] == "codec")
         .collect();
     // Guard against the filter silently matching nothing.
     let names: Vec<&str> = out.iter().map(|v| v.name.as_str()).collect();

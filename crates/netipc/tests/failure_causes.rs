@@ -2,10 +2,9 @@
 //! `CacheStatus` and `Client::status()` as its own typed cause, never as a
 //! generic "not connected".
 
-mod service_common;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 
 use netipc::cache::CgroupsCache;
@@ -16,7 +15,7 @@ use netipc::service::{
     ServerConfig,
 };
 use netipc::transport::{Listener, ListenerConfig};
-use service_common::*;
+use support::*;
 
 const SERVICE: &str = "cgroups-snapshot";
 
@@ -144,27 +143,17 @@ fn socket_permission_is_permission_denied() {
     // against a root-owned 0600 socket in a directory it may enter.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let _server = snapshot_server(dir.path(), ServerConfig::new(TOKEN));
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&exe)
-        .args([
-            "--exact",
-            "permission_denied_child",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(DENIED_DIR, dir.path())
-        .status();
-    match status {
-        Ok(s) => assert!(s.success(), "the unprivileged client failed: {s}"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Visible in the test output; CI runs this test where setpriv
-            // exists (util-linux) or as a non-root user.
-            eprintln!(
-                "SKIPPED socket_permission_is_permission_denied: running as root without setpriv"
-            );
-        }
-        Err(e) => panic!("cannot run setpriv: {e}"),
+    if !can_run_as_nobody() {
+        // CI runs as root with setpriv (util-linux) installed.
+        skip(
+            "socket_permission_is_permission_denied",
+            "running as root without setpriv",
+        );
+        return;
     }
+    let status = nobody_test_command("permission_denied_child")
+        .env(DENIED_DIR, dir.path())
+        .status()
+        .expect("run setpriv");
+    assert!(status.success(), "the unprivileged client failed: {status}");
 }

@@ -8,12 +8,11 @@
 //! them.
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
 use netipc::auth::AuthToken;
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::string_reverse;
@@ -23,19 +22,16 @@ use netipc::service::{
 };
 use netipc::transport::{negotiate, ServerPolicy};
 use netipc::wire::{Header, Hello, Kind, Profiles, Status, WireError, HEADER_LEN};
+use support::*;
 
 const TOKEN: AuthToken = AuthToken::new(0x1122_3344_5566_7788);
 const INCREMENT: u16 = 1;
 const STRING_REVERSE: u16 = 3;
 
-fn endpoint(dir: &Path, service: &str) -> Endpoint {
-    Endpoint::new(dir, service).unwrap()
-}
-
 /// An INCREMENT server (13 fails on purpose) with `config`.
 fn increment_server(dir: &Path, config: ServerConfig) -> ManagedServer {
     ManagedServer::start(
-        endpoint(dir, "inc"),
+        ep(dir, "inc"),
         config,
         increment::handler(|v| {
             if v == 13 {
@@ -51,7 +47,7 @@ fn increment_server(dir: &Path, config: ServerConfig) -> ManagedServer {
 /// A STRING_REVERSE server with `config`.
 fn reverse_server(dir: &Path, config: ServerConfig) -> ManagedServer {
     ManagedServer::start(
-        endpoint(dir, "rev"),
+        ep(dir, "rev"),
         config,
         string_reverse::handler(|s| Ok(s.chars().rev().collect())),
     )
@@ -76,8 +72,7 @@ fn frozen_hello(request: u32, response: u32) -> Hello {
 /// Connects a raw peer to `ep` and sends `hello`; returns the peer and the
 /// HELLO_ACK packet.
 fn raw_connect(ep: &Endpoint, hello: &Hello) -> (RawPeer, Vec<u8>) {
-    let conn = netipc::transport::connect(ep).unwrap();
-    let peer = RawPeer { fd: conn.into_fd() };
+    let peer = RawPeer::connect(ep);
     peer.send(&hello_packet(hello));
     let ack = peer.recv_packet();
     assert_eq!(ack.len(), 32 + 48, "HELLO_ACK packet");
@@ -183,7 +178,10 @@ fn managed_server_rejects_a_proposal_over_its_maximum_and_closes() {
     expected[0..2].copy_from_slice(&1u16.to_ne_bytes());
     assert_eq!(&ack[32..], &expected[..]);
     assert!(peer.sees_eof(SLACK), "server did not close after rejecting");
-    assert!(wait_until(|| server.stats().sessions_refused == 1));
+    assert!(wait_until(Duration::from_secs(10), || server
+        .stats()
+        .sessions_refused
+        == 1));
 }
 
 #[test]
@@ -264,10 +262,8 @@ fn client_retries_once_with_the_default_proposal() {
 fn client_proposals_never_exceed_the_configured_ceiling() {
     let dir = tempfile::tempdir().unwrap();
     let _server = reverse_server(dir.path(), ServerConfig::new(TOKEN));
-    let mut client = string_reverse::StringReverseClient::new(
-        endpoint(dir.path(), "rev"),
-        ClientConfig::new(TOKEN),
-    );
+    let mut client =
+        string_reverse::StringReverseClient::new(ep(dir.path(), "rev"), ClientConfig::new(TOKEN));
     client.refresh();
     assert_eq!(client.status().request_proposal, 1024);
     assert_eq!(client.status().response_hint, 65_536);
@@ -456,16 +452,4 @@ fn string_reverse_offset_other_than_8_is_bad_envelope_and_closes() {
         assert_eq!(response_of(&peer, 2), (Status::BadEnvelope, Vec::new()));
         assert!(peer.sees_eof(SLACK), "offset {offset}: session still open");
     }
-}
-
-/// Polls `cond` for up to 10 s.
-fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
 }

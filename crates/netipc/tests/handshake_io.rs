@@ -3,20 +3,20 @@
 //! silence, and successful negotiations.
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::*;
 use netipc::auth::AuthToken;
 use netipc::transport::error::Incompatibility;
 use netipc::transport::{
     client_handshake, server_handshake, ClientProposal, HandshakeError, ServerPolicy, UdsConn,
 };
 use netipc::wire::{HelloAck, Profiles, Status, HELLO_ACK_LEN};
+use support::*;
 
 const TOKEN: u64 = 0x1122_3344_5566_7788;
 const T: Duration = Duration::from_secs(5);

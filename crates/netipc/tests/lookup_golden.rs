@@ -7,18 +7,17 @@
 //! The vectors were recorded on a little-endian host.
 #![cfg(target_endian = "little")]
 
-mod lookup_common;
+mod support;
 
 use std::collections::BTreeMap;
 
-use lookup_common::{decode_apps, decode_cg, encode_apps, encode_cg, AppItem, CgItem, OwnedLabels};
 use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus};
 use netipc::codec::lookup::cgroups_lookup::{self, Status};
 use netipc::codec::lookup::{Added, LookupError};
 use netipc::wire::Header;
 use serde_json::Value;
-
-const VECTORS: &str = include_str!("data/netipc-v1-lookup-vectors.json");
+use support::vectors::{load, unhex, LOOKUP};
+use support::{decode_apps, decode_cg, encode_apps, encode_cg, AppItem, CgItem, OwnedLabels};
 
 struct Vector {
     name: String,
@@ -30,32 +29,22 @@ struct Vector {
     bytes: Vec<u8>,
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
-
 fn vectors() -> BTreeMap<String, Vector> {
-    let all: Value = serde_json::from_str(VECTORS).expect("vectors parse");
     let mut out = BTreeMap::new();
-    for v in all.as_array().expect("array") {
-        let bytes = unhex(v["hex"].as_str().expect("hex"));
-        assert_eq!(Some(bytes.len() as u64), v["len"].as_u64(), "len field");
-        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        let name = s("name");
+    for v in load(LOOKUP) {
+        let s = |k: &str| v.raw[k].as_str().unwrap_or_default().to_owned();
+        let (method, payload) = (s("method"), s("payload"));
+        let valid = v.raw["valid"].as_bool().expect("valid");
         let old = out.insert(
-            name.clone(),
+            v.name.clone(),
             Vector {
-                name,
-                method: s("method"),
-                payload: s("payload"),
-                valid: v["valid"].as_bool().expect("valid"),
-                inputs: v["inputs"].clone(),
-                raw: v.clone(),
-                bytes,
+                name: v.name,
+                method,
+                payload,
+                valid,
+                inputs: v.inputs,
+                raw: v.raw,
+                bytes: v.bytes,
             },
         );
         assert!(old.is_none(), "duplicate vector name");

@@ -3,14 +3,14 @@
 //! budget rules of the request-backed builders against an independent model,
 //! and arbitrary or mutated bytes never making a decoder panic.
 
-mod lookup_common;
+mod support;
 
-use lookup_common::{decode_apps, decode_cg, encode_apps, encode_cg, AppItem, CgItem, OwnedLabels};
 use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus, UID_UNSET};
 use netipc::codec::lookup::cgroups_lookup::{self, Status};
 use netipc::codec::lookup::Added;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use support::{decode_apps, decode_cg, encode_apps, encode_cg, AppItem, CgItem, OwnedLabels};
 
 fn text(min: usize, max: usize) -> impl Strategy<Value = Vec<u8>> {
     vec(1u8..=255, min..=max)

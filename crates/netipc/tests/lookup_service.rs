@@ -1,7 +1,7 @@
 //! The lookup services end to end: the handler adapters' outcomes
 //! (PROTOCOL-LOOKUP §17.8) and both methods over UDS and shared memory.
 
-mod service_common;
+mod support;
 
 use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus};
 use netipc::codec::lookup::cgroups_lookup::{
@@ -16,7 +16,7 @@ use netipc::service::{
 };
 use netipc::transport::{ClientProposal, ClientSession, SessionConfig};
 use netipc::wire::{Header, Method, Profiles};
-use service_common::{ep, TOKEN};
+use support::{ep, TOKEN};
 
 fn known_or_gone(
     request: RequestView<'_>,

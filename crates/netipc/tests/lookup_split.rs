@@ -2,7 +2,7 @@
 //! (PROTOCOL-LOOKUP §18), against well-behaved servers and against hostile
 //! ones that break one rule each.
 
-mod service_common;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use netipc::service::apps_lookup::{self as apps_service, AppsLookupClient};
 use netipc::service::cgroups_lookup::{self, CgroupsLookupClient};
 use netipc::service::lookup::{LookupCallError, LookupConfig};
 use netipc::service::{ClientConfig, Handler, ManagedServer, Method, ServeError, ServerConfig};
-use service_common::{ep, TOKEN};
+use support::{ep, TOKEN};
 
 const GENERATION: u64 = 7;
 

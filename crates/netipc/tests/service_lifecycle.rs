@@ -2,7 +2,7 @@
 //! outwaits its provider, auth and profile rejections, and the
 //! at-least-once retry.
 
-mod service_common;
+mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use netipc::service::{
     CallError, ClientConfig, ClientState, ConnectFailure, HandlerError, ManagedServer, ServerConfig,
 };
 use netipc::wire::{Profiles, Status};
-use service_common::*;
+use support::*;
 
 fn start_increment(dir: &std::path::Path, service: &str) -> ManagedServer {
     ManagedServer::start(
@@ -37,9 +37,9 @@ fn provider_process(dir: &std::path::Path, service: &str, role: &str) -> std::pr
     child
 }
 
-/// Entry point of the child processes of these tests (does nothing in a
-/// normal run).
+/// Entry point of the child processes of these tests.
 #[test]
+#[ignore = "child process entry, run by the tests that need another process"]
 fn child_process_entry() {
     let Some((role, dir, service)) = child_args() else {
         return;

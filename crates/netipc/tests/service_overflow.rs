@@ -2,7 +2,7 @@
 //! payloads far over the default sizes arrive in one call, and what was
 //! learned is reused.
 
-mod service_common;
+mod support;
 
 use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
@@ -10,8 +10,8 @@ use netipc::service::cgroups::{self, CgroupsSnapshotClient};
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::{CallError, ClientConfig, ManagedServer, ServerConfig};
 use netipc::wire::Profiles;
-use service_common::{ep, TOKEN};
 use std::time::Duration;
+use support::{ep, TOKEN};
 
 const ITEMS: usize = 5_000;
 const PATH_LEN: usize = 4096;

@@ -1,6 +1,6 @@
 //! Attach validation (PROTOCOL §7.5): one crafted file per rule.
 
-mod shm_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +9,7 @@ use netipc::transport::shm::{
     BadSizeReason, NotReadyReason, RegionLayout, ShmError, ShmRegion, ShmRole,
 };
 use netipc::transport::wait::Waiter;
-use shm_common::*;
+use support::*;
 
 fn craft(dir: &Path, c: Crafted) -> PathBuf {
     c.write(&dir.join("a-0000000000000001.ipcshm"))

@@ -5,7 +5,7 @@
 //! The hostile peer writes the file with `pwrite` (no mapping needed): the
 //! page cache is shared, so the honest side's mapping sees the bytes.
 
-mod shm_common;
+mod support;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use netipc::transport::shm::{ShmError, ShmRegion};
 use netipc::transport::wait::{WaitConfig, Waiter};
 use proptest::prelude::*;
-use shm_common::*;
+use support::*;
 
 /// 256-byte payload limits: both areas are align64(32 + 256) = 320 bytes,
 /// so up to 288 payload bytes fit.
@@ -31,7 +31,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     path: PathBuf,
     server: ShmRegion,
-    peer: RawPeer,
+    peer: RawRegion,
 }
 
 fn setup() -> Setup {
@@ -41,7 +41,7 @@ fn setup() -> Setup {
     assert_eq!(server.request_capacity(), CAP);
     assert_eq!(server.response_capacity(), CAP);
     assert_eq!(server.layout().response_offset as u64, RESP_AREA);
-    let peer = RawPeer::open(&path);
+    let peer = RawRegion::open(&path);
     Setup {
         _dir: dir,
         path,
@@ -51,7 +51,7 @@ fn setup() -> Setup {
 }
 
 /// Publishes a request with the given length word (and garbage content).
-fn hostile_request(peer: &RawPeer, len: u32) {
+fn hostile_request(peer: &RawRegion, len: u32) {
     peer.write(REQ_AREA, &[0xa5; CAP as usize]);
     peer.set_u32(OFF_REQ_LEN, len);
     peer.bump(OFF_REQ_SEQ, 1);
@@ -151,7 +151,7 @@ fn signal_changes_without_a_publication_are_ignored() {
     // Keeps changing the signal word (without FUTEX_WAKE, as pwrite cannot),
     // and keeps the sequence number where it is.
     let t = std::thread::spawn(move || {
-        let peer = RawPeer::open(&path);
+        let peer = RawRegion::open(&path);
         while !stop2.load(Ordering::Relaxed) {
             peer.bump(OFF_REQ_SIGNAL, 1);
             std::thread::sleep(Duration::from_micros(200));
@@ -327,7 +327,7 @@ fn scribble_round(seed: u32) -> (u32, u32, u32) {
     let path = s.path.clone();
     let (stop2, seen2) = (Arc::clone(&stop), Arc::clone(&seen));
     let t = std::thread::spawn(move || {
-        let peer = RawPeer::open(&path);
+        let peer = RawRegion::open(&path);
         let mut x: u32 = seed | 1;
         let mut i = 0u64;
         while !stop2.load(Ordering::Relaxed) {

@@ -6,8 +6,7 @@
 //! resource limit, or inside a private mount namespace); the child runs only
 //! the named test, selected by an environment variable.
 
-mod service_common;
-mod shm_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -28,8 +27,7 @@ use netipc::transport::SessionConfig;
 use netipc::wire::{Header, Method, Profiles};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-use service_common::{ep, shm_files, wait_until, TOKEN};
-use shm_common::*;
+use support::*;
 
 /// Environment variable naming the test a child process runs.
 const CHILD: &str = "NETIPC_SHM_RELIABILITY_CHILD";
@@ -44,21 +42,16 @@ fn in_child(test: &str) -> bool {
 /// Runs `test` of this binary in a child process, started through
 /// `wrapper` (a command that ends by executing its arguments).
 fn run_child(test: &str, wrapper: &[&str]) -> ExitStatus {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = match wrapper.split_first() {
-        Some((prog, args)) => {
-            let mut c = Command::new(prog);
-            c.args(args).arg(exe);
-            c
-        }
-        None => Command::new(exe),
+    let mut cmd = if wrapper.is_empty() {
+        test_command(test)
+    } else {
+        wrapped_test_command(wrapper, test)
     };
     // The child's output goes through pipes, not whatever this process's
     // stdout is: under a lowered RLIMIT_FSIZE a child writing to an
     // inherited regular file would exceed the limit itself. It is shown
     // from here instead.
     let out = cmd
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, test)
         .output()
         .expect("start child test process");
@@ -226,7 +219,7 @@ fn full_tmpfs_server_survives_and_client_falls_back_to_uds() {
         return;
     }
     if !have_root_and_unshare() {
-        println!("skipped: needs root and unshare(1) to mount a private tmpfs");
+        skip(NAME, "needs root and unshare(1) to mount a private tmpfs");
         return;
     }
     let status = run_child(NAME, &["unshare", "-m", "--propagation", "private"]);
@@ -264,7 +257,7 @@ fn scribbled_req_seq_ends_the_session_instead_of_spinning() {
     assert_eq!(srv.stats().requests, 1);
 
     let path = ep(dir.path(), "scribble").region_path(session.negotiated().session_id);
-    RawPeer::open(&path).set_u64(OFF_REQ_SEQ, u64::MAX);
+    RawRegion::open(&path).set_u64(OFF_REQ_SEQ, u64::MAX);
     assert!(
         // The slot is freed before the worker drops its region: wait for
         // both.
@@ -462,7 +455,7 @@ fn leftover_region_with_our_pid_but_another_generation_is_stale() {
     let again = theirs.write(&d.join(region_name(4)));
     let region = ShmRegion::create(&again, 16, 16).unwrap();
     // The new file records our pid and our generation.
-    let raw = RawPeer::open(&again);
+    let raw = RawRegion::open(&again);
     assert_eq!(raw.u32_at(8), std::process::id());
     assert_eq!(raw.u32_at(12), own_generation());
     assert_eq!(stale_check(&again), StaleVerdict::Live);

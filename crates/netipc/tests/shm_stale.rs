@@ -1,16 +1,11 @@
 //! Stale region files (PROTOCOL §7.8), file names, and who unlinks what.
 
-mod shm_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
 use netipc::transport::shm::{stale_check, sweep_stale, ShmError, ShmRegion, StaleVerdict};
-use netipc::transport::Endpoint;
-use shm_common::*;
-
-fn ep(dir: impl AsRef<Path>, service: &str) -> Endpoint {
-    Endpoint::new(dir, service).unwrap()
-}
+use support::*;
 
 /// The pid of a process that has exited and been reaped.
 fn dead_pid() -> i32 {
@@ -140,7 +135,7 @@ fn create_replaces_a_stale_file() {
     assert_eq!(r.request_capacity(), 192);
     assert_eq!(r.response_capacity(), 256);
     // The file is now ours: our pid, a non-zero generation, our layout.
-    let peer = RawPeer::open(&p);
+    let peer = RawRegion::open(&p);
     assert_eq!(peer.u32_at(8), std::process::id());
     assert_ne!(peer.u32_at(12), 0);
     assert_eq!(peer.u32_at(16), 64);
@@ -284,9 +279,16 @@ fn non_regular_entries_are_removed() {
 #[test]
 fn unreadable_file_is_removed() {
     use std::os::unix::fs::PermissionsExt;
-    // Root bypasses file permissions, so the rule cannot be exercised there.
+    const NAME: &str = "unreadable_file_is_removed";
+    // Root bypasses file permissions, so as root the rule is exercised by
+    // this test run again as an unprivileged user.
     if rustix::process::geteuid().is_root() {
-        println!("skipped: running as root");
+        if !can_run_as_nobody() {
+            skip(NAME, "running as root without setpriv");
+            return;
+        }
+        let status = nobody_test_command(NAME).status().expect("run setpriv");
+        assert!(status.success(), "the unprivileged run failed: {status}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +309,7 @@ fn live_owner_is_kept_and_create_reports_address_in_use() {
     }
     assert_eq!(sweep_stale(&ep(dir.path(), "svc")).unwrap(), 0);
     // The file is untouched.
-    let peer = RawPeer::open(&p);
+    let peer = RawRegion::open(&p);
     assert_eq!(peer.u32_at(20), 128);
 }
 

@@ -4,15 +4,15 @@
 //! its own binary to run `child_client` as the client (see `spawn_child`).
 //! `child_client` does nothing unless the environment variable is set.
 
-mod shm_common;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use netipc::transport::shm::{ShmError, ShmRegion, ShmRole};
 use netipc::transport::wait::{WaitConfig, WaitStats, Waiter};
-use shm_common::*;
+use support::*;
 
 const CHILD_ENV: &str = "NETIPC_SHM_CHILD";
 const CODE: u16 = 77;
@@ -113,9 +113,7 @@ impl Drop for ChildGuard {
 }
 
 fn spawn_child(scenario: Scenario, path: &Path) -> ChildGuard {
-    let exe = std::env::current_exe().unwrap();
-    let child = Command::new(exe)
-        .args(["--exact", "child_client", "--nocapture", "--test-threads=1"])
+    let child = test_command("child_client")
         .env(
             CHILD_ENV,
             format!("{}\n{}", scenario.name(), path.to_str().unwrap()),
@@ -192,6 +190,7 @@ fn serve(scenario: Scenario) -> (Duration, WaitStats) {
 
 /// Client side, run in the child process.
 #[test]
+#[ignore = "child process entry, run by the two-process tests"]
 fn child_client() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;

@@ -5,13 +5,13 @@
 //! test: the test harness's own threads (its main thread collects output
 //! and may allocate at any moment) cannot disturb the count.
 
-mod common;
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
-use common::*;
+use support::*;
 
 struct Counting;
 
@@ -58,8 +58,8 @@ static GLOBAL: Counting = Counting;
 fn steady_state_send_and_receive_do_not_allocate() {
     let l = limits(64 << 10, 4, 512);
     let (mut client, mut server) = channel_pair(l, l);
-    let small = pattern(8, 1);
-    let big = pattern(5000, 2); // chunked at 512-byte packets
+    let small = pattern(1, 8);
+    let big = pattern(2, 5000); // chunked at 512-byte packets
     let timeout = Some(Duration::from_secs(5));
 
     let mut exchange = |round: u64| {

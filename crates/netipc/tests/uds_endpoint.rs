@@ -2,22 +2,18 @@
 //! file modes, connecting and accepting.
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
 use netipc::transport::endpoint::MAX_SOCKET_PATH;
 use netipc::transport::{
     connect, connect_timeout, Endpoint, EndpointError, InUseReason, Listener, ListenerConfig,
 };
 use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-
-fn ep(dir: impl AsRef<Path>, name: &str) -> Endpoint {
-    Endpoint::new(dir, name).unwrap()
-}
+use support::*;
 
 fn bind(dir: &Path, name: &str) -> Listener {
     Listener::bind(&ep(dir, name), &ListenerConfig::default()).unwrap()

@@ -3,14 +3,14 @@
 //! must not affect another.
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::*;
 use netipc::transport::{TransportError, UdsChannel};
 use netipc::wire::{BatchBuilder, Flags, Header, Kind, WireError};
 use proptest::prelude::*;
+use support::*;
 
 const T: Option<Duration> = Some(Duration::from_secs(5));
 /// Packet size used by most tests: B = 96.
@@ -260,14 +260,14 @@ const TOTAL: u32 = 332;
 const COUNT: u32 = 4;
 
 fn first_packet() -> Vec<u8> {
-    packet(&[&valid_header_bytes(LEN), &pattern(96, 1)])
+    packet(&[&valid_header_bytes(LEN), &pattern(1, 96)])
 }
 
 fn good_chunk(index: u32) -> Vec<u8> {
     let len = if index == 3 { 12 } else { 96 };
     packet(&[
         &chunk(7, TOTAL, index, COUNT, len),
-        &pattern(len as usize, index as u8),
+        &pattern(u64::from(index), len as usize),
     ])
 }
 
@@ -281,10 +281,10 @@ fn chunked(mutate: impl FnOnce(&mut Vec<Vec<u8>>)) -> Result<(Header, Vec<u8>), 
 fn a_valid_chunked_message_is_reassembled() {
     let (h, p) = chunked(|_| {}).unwrap();
     assert_eq!(h.payload_len, LEN);
-    let mut expected = pattern(96, 1);
-    expected.extend(pattern(96, 1));
-    expected.extend(pattern(96, 2));
-    expected.extend(pattern(12, 3));
+    let mut expected = pattern(1, 96);
+    expected.extend(pattern(1, 96));
+    expected.extend(pattern(2, 96));
+    expected.extend(pattern(3, 12));
     assert_eq!(p, expected);
 }
 

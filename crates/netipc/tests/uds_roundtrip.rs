@@ -3,15 +3,15 @@
 //! and the connection-level helpers.
 
 #[macro_use]
-mod common;
+mod support;
 
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
 use netipc::transport::uds::FALLBACK_PACKET_SIZE;
 use netipc::transport::{Limits, TransportError, UdsChannel, UdsConn};
 use netipc::wire::{Header, HelloAck, Kind, Profiles};
+use support::*;
 
 const T: Option<Duration> = Some(Duration::from_secs(20));
 const MAX: u32 = (4 << 20) + 64;
@@ -31,7 +31,7 @@ fn round_trip(packet_size: u32, sizes: &[usize]) {
         }
     });
     for (i, &size) in sizes.iter().enumerate() {
-        let payload = pattern(size, i as u8);
+        let payload = pattern(i as u64, size);
         let id = 1000 + i as u64;
         client.send(&request(size as u32, id), &payload).unwrap();
         let (h, back) = client.recv(T).unwrap();
@@ -85,7 +85,7 @@ fn round_trips_with_odd_packet_sizes() {
 fn chunk_layout_on_the_wire_matches_the_protocol_example() {
     // P = 128, payload 300 → 96, 96, 96, 12; chunk_count 4; total 332.
     let (mut ch, peer) = raw_channel(limits(4096, 1, 128));
-    let payload = pattern(300, 3);
+    let payload = pattern(3, 300);
     ch.send(&request(300, 0xabc), &payload).unwrap();
     let first = peer.recv_packet();
     assert_eq!(first.len(), 128);
@@ -131,7 +131,7 @@ fn the_kernel_accepts_a_packet_of_exactly_the_default_packet_size() {
     let p = a.default_packet_size();
     assert!(sndbuf > 32);
     assert_eq!(p as usize, sndbuf - 32);
-    let bytes = pattern(p as usize, 9);
+    let bytes = pattern(9, p as usize);
     a.send_packet(&[&bytes[..32], &bytes[32..]]).unwrap();
     let mut buf = vec![0u8; p as usize];
     assert_eq!(b.recv_packet(&mut buf, T).unwrap(), p as usize);
@@ -175,7 +175,7 @@ fn pipelined(reverse: bool) {
     });
     let ids: Vec<u64> = (0..16).map(|i| 0x1_0000 + i * 3).collect();
     for &id in &ids {
-        let body = pattern(50 + (id % 7) as usize * 20, id as u8);
+        let body = pattern(id, 50 + (id % 7) as usize * 20);
         client
             .send_request(&request(body.len() as u32, id), &body)
             .unwrap();
@@ -184,7 +184,7 @@ fn pipelined(reverse: bool) {
     let mut seen = Vec::new();
     for _ in 0..16 {
         let (h, p) = client.recv_response(T).unwrap();
-        let body = pattern(50 + (h.message_id % 7) as usize * 20, h.message_id as u8);
+        let body = pattern(h.message_id, 50 + (h.message_id % 7) as usize * 20);
         assert!(
             p == [body.as_slice(), body.as_slice()].concat().as_slice(),
             "response {} does not match its request",
@@ -402,7 +402,7 @@ fn try_recv_does_not_wait() {
     assert_eq!((h.message_id, p), (4, &b"abc"[..]));
     assert!(ch.try_recv(T).unwrap().is_none());
     // A chunked message whose rest arrives later.
-    let payload = pattern(300, 1);
+    let payload = pattern(1, 300);
     let mut sender = UdsChannel::new(UdsConn::from_fd(peer.fd), limits(4096, 1, 128)).unwrap();
     let t = thread::spawn(move || {
         sender.send(&response(1, 300, 9), &payload).unwrap();
@@ -414,7 +414,7 @@ fn try_recv_does_not_wait() {
         }
         thread::sleep(Duration::from_millis(1));
     };
-    assert_eq!(got, (9, pattern(300, 1)));
+    assert_eq!(got, (9, pattern(1, 300)));
     drop(t.join().unwrap());
 }
 
@@ -558,7 +558,7 @@ fn header_fields_survive_a_round_trip() {
         item_count: 0,
         message_id: u64::MAX,
     };
-    a.send(&h, &pattern(200, 0)).unwrap();
+    a.send(&h, &pattern(0, 200)).unwrap();
     assert_eq!(b.recv(T).unwrap().0, h);
 }
 
@@ -569,7 +569,7 @@ fn split_timeouts_let_a_slow_chunked_message_through() {
     let (mut chan, peer) = raw_channel(limits(1024, 1, 128));
     // 200 payload bytes at packet size 128: 96 in the first packet, then 96
     // and 8 in two continuations.
-    let payload = pattern(200, 3);
+    let payload = pattern(3, 200);
     let header = request(200, 9);
     let total = 232;
     let first = packet(&[&header.encode(), &payload[..96]]);

@@ -3,32 +3,21 @@
 //! and every vector truncated by one byte is rejected.
 #![cfg(target_endian = "little")]
 
+mod support;
+
 use netipc::wire::{
     BatchBuilder, BatchView, ChunkHeader, Flags, Header, Hello, HelloAck, Kind, Profiles,
     WireError, HEADER_LEN,
 };
 use serde_json::Value;
-
-fn vectors() -> Vec<Value> {
-    let text = include_str!("data/netipc-v1-vectors.json");
-    serde_json::from_str(text).expect("vector file parses")
-}
+use support::vectors::{load, WIRE_AND_CODEC};
 
 fn vector(name: &str) -> (Value, Vec<u8>) {
-    let v = vectors()
+    let v = load(WIRE_AND_CODEC)
         .into_iter()
-        .find(|v| v["name"] == name)
+        .find(|v| v.name == name)
         .unwrap_or_else(|| panic!("vector {name} missing"));
-    let bytes = hex(v["hex"].as_str().unwrap());
-    assert_eq!(bytes.len() as u64, v["len"].as_u64().unwrap());
-    (v["inputs"].clone(), bytes)
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (v.inputs, v.bytes)
 }
 
 fn u(v: &Value, key: &str) -> u64 {
@@ -278,9 +267,9 @@ fn every_wire_vector_is_covered() {
         "frame_hello_ack",
         "frame_request_batch_increment",
     ];
-    for v in vectors() {
-        if v["layer"] != "codec" {
-            let name = v["name"].as_str().unwrap();
+    for v in load(WIRE_AND_CODEC) {
+        if v.raw["layer"] != "codec" {
+            let name = v.name.as_str();
             assert!(covered.contains(&name), "wire vector {name} has no test");
         }
     }

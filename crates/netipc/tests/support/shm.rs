@@ -1,5 +1,5 @@
-//! Helpers shared by the shared-memory integration tests.
-#![allow(dead_code)]
+//! Crafted shared-memory region files, hand-built outer headers, and a raw
+//! region peer.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -40,21 +40,6 @@ pub fn parse_header(msg: &[u8]) -> (u16, u32, u64) {
     let payload_len = u32::from_ne_bytes(msg[16..20].try_into().unwrap());
     let id = u64::from_ne_bytes(msg[24..32].try_into().unwrap());
     (kind, payload_len, id)
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*), different for each seed.
-pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_ne_bytes();
-        let n = (len - out.len()).min(8);
-        out.extend_from_slice(&v[..n]);
-    }
-    out
 }
 
 /// The server's answer to a request payload: reversed, each byte + 1.
@@ -128,11 +113,11 @@ impl Crafted {
 
 /// Direct, unsynchronised access to a region file through `pwrite`/`pread`:
 /// plays a misbehaving peer without mapping anything.
-pub struct RawPeer(pub File);
+pub struct RawRegion(pub File);
 
-impl RawPeer {
+impl RawRegion {
     pub fn open(path: &Path) -> Self {
-        RawPeer(
+        RawRegion(
             std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)

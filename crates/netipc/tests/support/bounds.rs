@@ -1,6 +1,5 @@
 //! Helpers of the bounded-call and abort tests: a handler gate that holds
 //! calls inside the provider until it is opened, and provider setups.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
@@ -9,9 +8,7 @@ use std::time::Duration;
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
 
-#[path = "../service_common/mod.rs"]
-mod service_common;
-pub use service_common::*;
+use super::service::{ep, TOKEN};
 
 /// Generous bound for "returned promptly" where the exact latency is not
 /// the point (slice-driven waits on a loaded machine).

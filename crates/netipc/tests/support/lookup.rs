@@ -2,8 +2,6 @@
 //! golden vectors' JSON or from proptest strategies, compared with decoded
 //! views, and turned into builder answers.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus};
 use netipc::codec::lookup::cgroups_lookup::{self, Status};
 use netipc::codec::lookup::{Label, Orchestrator};

@@ -33,4 +33,4 @@ pub use handshake::{
 #[cfg(unix)]
 pub use session::{ClientSession, ConnectError, ConnectFailure, ServerSession, SessionError};
 #[cfg(unix)]
-pub use uds::{InFlight, Limits, UdsChannel, UdsConn};
+pub use uds::{InFlight, Limits, PeerCredentials, UdsChannel, UdsConn};

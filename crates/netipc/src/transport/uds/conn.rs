@@ -30,6 +30,17 @@ const RCVTIMEO_UNKNOWN: u64 = u64::MAX;
 /// Encoded `SO_RCVTIMEO` cache value: no timeout (block forever).
 const RCVTIMEO_NONE: u64 = 0;
 
+/// Who is at the other end of a connection ([`UdsConn::peer_credentials`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerCredentials {
+    /// Process id.
+    pub pid: i32,
+    /// Effective user id.
+    pub uid: u32,
+    /// Effective group id.
+    pub gid: u32,
+}
+
 /// A connected `AF_UNIX` / `SOCK_SEQPACKET` socket that moves whole packets.
 ///
 /// Every method takes `&self`; the type is `Send + Sync`, so one thread may
@@ -197,6 +208,20 @@ impl UdsConn {
                 Err(_) => return false,
             }
         }
+    }
+
+    /// The identity of the process at the other end (`SO_PEERCRED`): the
+    /// credentials the kernel recorded when that process called `connect`
+    /// (for an accepted connection) or `listen` (for a connected one). A
+    /// peer cannot forge them.
+    pub fn peer_credentials(&self) -> Result<PeerCredentials, TransportError> {
+        let cred = sockopt::socket_peercred(&self.fd)
+            .map_err(|e| TransportError::io("getsockopt(SO_PEERCRED)", e))?;
+        Ok(PeerCredentials {
+            pid: cred.pid.as_raw_nonzero().get(),
+            uid: cred.uid.as_raw(),
+            gid: cred.gid.as_raw(),
+        })
     }
 
     /// The socket's `SO_SNDBUF` as the kernel reports it.

@@ -44,4 +44,4 @@ mod conn;
 
 pub use channel::{InFlight, Limits, UdsChannel};
 pub(crate) use conn::poll_readable;
-pub use conn::{UdsConn, FALLBACK_PACKET_SIZE, SNDBUF_HEADROOM};
+pub use conn::{PeerCredentials, UdsConn, FALLBACK_PACKET_SIZE, SNDBUF_HEADROOM};

@@ -404,7 +404,7 @@ fn a_socket_of_another_user_nobody_listens_on_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("svc.sock");
     drop(raw_listener(&path, SocketType::SEQPACKET, 4));
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     binds_over(dir.path());
 }

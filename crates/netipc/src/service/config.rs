@@ -20,6 +20,39 @@ const DEFAULT_PREFERRED: Profiles = Profiles::SHM_HYBRID;
 /// Sessions a managed server serves at once by default.
 const DEFAULT_MAX_SESSIONS: usize = 8;
 
+/// How long a client beyond the session limit waits for a slot, by default.
+const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(1);
+
+/// Which client processes a managed server talks to, judged by the
+/// credentials the kernel records for the connecting process
+/// (`SO_PEERCRED`) before anything is read from it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum PeerCheck {
+    /// Only processes running as the server's own effective uid, or as
+    /// root (the default). Others are disconnected before the handshake.
+    #[default]
+    SameUserOrRoot,
+    /// The server's own uid, root, and the listed uids.
+    Uids(Vec<u32>),
+    /// Anyone who can connect to the socket (the file mode and the auth
+    /// token are then the only checks).
+    Anyone,
+}
+
+impl PeerCheck {
+    /// Whether a client running as `peer_uid` is served by a server running
+    /// as `own_uid`.
+    pub fn allows(&self, peer_uid: u32, own_uid: u32) -> bool {
+        let same = peer_uid == own_uid || peer_uid == 0;
+        match self {
+            PeerCheck::SameUserOrRoot => same,
+            PeerCheck::Uids(uids) => same || uids.contains(&peer_uid),
+            PeerCheck::Anyone => true,
+        }
+    }
+}
+
 /// Settings of a client context: the Level 1 [`SessionConfig`] it connects
 /// with and the batch size the caller intends to use.
 ///
@@ -130,16 +163,29 @@ pub struct ServerConfig {
     pub session: ServerSessionConfig,
     /// The socket file's mode and the listen backlog.
     pub listener: ListenerConfig,
-    /// Concurrent sessions served; an extra client completes its handshake
-    /// and is then disconnected (it sees the session close on first use).
-    /// Default 8.
+    /// Concurrent sessions served. A client beyond the limit waits up to
+    /// `slot_wait` for a session to end; then it completes its handshake
+    /// and is disconnected (it sees the session close on first use).
+    /// At most 2 × `max_sessions` connections wait for their handshake at
+    /// once; beyond that the longest-silent one is closed. Default 8.
     pub max_sessions: usize,
+    /// How long a client beyond `max_sessions` waits for a slot (its HELLO
+    /// stays unanswered meanwhile). Default 1 s.
+    pub slot_wait: Duration,
+    /// Which client processes are served. Default
+    /// [`PeerCheck::SameUserOrRoot`].
+    pub peer_check: PeerCheck,
+    /// Refuse to start in a run directory that others could tamper with:
+    /// one writable by group or others without the sticky bit, or owned by
+    /// a user other than the server's and root. Default true.
+    pub check_run_dir: bool,
 }
 
 impl ServerConfig {
     /// Defaults with the given auth token: UDS and shared memory supported,
     /// shared memory preferred, 1024-byte responses until larger ones are
-    /// learned, automatic packet size, 8 sessions, socket mode 0600.
+    /// learned, automatic packet size, 8 sessions, socket mode 0600, only
+    /// the same user and root served, the run directory checked.
     pub fn new(auth_token: AuthToken) -> Self {
         ServerConfig {
             session: ServerSessionConfig::new(ServerPolicy {
@@ -150,6 +196,9 @@ impl ServerConfig {
             }),
             listener: ListenerConfig::default(),
             max_sessions: DEFAULT_MAX_SESSIONS,
+            slot_wait: DEFAULT_SLOT_WAIT,
+            peer_check: PeerCheck::default(),
+            check_run_dir: true,
         }
     }
 
@@ -199,6 +248,32 @@ impl ServerConfig {
     /// Sets the spin-then-block policy of the workers' receives.
     pub fn with_wait(mut self, wait: WaitConfig) -> Self {
         self.session.wait = wait;
+        self
+    }
+
+    /// Sets the longest wait for room in a session's socket buffer while
+    /// sending to a client that stopped reading.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.session.send_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a client beyond the session limit waits for a slot.
+    pub fn with_slot_wait(mut self, wait: Duration) -> Self {
+        self.slot_wait = wait;
+        self
+    }
+
+    /// Sets which client processes are served.
+    pub fn with_peer_check(mut self, check: PeerCheck) -> Self {
+        self.peer_check = check;
+        self
+    }
+
+    /// Sets whether the run directory's owner and mode are checked at
+    /// start.
+    pub fn with_run_dir_check(mut self, check: bool) -> Self {
+        self.check_run_dir = check;
         self
     }
 }

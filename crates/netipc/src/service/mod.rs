@@ -24,7 +24,7 @@ pub mod server;
 pub mod string_reverse;
 
 pub use client::{Client, ClientState, ClientStatus, NegotiatedLimits, ServiceKind};
-pub use config::{ClientConfig, ServerConfig};
+pub use config::{ClientConfig, PeerCheck, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
 pub use server::{Handler, ManagedServer, ServerStats};
 

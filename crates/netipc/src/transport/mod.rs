@@ -13,6 +13,8 @@ pub mod endpoint;
 pub mod error;
 pub mod handshake;
 #[cfg(unix)]
+mod server_session;
+#[cfg(unix)]
 pub mod session;
 #[cfg(unix)]
 pub mod shm;
@@ -31,6 +33,10 @@ pub use handshake::{
     SessionIds,
 };
 #[cfg(unix)]
-pub use session::{ClientSession, ConnectError, ConnectFailure, ServerSession, SessionError};
+pub use server_session::Accepted;
+#[cfg(unix)]
+pub use session::{
+    ClientSession, ConnectError, ConnectFailure, ServerSession, SessionError, SessionStopper,
+};
 #[cfg(unix)]
 pub use uds::{InFlight, Limits, PeerCredentials, UdsChannel, UdsConn};

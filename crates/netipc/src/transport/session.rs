@@ -20,10 +20,11 @@ use rustix::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::config::{ServerSessionConfig, SessionConfig};
+use super::config::SessionConfig;
 use super::endpoint::{self, Endpoint};
 use super::error::{EndpointError, HandshakeError, TransportError};
 use super::handshake;
+pub use super::server_session::{ServerSession, SessionStopper};
 use super::shm::region::{ShmError, ShmRegion};
 use super::uds::{Limits, UdsChannel, UdsConn};
 use super::wait::Waiter;
@@ -33,10 +34,6 @@ use crate::wire::{BatchView, Header, HelloAck, Kind, Profiles, WireError, HEADER
 /// How long a shared-memory receiver blocks before it looks at the socket to
 /// see whether the peer is still there.
 const SHM_SLICE: Duration = Duration::from_millis(50);
-
-/// How long a server waits for the rest of a chunked request once its first
-/// packet arrived (the first packet itself is awaited in short slices).
-const SERVER_MESSAGE_REST: Duration = Duration::from_secs(5);
 
 /// Why a client could not establish a session.
 #[derive(Debug, thiserror::Error)]
@@ -165,25 +162,30 @@ pub enum SessionError {
 
 /// The data plane of a session.
 #[derive(Debug)]
-enum Plane {
+pub(super) enum Plane {
     Uds,
     Shm { region: ShmRegion, buf: Vec<u8> },
 }
 
 /// Shared state and the send/receive logic of both session sides.
 #[derive(Debug)]
-struct Core {
-    chan: UdsChannel,
-    plane: Plane,
-    ack: HelloAck,
-    limits: Limits,
-    waiter: Waiter,
+pub(super) struct Core {
+    pub(super) chan: UdsChannel,
+    pub(super) plane: Plane,
+    pub(super) ack: HelloAck,
+    pub(super) limits: Limits,
+    pub(super) waiter: Waiter,
 }
 
 impl Core {
     /// Sends one message; `track` records a request's id as in flight on
     /// UDS (shared memory carries one request at a time).
-    fn send(&mut self, header: &Header, payload: &[u8], track: bool) -> Result<(), SessionError> {
+    pub(super) fn send(
+        &mut self,
+        header: &Header,
+        payload: &[u8],
+        track: bool,
+    ) -> Result<(), SessionError> {
         if payload.len() > self.limits.max_send_payload as usize {
             return Err(SessionError::RequestTooLarge {
                 len: payload.len(),
@@ -222,7 +224,7 @@ impl Core {
     /// received and the peer still connected. Once the first packet of a
     /// chunked UDS message has arrived, the rest may take up to `rest`.
     /// `response` matches a response to the requests in flight on UDS.
-    fn recv(
+    pub(super) fn recv(
         &mut self,
         slice: Duration,
         rest: Duration,
@@ -285,7 +287,7 @@ impl Core {
         }
     }
 
-    fn payload(&self) -> &[u8] {
+    pub(super) fn payload(&self) -> &[u8] {
         match &self.plane {
             Plane::Uds => self.chan.last_payload(),
             Plane::Shm { buf, .. } => buf.get(HEADER_LEN..).unwrap_or(&[]),
@@ -486,82 +488,5 @@ fn attach_with_retry(path: &Path, timeout: Duration, conn: &UdsConn) -> Result<S
             Err(e) if deadline.expired() => return Err(Attach::Failed(e)),
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
-    }
-}
-
-/// The server end of an established session.
-#[derive(Debug)]
-pub struct ServerSession {
-    core: Core,
-}
-
-impl ServerSession {
-    /// Runs the server side of the handshake on an accepted connection.
-    /// When shared memory is selected the region
-    /// [`Endpoint::region_path`]`(session_id)` is created and
-    /// initialised before the successful HELLO_ACK is sent; it is removed
-    /// when the session is dropped.
-    pub fn accept(
-        conn: UdsConn,
-        endpoint: &Endpoint,
-        session_id: u64,
-        config: &ServerSessionConfig,
-    ) -> Result<ServerSession, HandshakeError> {
-        let mut region = None;
-        let ack = handshake::server_handshake(
-            &conn,
-            &config.policy,
-            session_id,
-            config.handshake_timeout,
-            |ack: &HelloAck| -> Result<(), ShmError> {
-                if ack.selected_profile.has_shm() {
-                    region = Some(ShmRegion::create(
-                        endpoint.region_path(session_id),
-                        ack.agreed_max_request_payload_bytes,
-                        ack.agreed_max_response_payload_bytes,
-                    )?);
-                }
-                Ok(())
-            },
-        )?;
-        let limits = Limits::for_server(&ack);
-        let plane = match region {
-            Some(region) => Plane::Shm {
-                region,
-                buf: Vec::new(),
-            },
-            None => Plane::Uds,
-        };
-        Ok(ServerSession {
-            core: Core {
-                chan: UdsChannel::new(conn, limits)?,
-                plane,
-                ack,
-                limits,
-                waiter: Waiter::new(config.wait),
-            },
-        })
-    }
-
-    /// What the handshake agreed on.
-    pub fn negotiated(&self) -> &HelloAck {
-        &self.core.ack
-    }
-
-    /// Waits up to `slice` for the next message. `Ok(None)`: nothing yet and
-    /// the client is still connected. A vanished client is noticed within
-    /// one slice on either data plane.
-    pub fn recv(&mut self, slice: Duration) -> Result<Option<Header>, SessionError> {
-        self.core.recv(slice, SERVER_MESSAGE_REST, false)
-    }
-
-    /// Payload of the last received message.
-    pub fn payload(&self) -> &[u8] {
-        self.core.payload()
-    }
-
-    /// Sends one message (normally a response).
-    pub fn send(&mut self, header: &Header, payload: &[u8]) -> Result<(), SessionError> {
-        self.core.send(header, payload, false)
     }
 }

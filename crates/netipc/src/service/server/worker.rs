@@ -1,0 +1,140 @@
+//! A session's worker: receives requests, runs the handler (splitting
+//! batches), learns sizes and answers, until the client leaves, the session
+//! breaks or the server stops.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::{Handler, Shared, POLL};
+use crate::service::{next_pow2, ServeError};
+use crate::transport::ServerSession;
+use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Status};
+
+/// A session slot, taken by the acceptor before the handshake and released
+/// when the session ends, however it ends (the guard moves into the
+/// worker; if the worker thread cannot start it is released at once).
+pub(super) struct Slot(Arc<Shared>);
+
+impl Slot {
+    /// Takes a slot if fewer than `max` are taken. Only the acceptor takes
+    /// slots, so the check and the increment cannot race with another
+    /// taker.
+    pub(super) fn take(shared: &Arc<Shared>, max: usize) -> Option<Slot> {
+        if active(&shared.active) >= max {
+            return None;
+        }
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        Some(Slot(shared.clone()))
+    }
+}
+
+fn active(a: &AtomicUsize) -> usize {
+    a.load(Ordering::SeqCst)
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub(super) struct Worker<H: Handler> {
+    pub(super) handler: Arc<H>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) slot: Slot,
+}
+
+impl<H: Handler> Worker<H> {
+    pub(super) fn run(self, mut session: ServerSession) {
+        // The slot is released when `self` drops, at the end of the session.
+        let _slot = &self.slot;
+        let shared = &*self.shared;
+        let response_limit = session.negotiated().agreed_max_response_payload_bytes as usize;
+        let mut out = Vec::new();
+        while !shared.stop.load(Ordering::Relaxed) {
+            let request = match session.recv(POLL) {
+                Ok(Some(h)) => h,
+                Ok(None) => continue,
+                Err(_) => return,
+            };
+            if request.kind != Kind::Request {
+                return;
+            }
+            let payload = session.payload();
+            shared
+                .learned_request
+                .fetch_max(next_pow2(payload.len() as u64), Ordering::Relaxed);
+            let (status, flags, items, ends_session) = if request.code
+                != self.handler.method().code()
+            {
+                (Status::Unsupported, Flags::NONE, 1, false)
+            } else {
+                out.clear();
+                let served = catch_unwind(AssertUnwindSafe(|| {
+                    self.dispatch(&request, payload, &mut out)
+                }));
+                match served {
+                    Err(_) => {
+                        shared.handler_failures.fetch_add(1, Ordering::Relaxed);
+                        (Status::InternalError, Flags::NONE, 1, true)
+                    }
+                    Ok(Err(ServeError::BadRequest)) => (Status::BadEnvelope, Flags::NONE, 1, false),
+                    Ok(Err(ServeError::Handler(_))) => {
+                        shared.handler_failures.fetch_add(1, Ordering::Relaxed);
+                        (Status::InternalError, Flags::NONE, 1, false)
+                    }
+                    Ok(Ok(())) => {
+                        shared
+                            .learned_response
+                            .fetch_max(next_pow2(out.len() as u64), Ordering::Relaxed);
+                        if out.len() > response_limit {
+                            (Status::LimitExceeded, Flags::NONE, 1, true)
+                        } else if request.is_batch() {
+                            (Status::Ok, Flags::BATCH, request.item_count, false)
+                        } else {
+                            (Status::Ok, Flags::NONE, 1, false)
+                        }
+                    }
+                }
+            };
+            let body: &[u8] = if status == Status::Ok { &out } else { &[] };
+            let mut response = Header::response_to(&request, status, body.len() as u32);
+            response.flags = flags;
+            response.item_count = items;
+            shared.requests.fetch_add(1, Ordering::Relaxed);
+            if session.send(&response, body).is_err() || ends_session {
+                return;
+            }
+        }
+    }
+
+    /// Runs the handler on a plain request or on every item of a batch,
+    /// appending the response payload to `out`.
+    fn dispatch(
+        &self,
+        request: &Header,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ServeError> {
+        if !request.is_batch() {
+            return self.handler.serve(payload, out);
+        }
+        if !self.handler.allows_batch() {
+            return Err(ServeError::BadRequest);
+        }
+        let items =
+            BatchView::new(payload, request.item_count).map_err(|_| ServeError::BadRequest)?;
+        let mut builder =
+            BatchBuilder::new(out, request.item_count).map_err(|_| ServeError::BadRequest)?;
+        for item in items.iter() {
+            let mut result = Ok(());
+            builder
+                .push_with(|buf| result = self.handler.serve(item, buf))
+                .map_err(|_| ServeError::BadRequest)?;
+            result?;
+        }
+        builder.finish().map_err(|_| ServeError::BadRequest)?;
+        Ok(())
+    }
+}

@@ -14,7 +14,8 @@
 #     reader (asks for the snapshot, never reads) and a good client whose
 #     latency is measured.
 #  2. SIGKILL of a client process with sessions open.
-#  3. SIGSTOP of the provider while 20 clients start (2 s timeouts).
+#  3. SIGSTOP of the provider while 20 clients start (2 s deadlines), and
+#     one call with a 60 s deadline aborted from another thread.
 #  4. SIGTERM: shutdown time; no socket or region file may remain.
 #  5. SIGKILL of the provider with sessions open, restart in the same run
 #     directory, load again.

@@ -13,7 +13,7 @@ use netipc::wire::Profiles;
 
 use crate::common::{
     cpu_ns, endpoint, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD,
-    NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
+    NORMAL_REQUEST_PAYLOAD, NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
 };
 use crate::snapshot;
 
@@ -61,6 +61,12 @@ impl ServerSpec {
         config = config.with_response_payload(match self.kind {
             ServerKind::IncrementBatch => BATCH_PAYLOAD,
             ServerKind::Increment | ServerKind::Snapshot => NORMAL_RESPONSE_PAYLOAD,
+        });
+        // Accept the benchmark clients' request proposals (4096, or the
+        // batch payload), above the 1024-byte default request maximum.
+        config = config.with_request_payload(match self.kind {
+            ServerKind::IncrementBatch => BATCH_PAYLOAD,
+            ServerKind::Increment | ServerKind::Snapshot => NORMAL_REQUEST_PAYLOAD,
         });
         config = config.with_max_sessions(SERVER_WORKERS);
         if let Some(wait) = wait_override() {
@@ -201,6 +207,7 @@ mod tests {
         assert_eq!(s.kind, ServerKind::IncrementBatch);
         assert_eq!(s.profiles.0, 0x03);
         assert_eq!(s.config().session.policy.max_response_payload, 52096);
+        assert_eq!(s.config().session.policy.max_request_payload, 52096);
         let s = ServerSpec::from_subcommand("snapshot-server").unwrap();
         assert_eq!(s.profiles.0, 0x01);
         assert_eq!(s.config().session.policy.max_response_payload, 65536);

@@ -248,12 +248,7 @@ fn another_users_client_is_closed_before_the_handshake() {
             .uds_only()
             .with_socket_mode(0o666)
             .with_peer_check(check);
-        ManagedServer::start(
-            ep(dir.path(), service),
-            config,
-            increment::handler(Ok),
-        )
-        .unwrap()
+        ManagedServer::start(ep(dir.path(), service), config, increment::handler(Ok)).unwrap()
     };
     let strict = start("strict", PeerCheck::default());
     assert_eq!(connect_as_nobody(dir.path(), "strict"), 0);

@@ -419,9 +419,11 @@ fn frozen(dir: &Path, duration: Duration) {
     println!("FROZEN sessions={sessions}");
 }
 
-/// Runs `clients` clients (connect, one call, 2 s handshake and response
-/// timeouts) against a provider that is stopped; reports how many came
-/// back within 15 s.
+/// Runs `clients` clients (connect, one call; 2 s handshake and call
+/// deadlines) against a provider that is stopped, and one more client with
+/// a 60 s deadline whose call is aborted from this thread after 1 s;
+/// reports how many came back within 15 s and how long the aborted call
+/// took to return after `abort()`.
 fn stopped(dir: &Path, clients: u64) {
     let (tx, rx) = mpsc::channel();
     for i in 0..clients {
@@ -433,7 +435,7 @@ fn stopped(dir: &Path, clients: u64) {
                 ep(&dir, INC),
                 ClientConfig::new(TOKEN)
                     .with_handshake_timeout(secs(2))
-                    .with_response_timeout(secs(2)),
+                    .with_call_timeout(secs(2)),
             );
             c.refresh();
             let ok = c.ready() && c.call(i).is_ok();
@@ -441,6 +443,38 @@ fn stopped(dir: &Path, clients: u64) {
         });
     }
     drop(tx);
+    let (abort_tx, abort_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    {
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let mut c = IncrementClient::new(
+                ep(&dir, INC),
+                ClientConfig::new(TOKEN)
+                    .with_handshake_timeout(secs(60))
+                    .with_call_timeout(secs(60)),
+            );
+            let _ = abort_tx.send(c.abort_handle());
+            c.refresh();
+            let result = if c.ready() {
+                c.call(1).map(|_| ()).map_err(|e| e.to_string())
+            } else {
+                Err(format!("{:?}", c.status().last_connect_error))
+            };
+            let _ = done_tx.send((Instant::now(), result));
+        });
+    }
+    let abort = abort_rx.recv().expect("abort handle");
+    std::thread::sleep(secs(1));
+    let aborted_at = Instant::now();
+    abort.abort();
+    let abort_ms = match done_rx.recv_timeout(secs(15)) {
+        Ok((t, _)) => format!(
+            "{:.0}",
+            t.saturating_duration_since(aborted_at).as_secs_f64() * 1e3
+        ),
+        Err(_) => "stuck".to_string(),
+    };
     let deadline = Instant::now() + secs(15);
     let mut returned = Vec::new();
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -451,7 +485,7 @@ fn stopped(dir: &Path, clients: u64) {
     }
     let max = returned.iter().map(|r| r.1).max().unwrap_or_default();
     println!(
-        "STOPPED clients={clients} returned={} succeeded={} stuck={} max_return_ms={:.0}",
+        "STOPPED clients={clients} returned={} succeeded={} stuck={} max_return_ms={:.0} abort_return_ms={abort_ms}",
         returned.len(),
         returned.iter().filter(|r| r.0).count(),
         clients as usize - returned.len(),

@@ -21,11 +21,15 @@ pub enum CallError {
     /// [`ClientStatus::last_connect_error`](super::ClientStatus::last_connect_error).
     #[error("not connected (state: {0}); call refresh() first")]
     NotReady(ClientState),
-    /// The request can never fit: over the protocol's 1 MiB request cap.
-    #[error("request of {len} bytes exceeds the protocol's 1 MiB request cap")]
+    /// The request can never be sent: it is larger than the context's
+    /// request ceiling ([`ClientConfig::max_request_payload`](super::ClientConfig::max_request_payload)),
+    /// which is all the context ever proposes.
+    #[error("request of {len} bytes exceeds the configured request ceiling of {limit} bytes")]
     RequestTooLarge {
         /// Encoded payload length.
         len: usize,
+        /// The request ceiling.
+        limit: u32,
     },
     /// A batch of more items than a message can announce (2^32 − 1).
     #[error("a batch of {count} items is more than a message can carry")]
@@ -33,6 +37,18 @@ pub enum CallError {
         /// Items given.
         count: usize,
     },
+    /// The call's deadline passed (the context's call timeout, or the one
+    /// given to [`Client::call_with_timeout`](super::Client::call_with_timeout)).
+    /// Never retried: the session was dropped and the context is Broken
+    /// until the next `refresh()`.
+    #[error("the call timed out")]
+    Timeout,
+    /// The call was aborted through the context's
+    /// [`AbortHandle`](super::AbortHandle), or the handle was already
+    /// aborted. Never retried: a session in use was dropped; calls keep
+    /// failing with `Aborted` until the handle is cleared.
+    #[error("the call was aborted")]
+    Aborted,
     /// Reconnecting during recovery failed.
     #[error("reconnecting failed")]
     Reconnect(#[source] Arc<ConnectError>),

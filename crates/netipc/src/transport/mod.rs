@@ -7,11 +7,19 @@
 //! modules are built on Unix only; the Windows transport is built on
 //! Windows only.
 
+#[cfg(unix)]
+mod abort;
+#[cfg(unix)]
+mod client_session;
 pub mod config;
+#[cfg(unix)]
+mod connect_error;
 #[cfg(unix)]
 pub mod endpoint;
 pub mod error;
 pub mod handshake;
+#[cfg(unix)]
+mod peer;
 #[cfg(unix)]
 mod server_session;
 #[cfg(unix)]
@@ -24,7 +32,13 @@ pub mod wait;
 #[cfg(windows)]
 pub mod windows;
 
-pub use config::{ServerSessionConfig, SessionConfig};
+#[cfg(unix)]
+pub use abort::AbortHandle;
+#[cfg(unix)]
+pub use client_session::ClientSession;
+pub use config::{ServerSessionConfig, SessionConfig, DEFAULT_RESPONSE_CAP};
+#[cfg(unix)]
+pub use connect_error::{ConnectError, ConnectFailure};
 #[cfg(unix)]
 pub use endpoint::{connect, connect_timeout, Endpoint, Listener, ListenerConfig};
 pub use error::{EndpointError, HandshakeError, InUseReason, Incompatibility, TransportError};
@@ -33,10 +47,10 @@ pub use handshake::{
     SessionIds,
 };
 #[cfg(unix)]
+pub use peer::PeerCredentials;
+#[cfg(unix)]
 pub use server_session::Accepted;
 #[cfg(unix)]
-pub use session::{
-    ClientSession, ConnectError, ConnectFailure, ServerSession, SessionError, SessionStopper,
-};
+pub use session::{ServerSession, SessionError, SessionStopper};
 #[cfg(unix)]
-pub use uds::{InFlight, Limits, PeerCredentials, UdsChannel, UdsConn};
+pub use uds::{InFlight, Limits, UdsChannel, UdsConn};

@@ -21,7 +21,8 @@ use super::{Handler, Shared, POLL};
 use crate::service::ServerConfig;
 use crate::transport::handshake::SessionIds;
 use crate::transport::{
-    Accepted, Endpoint, Listener, ServerSession, ServerSessionConfig, SessionStopper, UdsConn,
+    Accepted, Endpoint, Listener, PeerCredentials, ServerSession, ServerSessionConfig,
+    SessionStopper, UdsConn,
 };
 
 /// Back-off of a connection that waits for a session slot or for its
@@ -289,7 +290,7 @@ impl<H: Handler> Acceptor<H> {
                     return;
                 }
             };
-            let allowed = conn.peer_credentials().map_or(false, |c| {
+            let allowed = PeerCredentials::of(&conn).map_or(false, |c| {
                 self.config.peer_check.allows(c.uid, self.own_uid)
             });
             if !allowed {

@@ -71,6 +71,10 @@ struct Shared {
     handler_failures: AtomicU64,
     learned_request: AtomicU32,
     learned_response: AtomicU32,
+    /// Learned sizes never exceed the configured maxima
+    /// (PROTOCOL-LOOKUP.md §19.9 item 1).
+    request_ceiling: u32,
+    response_ceiling: u32,
 }
 
 /// A running server for one endpoint. Dropping it shuts it down.
@@ -128,6 +132,8 @@ impl ManagedServer {
                     .effective_max_response_payload()
                     .max(1),
             ),
+            request_ceiling: config.request_ceiling(),
+            response_ceiling: config.effective_response_ceiling(),
         });
         let thread_name = format!("netipc-accept-{}", endpoint.service());
         let acceptor = acceptor::Acceptor::new(

@@ -62,13 +62,12 @@ impl<H: Handler> Worker<H> {
                 return;
             }
             let payload = session.payload();
-            shared
-                .learned_request
-                .fetch_max(next_pow2(payload.len() as u64), Ordering::Relaxed);
-            let (status, flags, items, ends_session) = if request.code
-                != self.handler.method().code()
-            {
-                (Status::Unsupported, Flags::NONE, 1, false)
+            shared.learned_request.fetch_max(
+                next_pow2(payload.len() as u64).min(shared.request_ceiling),
+                Ordering::Relaxed,
+            );
+            let (status, flags, items) = if request.code != self.handler.method().code() {
+                (Status::Unsupported, Flags::NONE, 1)
             } else {
                 out.clear();
                 let served = catch_unwind(AssertUnwindSafe(|| {
@@ -77,23 +76,24 @@ impl<H: Handler> Worker<H> {
                 match served {
                     Err(_) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
-                        (Status::InternalError, Flags::NONE, 1, true)
+                        (Status::InternalError, Flags::NONE, 1)
                     }
-                    Ok(Err(ServeError::BadRequest)) => (Status::BadEnvelope, Flags::NONE, 1, false),
+                    Ok(Err(ServeError::BadRequest)) => (Status::BadEnvelope, Flags::NONE, 1),
                     Ok(Err(ServeError::Handler(_))) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
-                        (Status::InternalError, Flags::NONE, 1, false)
+                        (Status::InternalError, Flags::NONE, 1)
                     }
                     Ok(Ok(())) => {
-                        shared
-                            .learned_response
-                            .fetch_max(next_pow2(out.len() as u64), Ordering::Relaxed);
+                        shared.learned_response.fetch_max(
+                            next_pow2(out.len() as u64).min(shared.response_ceiling),
+                            Ordering::Relaxed,
+                        );
                         if out.len() > response_limit {
-                            (Status::LimitExceeded, Flags::NONE, 1, true)
+                            (Status::LimitExceeded, Flags::NONE, 1)
                         } else if request.is_batch() {
-                            (Status::Ok, Flags::BATCH, request.item_count, false)
+                            (Status::Ok, Flags::BATCH, request.item_count)
                         } else {
-                            (Status::Ok, Flags::NONE, 1, false)
+                            (Status::Ok, Flags::NONE, 1)
                         }
                     }
                 }
@@ -103,7 +103,7 @@ impl<H: Handler> Worker<H> {
             response.flags = flags;
             response.item_count = items;
             shared.requests.fetch_add(1, Ordering::Relaxed);
-            if session.send(&response, body).is_err() || ends_session {
+            if session.send(&response, body).is_err() || ends_session(status) {
                 return;
             }
         }
@@ -137,4 +137,16 @@ impl<H: Handler> Worker<H> {
         builder.finish().map_err(|_| ServeError::BadRequest)?;
         Ok(())
     }
+}
+
+/// Whether the session ends after a response with `status`
+/// (PROTOCOL-LOOKUP.md §19.2): after LIMIT_EXCEEDED (the client reconnects
+/// with larger limits), BAD_ENVELOPE and INTERNAL_ERROR the managed server
+/// closes the session; the client recovers with a new handshake.
+/// UNSUPPORTED and OK keep it open.
+fn ends_session(status: Status) -> bool {
+    matches!(
+        status,
+        Status::LimitExceeded | Status::BadEnvelope | Status::InternalError
+    )
 }

@@ -171,6 +171,14 @@ impl Demo<'_> {
         drop(shm);
         snapshot_server.shutdown();
         increment_server.shutdown();
+        self.check_stop()?;
+
+        let mountinfo = self
+            .args
+            .mountinfo
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo"));
+        super::lookups::demo(&mut self.out, self.dir, &self.token, &mountinfo)?;
         Ok(())
     }
 

@@ -179,7 +179,7 @@ impl<K: ServiceKind> Client<K> {
     /// left; the state becomes the connect result. An abort or the call's
     /// deadline ending the attempt fails the call with `Aborted` /
     /// `Timeout` and leaves the context Broken.
-    fn reconnect(&mut self) -> Result<(), CallError> {
+    pub(super) fn reconnect(&mut self) -> Result<(), CallError> {
         self.session = None;
         match self.connect(self.call_deadline) {
             Ok(()) => {

@@ -28,6 +28,8 @@ mod sealed {
     impl Sealed for super::super::increment::Increment {}
     impl Sealed for super::super::string_reverse::StringReverse {}
     impl Sealed for super::super::cgroups::CgroupsSnapshot {}
+    impl Sealed for super::super::cgroups_lookup::CgroupsLookup {}
+    impl Sealed for super::super::apps_lookup::AppsLookup {}
 }
 
 /// A kind of service: its method code and the sizes its schema implies.
@@ -332,6 +334,51 @@ impl<K: ServiceKind> Client<K> {
                 }
             }
         }
+    }
+
+    /// The current session's agreed request payload limit.
+    pub(crate) fn agreed_request_limit(&self) -> Option<u32> {
+        self.session
+            .as_ref()
+            .map(|s| s.negotiated().agreed_max_request_payload_bytes)
+    }
+
+    /// The request payload this context proposes.
+    pub(crate) fn request_proposal(&self) -> u32 {
+        self.config.proposal.max_request_payload
+    }
+
+    /// Sets the request payload to propose from the next handshake on; it
+    /// becomes this context's request ceiling (a lookup client configures
+    /// its own, see `LookupConfig`).
+    pub(crate) fn set_request_proposal(&mut self, bytes: u32) {
+        self.config.proposal.max_request_payload = bytes;
+        self.request_ceiling = bytes;
+    }
+
+    /// Reconnects, within the call's time, to obtain a request limit of at
+    /// least `need` bytes (proposing `propose`); the new agreed limit, or
+    /// the reason it did not grow enough, with the context Broken.
+    pub(crate) fn grow_request_limit(
+        &mut self,
+        propose: u32,
+        need: u64,
+    ) -> Result<u32, Option<CallError>> {
+        let before = self.agreed_request_limit().unwrap_or(0);
+        // `propose` is within the caller's configured ceiling.
+        let proposal = (self.config.proposal.max_request_payload).max(propose);
+        self.set_request_proposal(proposal);
+        let grown = match self.reconnect() {
+            Ok(()) => self
+                .agreed_request_limit()
+                .filter(|&now| now > before && u64::from(now) >= need)
+                .ok_or(None),
+            Err(e) => Err(Some(e)),
+        };
+        if grown.is_err() {
+            self.break_session();
+        }
+        grown
     }
 
     /// Payload of the last successful call's response.

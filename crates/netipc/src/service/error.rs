@@ -137,6 +137,11 @@ pub enum HandlerError {
     /// builder or string encoder refused it).
     #[error("cannot encode the response")]
     Encode(#[from] CodecError),
+    /// A lookup reply builder refused an answer (answered by the class of
+    /// the error: LIMIT_EXCEEDED for an overflow, BAD_ENVELOPE for a layout
+    /// rule, see [`ServeError::from_lookup`]).
+    #[error("cannot build the lookup response")]
+    Lookup(#[from] crate::codec::lookup::LookupError),
     /// The handler's own failure.
     #[error("the handler failed")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -160,6 +165,25 @@ pub enum ServeError {
     /// The handler failed: answered INTERNAL_ERROR.
     #[error(transparent)]
     Handler(#[from] HandlerError),
+    /// The response cannot be built within the session's response limit:
+    /// answered LIMIT_EXCEEDED, the session ends and the server learns a
+    /// larger response size.
+    #[error("the response does not fit the response limit")]
+    TooLarge,
+}
+
+impl ServeError {
+    /// The outcome of a lookup response builder error (PROTOCOL-LOOKUP
+    /// §17.8): an overflow is [`ServeError::TooLarge`], a wrong item count
+    /// or another layout-class error is [`ServeError::BadRequest`]
+    /// (BAD_ENVELOPE).
+    pub fn from_lookup(e: crate::codec::lookup::LookupError) -> Self {
+        use crate::codec::lookup::ErrorKind;
+        match e.kind() {
+            ErrorKind::Overflow => ServeError::TooLarge,
+            _ => ServeError::BadRequest,
+        }
+    }
 }
 
 /// Why a server could not start.

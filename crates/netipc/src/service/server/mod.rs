@@ -41,6 +41,19 @@ pub trait Handler: Send + Sync + 'static {
     /// response item to `out`. Batches are split by the server, which calls
     /// this once per item, in order.
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError>;
+    /// Answers a plain (non-batch) request knowing the session's agreed
+    /// response payload limit `budget`, for methods whose items depend on
+    /// it (the lookups, PROTOCOL-LOOKUP §17). Defaults to
+    /// [`serve`](Self::serve).
+    fn serve_within(
+        &self,
+        request: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> Result<(), ServeError> {
+        let _ = budget;
+        self.serve(request, out)
+    }
 }
 
 /// Counters of a running server.

@@ -71,7 +71,7 @@ impl<H: Handler> Worker<H> {
             } else {
                 out.clear();
                 let served = catch_unwind(AssertUnwindSafe(|| {
-                    self.dispatch(&request, payload, &mut out)
+                    self.dispatch(&request, payload, &mut out, response_limit)
                 }));
                 match served {
                     Err(_) => {
@@ -82,6 +82,13 @@ impl<H: Handler> Worker<H> {
                     Ok(Err(ServeError::Handler(_))) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
                         (Status::InternalError, Flags::NONE, 1)
+                    }
+                    Ok(Err(ServeError::TooLarge)) => {
+                        shared.learned_response.fetch_max(
+                            next_pow2(2 * response_limit as u64).min(shared.response_ceiling),
+                            Ordering::Relaxed,
+                        );
+                        (Status::LimitExceeded, Flags::NONE, 1)
                     }
                     Ok(Ok(())) => {
                         shared.learned_response.fetch_max(
@@ -116,9 +123,10 @@ impl<H: Handler> Worker<H> {
         request: &Header,
         payload: &[u8],
         out: &mut Vec<u8>,
+        response_limit: usize,
     ) -> Result<(), ServeError> {
         if !request.is_batch() {
-            return self.handler.serve(payload, out);
+            return self.handler.serve_within(payload, out, response_limit);
         }
         if !self.handler.allows_batch() {
             return Err(ServeError::BadRequest);

@@ -32,6 +32,8 @@ pub mod endpoint;
 pub mod exit;
 pub mod format;
 pub mod latency;
+pub mod log;
+pub mod probe;
 pub mod procfs;
 pub mod provider;
 pub mod signals;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::session_log::SessionObserver;
 use crate::auth::AuthToken;
 use crate::transport::handshake::{ClientProposal, ServerPolicy};
 use crate::transport::wait::WaitConfig;
@@ -134,6 +135,9 @@ pub struct ServerConfig {
     /// and is then disconnected (it sees the session close on first use).
     /// Default 8.
     pub max_sessions: usize,
+    /// Called for every session accepted, refused, turned away or ended
+    /// (for logs). Default none.
+    pub observer: Option<SessionObserver>,
 }
 
 impl ServerConfig {
@@ -150,6 +154,7 @@ impl ServerConfig {
             }),
             listener: ListenerConfig::default(),
             max_sessions: DEFAULT_MAX_SESSIONS,
+            observer: None,
         }
     }
 
@@ -193,6 +198,16 @@ impl ServerConfig {
     /// Sets the longest wait for a client's HELLO.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.session.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the callback told about every session
+    /// ([`SessionEvent`](super::SessionEvent)).
+    pub fn with_session_observer(
+        mut self,
+        f: impl Fn(&super::SessionEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(SessionObserver::new(f));
         self
     }
 

@@ -21,12 +21,14 @@ mod config;
 mod error;
 pub mod increment;
 pub mod server;
+mod session_log;
 pub mod string_reverse;
 
 pub use client::{Client, ClientState, ClientStatus, NegotiatedLimits, ServiceKind};
 pub use config::{ClientConfig, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
 pub use server::{Handler, ManagedServer, ServerStats};
+pub use session_log::{SessionEvent, SessionObserver};
 
 // What a Level 2 user meets in the signatures and errors above, so that
 // nothing below this layer needs importing.

@@ -159,6 +159,9 @@ pub fn connect_failed(e: &ConnectError, endpoint: &Endpoint, token: &Token) -> C
             "provider at {endpoint} is incompatible: {}",
             describe(e)
         )),
+        ConnectFailure::PeerNotTrusted => CliError::failure(format!(
+            "the process at {endpoint} runs as another user (not ours, not root); our auth token was not sent"
+        )),
         ConnectFailure::SharedMemory => CliError::failure(format!(
             "{} (the provider may run as another user; try without --shm)",
             describe(e)

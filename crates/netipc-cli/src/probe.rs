@@ -8,11 +8,14 @@
 //! the request with BAD_ENVELOPE (or some status other than UNSUPPORTED),
 //! and a provider of another method answers UNSUPPORTED. Nothing is
 //! changed on the provider; its session ends when the probe disconnects.
+//!
+//! As the library's clients do, the probe sends the auth token only to a
+//! provider running as our effective uid or as root.
 
 use std::time::{Duration, Instant};
 
 use netipc::service::{ConnectError, Endpoint, HandshakeError, Method, Status};
-use netipc::transport::{self, ClientProposal, Limits, UdsChannel, UdsConn};
+use netipc::transport::{self, ClientProposal, Limits, PeerCredentials, UdsChannel, UdsConn};
 use netipc::wire::{Header, HelloAck, Profiles};
 
 use crate::token::Token;
@@ -55,15 +58,7 @@ pub fn method_by_name(service: &str) -> Option<Method> {
 
 /// The process at the other end of a Unix socket (`SO_PEERCRED`): the one
 /// that created the listening socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer {
-    /// Process id.
-    pub pid: i32,
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-}
+pub type Peer = PeerCredentials;
 
 /// What the handshake and the method probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,17 +82,15 @@ pub struct Probe {
     pub method: Option<MethodServed>,
     /// Time of the connect and HELLO/HELLO_ACK exchange.
     pub handshake_time: Duration,
+    /// The provider runs as another user (not ours, not root), so the
+    /// token was not sent and no handshake was tried.
+    pub untrusted: bool,
 }
 
-/// The peer credentials of a connected Unix socket.
+/// The peer credentials of a connected Unix socket, when the kernel
+/// reports them.
 pub fn peer_of(conn: &UdsConn) -> Option<Peer> {
-    rustix::net::sockopt::socket_peercred(conn)
-        .ok()
-        .map(|c| Peer {
-            pid: c.pid.as_raw_nonzero().get(),
-            uid: c.uid.as_raw(),
-            gid: c.gid.as_raw(),
-        })
+    PeerCredentials::of(conn).ok()
 }
 
 /// Connects to `endpoint` over UDS, reads the peer's credentials, runs the
@@ -115,12 +108,25 @@ pub fn probe(
     let started = Instant::now();
     let conn = transport::connect_timeout(endpoint, timeout)?;
     let peer = peer_of(&conn);
+    // Like the library's clients: the token goes only to a provider running
+    // as our user or root.
+    let own_uid = rustix::process::geteuid().as_raw();
+    if peer.is_some_and(|p| !p.trusted_by(own_uid)) {
+        return Ok(Probe {
+            peer,
+            handshake: None,
+            method: None,
+            handshake_time: started.elapsed(),
+            untrusted: true,
+        });
+    }
     let Some(token) = token else {
         return Ok(Probe {
             peer,
             handshake: None,
             method: None,
             handshake_time: started.elapsed(),
+            untrusted: false,
         });
     };
     let proposal = ClientProposal {
@@ -137,6 +143,7 @@ pub fn probe(
                 handshake: Some(Err(e)),
                 method: None,
                 handshake_time: started.elapsed(),
+                untrusted: false,
             })
         }
     };
@@ -147,6 +154,7 @@ pub fn probe(
         handshake: Some(Ok(ack)),
         method: Some(method),
         handshake_time,
+        untrusted: false,
     })
 }
 

@@ -144,6 +144,7 @@ fn examine(
     entry.state = "live";
     entry.peer = found.peer;
     match found.handshake {
+        None if found.untrusted => entry.note = Some("runs as another user: token not sent".into()),
         None => entry.note = Some("no auth token: handshake skipped".into()),
         Some(Err(HandshakeError::AuthFailed)) => {
             entry.note = Some(format!(

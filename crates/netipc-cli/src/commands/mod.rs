@@ -66,14 +66,16 @@ pub(crate) fn prepare(common: &Common, service: &str) -> Result<(Token, Endpoint
 }
 
 /// A Level 2 client configuration with the command's token and
-/// `--timeout` (for the handshake and for each response).
+/// `--timeout` (for connecting and the handshake, for each response, and
+/// for each call as a whole, its one retry included).
 pub(crate) fn client_config(common: &Common, token: &Token) -> ClientConfig {
     let config = ClientConfig::new(token.auth());
     match common.timeout {
         Some(t) => config
             .with_handshake_timeout(t)
             .with_response_timeout(t)
-            .with_shm_attach_timeout(t),
+            .with_shm_attach_timeout(t)
+            .with_call_timeout(t),
         None => config,
     }
 }
@@ -121,6 +123,10 @@ pub(crate) fn call_failed(
     }
     match err {
         CallError::Status(Status::Unsupported) => not_served(endpoint, token, method),
+        CallError::Timeout => CliError::new(
+            Exit::TimedOut,
+            format!("provider at {endpoint} did not answer {method} in time (see --timeout)"),
+        ),
         CallError::Session(e) if matches!(**e, SessionError::Timeout) => CliError::new(
             Exit::TimedOut,
             format!("provider at {endpoint} did not answer {method} in time (see --timeout)"),

@@ -41,6 +41,12 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
 
     let found = probe::probe(&endpoint, Some(&token), timeout)
         .map_err(|e| connect_failed(&e, &endpoint, &token))?;
+    if found.untrusted {
+        return Err(CliError::failure(format!(
+            "the process at {endpoint} ({}) runs as another user (not ours, not root); our auth token was not sent",
+            peer_text(found.peer)
+        )));
+    }
     if let Some(Err(e)) = found.handshake {
         return Err(connect_failed(
             &ConnectError::Handshake(e),

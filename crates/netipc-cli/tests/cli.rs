@@ -963,6 +963,19 @@ impl Unprivileged {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
         }
+        // A process forked by another test thread while the copy was open
+        // for writing holds it until it execs; executing the copy meanwhile
+        // fails with ETXTBSY. Wait until the copy runs.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match Command::new(&bin).arg("--version").output() {
+                Ok(out) if out.status.success() => break,
+                Err(e) if e.raw_os_error() == Some(26) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => panic!("cannot run the copied binary: {other:?}"),
+            }
+        }
         Some(Unprivileged { tmp, setpriv, bin })
     }
 

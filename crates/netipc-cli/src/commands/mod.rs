@@ -18,6 +18,7 @@ use crate::token::{self, Token};
 
 pub mod demo;
 pub mod list;
+pub mod lookups;
 pub mod ping;
 pub mod query;
 pub mod serve;
@@ -39,6 +40,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(Serve::Increment(args)) => serve::increment(&args, &install_stop()?),
         Command::List(args) => list::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Serve(Serve::CgroupsLookup(args)) => {
+            lookups::serve_cgroups(&args, &install_stop()?)
+        }
+        Command::Serve(Serve::AppsLookup(args)) => lookups::serve_apps(&args, &install_stop()?),
+        Command::CgroupsLookup(args) => lookups::cgroups_lookup(&args),
+        Command::AppsLookup(args) => lookups::apps_lookup(&args),
         Command::Snapshot(args) => query::snapshot(&args),
         Command::Lookup(args) => query::lookup(&args),
         Command::Ping(args) => ping::run(&args, &install_stop()?),

@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use super::session_log::SessionObserver;
 use crate::auth::AuthToken;
 use crate::transport::handshake::{ClientProposal, ServerPolicy};
 use crate::transport::wait::WaitConfig;
@@ -223,6 +224,9 @@ pub struct ServerConfig {
     /// Never below the configured response limit
     /// (`session.policy.max_response_payload`). Default 1 MiB.
     pub response_ceiling: u32,
+    /// Called for every session accepted, refused, turned away or ended
+    /// (for logs). Default none.
+    pub observer: Option<SessionObserver>,
 }
 
 impl ServerConfig {
@@ -244,6 +248,7 @@ impl ServerConfig {
             listener: ListenerConfig::default(),
             max_sessions: DEFAULT_MAX_SESSIONS,
             response_ceiling: DEFAULT_RESPONSE_CEILING,
+            observer: None,
         }
     }
 
@@ -320,6 +325,16 @@ impl ServerConfig {
     /// Sets the longest wait for a client's HELLO.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.session.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the callback told about every session
+    /// ([`SessionEvent`](super::SessionEvent)).
+    pub fn with_session_observer(
+        mut self,
+        f: impl Fn(&super::SessionEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(SessionObserver::new(f));
         self
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{next_pow2, ServeError, ServerConfig, ServerError};
+use super::{next_pow2, ServeError, ServerConfig, ServerError, SessionEvent, SessionObserver};
 use crate::deadline::Deadline;
 use crate::transport::handshake::SessionIds;
 use crate::transport::shm::region::sweep_stale;
@@ -237,15 +237,20 @@ impl<H: Handler> Acceptor<H> {
                 handler: self.handler.clone(),
                 shared: self.shared.clone(),
                 max_sessions: self.config.max_sessions.max(1),
+                observer: self.config.observer.clone(),
             };
             let endpoint = self.endpoint.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("netipc-session-{session_id}"))
                 .spawn(
                     move || match ServerSession::accept(conn, &endpoint, session_id, &config) {
-                        Ok(session) => worker.run(session),
-                        Err(_) => {
+                        Ok(session) => worker.run(session, session_id),
+                        Err(error) => {
                             worker.shared.refused.fetch_add(1, Ordering::Relaxed);
+                            worker.report(&SessionEvent::Refused {
+                                session_id,
+                                error: &error,
+                            });
                         }
                     },
                 );
@@ -270,6 +275,7 @@ struct Worker<H: Handler> {
     handler: Arc<H>,
     shared: Arc<Shared>,
     max_sessions: usize,
+    observer: Option<SessionObserver>,
 }
 
 /// Releases a worker slot when the session ends, however it ends.
@@ -308,26 +314,48 @@ impl Drop for Slot<'_> {
 }
 
 impl<H: Handler> Worker<H> {
-    fn run(self, mut session: ServerSession) {
+    fn report(&self, event: &SessionEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            observer.report(event);
+        }
+    }
+
+    fn run(self, session: ServerSession, session_id: u64) {
         let shared = &*self.shared;
         let _slot = match Slot::take(&shared.active, self.max_sessions) {
             Some(slot) => slot,
             None => {
                 shared.refused.fetch_add(1, Ordering::Relaxed);
+                self.report(&SessionEvent::TurnedAway { session_id });
                 return;
             }
         };
         shared.served.fetch_add(1, Ordering::Relaxed);
+        self.report(&SessionEvent::Accepted {
+            session_id,
+            profile: session.negotiated().selected_profile,
+        });
+        let requests = self.serve(session);
+        self.report(&SessionEvent::Ended {
+            session_id,
+            requests,
+        });
+    }
+
+    /// Answers requests until the session ends; returns how many.
+    fn serve(&self, mut session: ServerSession) -> u64 {
+        let shared = &*self.shared;
+        let mut answered = 0u64;
         let response_limit = session.negotiated().agreed_max_response_payload_bytes as usize;
         let mut out = Vec::new();
         while !shared.stop.load(Ordering::Relaxed) {
             let request = match session.recv(POLL) {
                 Ok(Some(h)) => h,
                 Ok(None) => continue,
-                Err(_) => return,
+                Err(_) => return answered,
             };
             if request.kind != Kind::Request {
-                return;
+                return answered;
             }
             let payload = session.payload();
             shared.learned_request.fetch_max(
@@ -378,10 +406,12 @@ impl<H: Handler> Worker<H> {
             response.flags = flags;
             response.item_count = items;
             shared.requests.fetch_add(1, Ordering::Relaxed);
+            answered += 1;
             if session.send(&response, body).is_err() || ends_session(status) {
-                return;
+                return answered;
             }
         }
+        answered
     }
 
     /// Runs the handler on a plain request or on every item of a batch,

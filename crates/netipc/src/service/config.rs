@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use super::session_log::SessionObserver;
 use crate::auth::AuthToken;
 use crate::transport::handshake::{ClientProposal, ServerPolicy};
 use crate::transport::wait::WaitConfig;
@@ -269,6 +270,9 @@ pub struct ServerConfig {
     /// without the sticky bit (others could replace the socket or the
     /// region files). Default true.
     pub check_run_dir: bool,
+    /// Called for every session accepted, refused, turned away or ended
+    /// (for logs). Default none.
+    pub observer: Option<SessionObserver>,
 }
 
 impl ServerConfig {
@@ -294,6 +298,7 @@ impl ServerConfig {
             slot_wait: DEFAULT_SLOT_WAIT,
             peer_check: PeerCheck::default(),
             check_run_dir: true,
+            observer: None,
         }
     }
 
@@ -370,6 +375,16 @@ impl ServerConfig {
     /// Sets the longest wait for a client's HELLO.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.session.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the callback told about every session
+    /// ([`SessionEvent`](super::SessionEvent)).
+    pub fn with_session_observer(
+        mut self,
+        f: impl Fn(&super::SessionEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(SessionObserver::new(f));
         self
     }
 

@@ -29,6 +29,7 @@ mod error;
 pub mod increment;
 pub mod lookup;
 pub mod server;
+mod session_log;
 mod status;
 pub mod string_reverse;
 
@@ -36,6 +37,7 @@ pub use client::{Client, ServiceKind, DEFAULT_CALL_TIMEOUT};
 pub use config::{ClientConfig, PeerCheck, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
 pub use server::{Handler, ManagedServer, ServerStats};
+pub use session_log::{SessionEvent, SessionObserver};
 pub use status::{ClientState, ClientStatus, NegotiatedLimits};
 
 // What a Level 2 user meets in the signatures and errors above, so that

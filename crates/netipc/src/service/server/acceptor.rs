@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use super::worker::{Slot, Worker};
+use super::worker::{report, Slot, Worker};
 use super::{Handler, Shared, POLL};
-use crate::service::ServerConfig;
+use crate::service::{ServerConfig, SessionEvent};
 use crate::transport::handshake::SessionIds;
 use crate::transport::{
     Accepted, Endpoint, Listener, PeerCredentials, ServerSession, ServerSessionConfig,
@@ -229,7 +229,16 @@ impl<H: Handler> Acceptor<H> {
                 // session close on first use.
                 self.refused();
                 let id = self.ids.next_id();
-                let _ = ServerSession::accept(p.conn, &self.endpoint, id, &self.session_config());
+                let accepted =
+                    ServerSession::accept(p.conn, &self.endpoint, id, &self.session_config());
+                let event = match &accepted {
+                    Ok(_) => SessionEvent::TurnedAway { session_id: id },
+                    Err(error) => SessionEvent::Refused {
+                        session_id: id,
+                        error,
+                    },
+                };
+                report(&self.config.observer, &event);
                 return None;
             }
         };
@@ -247,8 +256,15 @@ impl<H: Handler> Acceptor<H> {
                 p.parked_until = Some(now + RETRY);
                 Some(p)
             }
-            Err(_) => {
+            Err(error) => {
                 self.refused();
+                report(
+                    &self.config.observer,
+                    &SessionEvent::Refused {
+                        session_id: id,
+                        error: &error,
+                    },
+                );
                 None
             }
         }
@@ -261,11 +277,12 @@ impl<H: Handler> Acceptor<H> {
         let worker = Worker {
             handler: self.handler.clone(),
             shared: self.shared.clone(),
-            slot,
+            _slot: slot,
+            observer: self.config.observer.clone(),
         };
         let spawned = std::thread::Builder::new()
             .name(format!("netipc-session-{id}"))
-            .spawn(move || worker.run(session));
+            .spawn(move || worker.run(session, id));
         match spawned {
             Ok(handle) => {
                 self.shared.served.fetch_add(1, Ordering::Relaxed);

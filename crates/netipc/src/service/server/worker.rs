@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::{Handler, Shared, POLL};
-use crate::service::{next_pow2, ServeError};
+use crate::service::{next_pow2, ServeError, SessionEvent, SessionObserver};
 use crate::transport::ServerSession;
 use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Status};
 
@@ -42,24 +42,51 @@ impl Drop for Slot {
 pub(super) struct Worker<H: Handler> {
     pub(super) handler: Arc<H>,
     pub(super) shared: Arc<Shared>,
-    pub(super) slot: Slot,
+    /// Held, not read: released when the worker drops at the session's end.
+    pub(super) _slot: Slot,
+    pub(super) observer: Option<SessionObserver>,
+}
+
+/// Tells the server's observer, if any, about a session.
+pub(super) fn report(observer: &Option<SessionObserver>, event: &SessionEvent<'_>) {
+    if let Some(observer) = observer {
+        observer.report(event);
+    }
 }
 
 impl<H: Handler> Worker<H> {
-    pub(super) fn run(self, mut session: ServerSession) {
-        // The slot is released when `self` drops, at the end of the session.
-        let _slot = &self.slot;
+    pub(super) fn run(self, session: ServerSession, session_id: u64) {
+        report(
+            &self.observer,
+            &SessionEvent::Accepted {
+                session_id,
+                profile: session.negotiated().selected_profile,
+            },
+        );
+        let requests = self.serve(session);
+        report(
+            &self.observer,
+            &SessionEvent::Ended {
+                session_id,
+                requests,
+            },
+        );
+    }
+
+    /// Answers requests until the session ends; returns how many.
+    fn serve(&self, mut session: ServerSession) -> u64 {
         let shared = &*self.shared;
+        let mut answered = 0u64;
         let response_limit = session.negotiated().agreed_max_response_payload_bytes as usize;
         let mut out = Vec::new();
         while !shared.stop.load(Ordering::Relaxed) {
             let request = match session.recv(POLL) {
                 Ok(Some(h)) => h,
                 Ok(None) => continue,
-                Err(_) => return,
+                Err(_) => return answered,
             };
             if request.kind != Kind::Request {
-                return;
+                return answered;
             }
             let payload = session.payload();
             shared.learned_request.fetch_max(
@@ -110,10 +137,12 @@ impl<H: Handler> Worker<H> {
             response.flags = flags;
             response.item_count = items;
             shared.requests.fetch_add(1, Ordering::Relaxed);
+            answered += 1;
             if session.send(&response, body).is_err() || ends_session(status) {
-                return;
+                return answered;
             }
         }
+        answered
     }
 
     /// Runs the handler on a plain request or on every item of a batch,

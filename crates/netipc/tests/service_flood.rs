@@ -1,14 +1,14 @@
 //! A flood of connections that never send HELLO. The only test of this
 //! binary, so that the thread count it checks is the server's alone.
 
-mod service_common;
+mod support;
 
 use std::time::Duration;
 
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
 use netipc::transport::{connect, UdsConn};
-use service_common::*;
+use support::*;
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()

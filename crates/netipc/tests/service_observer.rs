@@ -1,14 +1,14 @@
 //! The managed server's session observer: every session accepted, refused
 //! (with the handshake error) and ended is reported, in order per session.
 
-mod service_common;
+mod support;
 
 use std::sync::mpsc;
 use std::time::Duration;
 
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::{ClientConfig, HandshakeError, ManagedServer, ServerConfig, SessionEvent};
-use service_common::*;
+use support::*;
 
 /// What the test keeps of an event.
 #[derive(Debug, PartialEq, Eq)]

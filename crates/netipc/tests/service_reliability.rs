@@ -3,12 +3,11 @@
 //! shared-memory sessions, region allocation failure on a shared-memory-only
 //! server, peer credentials and the run directory check.
 
-mod service_common;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use netipc::transport::{
     connect, ClientProposal, ClientSession, ConnectFailure, SessionConfig, UdsConn,
 };
 use netipc::wire::{Header, Profiles};
-use service_common::*;
+use support::*;
 
 /// Generous bound for things that must happen "at once": only a hang
 /// trips it.
@@ -200,6 +199,7 @@ fn run_directory_writable_by_others_is_refused() {
 /// the server closed the connection before the handshake, 1 when the
 /// session was established, 2 on anything else.
 #[test]
+#[ignore = "child process entry, run by another_users_client_is_closed_before_the_handshake"]
 fn child_process_entry() {
     let Some((role, dir, service)) = child_args() else {
         return;
@@ -217,13 +217,7 @@ fn child_process_entry() {
 }
 
 fn connect_as_nobody(dir: &Path, service: &str) -> i32 {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    test_command("child_process_entry")
         .env(CHILD_ROLE, "connect")
         .env(CHILD_DIR, dir)
         .env(CHILD_SERVICE, service)
@@ -238,7 +232,10 @@ fn connect_as_nobody(dir: &Path, service: &str) -> i32 {
 #[test]
 fn another_users_client_is_closed_before_the_handshake() {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to run a client as another user");
+        skip(
+            "another_users_client_is_closed_before_the_handshake",
+            "needs root to run a client as another user",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

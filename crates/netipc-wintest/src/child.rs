@@ -12,13 +12,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use netipc::transport::handshake::server_handshake;
-use netipc::transport::windows::{Limits, PipeChannel, PipeListener, PipeListenerConfig};
+use netipc::transport::windows::{
+    ClientSession, PipeChannel, PipeConn, PipeListener, PipeListenerConfig, ServerSession,
+};
+use netipc::transport::{Limits, ServerSessionConfig};
 use netipc::wire::HelloAck;
 
-use netipc::transport::windows::{ClientSession, PipeConn, ServerSession, ServerSessionConfig};
-
 use crate::session_server::{session_call, shm_client_config, shm_policy};
-use crate::support::{call, client, policy, proposal, respond, HANDSHAKE, LONG};
+use crate::support::{call, client, ep, policy, proposal, respond, HANDSHAKE, LONG};
 
 /// Runs a child role; returns the exit status.
 pub fn run(args: &[String]) -> i32 {
@@ -50,7 +51,7 @@ pub fn run(args: &[String]) -> i32 {
             let supported: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
             let calls: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1);
             let cfg = shm_client_config(supported, 0, 4096);
-            let mut s = ClientSession::connect(&run_dir, service, &cfg).expect("connect");
+            let mut s = ClientSession::connect(&ep(&run_dir, service), &cfg).expect("connect");
             for id in 1..=calls {
                 session_call(&mut s, id, 100, 100);
             }
@@ -119,11 +120,9 @@ fn shm_serve_one(run_dir: &std::path::Path, service: &str, supported: u32) -> i3
         Some(c) => c,
         None => return 1,
     };
-    let config = ServerSessionConfig {
-        policy: shm_policy(supported, 0, 4096),
-        handshake_timeout: HANDSHAKE,
-    };
-    let mut session = match ServerSession::accept(conn, run_dir, service, 1, &config) {
+    let config =
+        ServerSessionConfig::new(shm_policy(supported, 0, 4096)).with_handshake_timeout(HANDSHAKE);
+    let mut session = match ServerSession::accept(conn, &ep(run_dir, service), 1, &config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("handshake: {e}");
@@ -149,7 +148,7 @@ fn shm_serve_one(run_dir: &std::path::Path, service: &str, supported: u32) -> i3
 /// Binds, says `ready`, accepts one client; `None` (after saying why on
 /// stderr) on failure.
 fn bind_and_accept(run_dir: &std::path::Path, service: &str) -> Option<PipeConn> {
-    let mut listener = PipeListener::bind(run_dir, service, &PipeListenerConfig::default())
+    let listener = PipeListener::bind(&ep(run_dir, service), &PipeListenerConfig::default())
         .map_err(|e| eprintln!("bind: {e}"))
         .ok()?;
     say("ready");

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use netipc::transport::windows::{ClientSession, SessionError};
-use netipc::transport::TransportError;
+use netipc::transport::windows::ClientSession;
+use netipc::transport::{SessionError, TransportError};
 use netipc::wire::{Header, Method};
 
 use crate::harness::Test;
@@ -150,7 +150,7 @@ fn process_shm_both_profiles() {
         let mut server = Peer::spawn("shm-server", &run, &svc, &[&supported.to_string()]);
         assert_eq!(server.line(), "ready");
         let cfg = shm_client_config(supported, 0, 4096);
-        let mut s = ClientSession::connect(&run, &svc, &cfg).unwrap();
+        let mut s = ClientSession::connect(&ep(&run, &svc), &cfg).unwrap();
         assert!(s.is_shm());
         for id in 1..=300 {
             session_call(
@@ -188,7 +188,7 @@ fn process_shm_killed_server_noticed() {
         assert_eq!(server.line(), "ready");
         let mut cfg = shm_client_config(supported, 0, 4096);
         cfg.response_timeout = Duration::from_secs(60);
-        let mut s = ClientSession::connect(&run, &svc, &cfg).unwrap();
+        let mut s = ClientSession::connect(&ep(&run, &svc), &cfg).unwrap();
         session_call(&mut s, 1, 10, 10);
         server.child.kill().unwrap();
         server.child.wait().unwrap();

@@ -12,10 +12,18 @@ use crate::wire::Profiles;
 
 /// Profiles a Level 2 client offers and a managed server supports unless
 /// configured otherwise: the UDS baseline and shared memory.
+#[cfg(unix)]
 const DEFAULT_PROFILES: Profiles = Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0);
 
 /// Profiles preferred by default: shared memory.
+#[cfg(unix)]
 const DEFAULT_PREFERRED: Profiles = Profiles::SHM_HYBRID;
+
+// On Windows 0x04 is SHM_BUSYWAIT (a core spinning on each side): the
+// defaults are the pipe and SHM_HYBRID, preferring SHM_HYBRID, whatever
+// the Unix defaults are.
+#[cfg(windows)]
+use crate::transport::windows::{DEFAULT_PREFERRED, DEFAULT_PROFILES};
 
 /// Sessions a managed server serves at once by default.
 const DEFAULT_MAX_SESSIONS: usize = 8;
@@ -184,7 +192,9 @@ impl ServerConfig {
         self
     }
 
-    /// Sets the socket file's permission bits.
+    /// Sets the socket file's permission bits (Unix only: a Windows pipe
+    /// gets the default security descriptor).
+    #[cfg(unix)]
     pub fn with_socket_mode(mut self, mode: u32) -> Self {
         self.listener = self.listener.with_socket_mode(mode);
         self

@@ -32,12 +32,13 @@ pub use server::{Handler, ManagedServer, ServerStats};
 // nothing below this layer needs importing.
 pub use crate::auth::AuthToken;
 pub use crate::codec::CodecError;
-pub use crate::transport::shm::{BadSizeReason, NotReadyReason, ShmError};
+#[cfg(unix)]
+pub use crate::transport::shm::{BadSizeReason, NotReadyReason};
 pub use crate::transport::wait::{WaitConfig, WaitPolicy};
 pub use crate::transport::{
     ClientProposal, ConnectError, ConnectFailure, Endpoint, EndpointError, HandshakeError,
     InUseReason, Incompatibility, ListenerConfig, ServerPolicy, ServerSessionConfig, SessionConfig,
-    SessionError, TransportError,
+    SessionError, ShmError, TransportError,
 };
 pub use crate::wire::{Method, Profiles, Status, WireError};
 

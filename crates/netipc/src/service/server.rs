@@ -3,6 +3,7 @@
 //! (PROTOCOL.md §10.5–§10.6).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+#[cfg(unix)]
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use super::{next_pow2, ServeError, ServerConfig, ServerError};
 use crate::transport::handshake::SessionIds;
+#[cfg(unix)]
 use crate::transport::shm::region::sweep_stale;
 use crate::transport::{Endpoint, Listener, ServerSession};
 use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Status};
@@ -92,6 +94,9 @@ impl ManagedServer {
         config: ServerConfig,
         handler: impl Handler,
     ) -> Result<ManagedServer, ServerError> {
+        // Windows kernel objects vanish with their last handle: nothing
+        // stale to sweep there.
+        #[cfg(unix)]
         sweep_stale(&endpoint).map_err(|source| ServerError::Sweep {
             dir: endpoint.run_dir().to_path_buf(),
             source,
@@ -139,7 +144,9 @@ impl ManagedServer {
         &self.endpoint
     }
 
-    /// The listening socket's path.
+    /// The listening socket's path (Unix only; on Windows the pipe name is
+    /// `Endpoint::pipe_name` of [`ManagedServer::endpoint`]).
+    #[cfg(unix)]
     pub fn socket_path(&self) -> &Path {
         self.endpoint.socket_path()
     }

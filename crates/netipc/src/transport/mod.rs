@@ -1,12 +1,16 @@
-//! Level 1: endpoints, the handshake, UDS SEQPACKET sessions and the Linux
-//! shared-memory data plane; on Windows the named-pipe baseline and Windows
-//! shared memory ([`windows`]).
+//! Level 1: endpoints, the handshake, sessions and their data planes — UDS
+//! SEQPACKET and Linux shared memory on Unix, the named-pipe baseline and
+//! Windows shared memory on Windows ([`windows`]).
 //!
-//! The handshake, the error types and the wait strategy are the same on
-//! every platform. The UDS, Linux shared-memory, endpoint and session
-//! modules are built on Unix only; the Windows transport is built on
-//! Windows only.
+//! One API above both platforms: [`Endpoint`], [`Listener`],
+//! [`ListenerConfig`], [`connect`], [`connect_timeout`], [`ClientSession`],
+//! [`ServerSession`] and their errors have the same names and signatures
+//! on Unix and on Windows; each re-exports the platform's types. The
+//! handshake, the limits, the chunking and receive rules, the error types
+//! and the wait strategy are the same code on every platform.
 
+mod address;
+mod common;
 pub mod config;
 #[cfg(unix)]
 pub mod endpoint;
@@ -14,6 +18,7 @@ pub mod error;
 pub mod handshake;
 #[cfg(unix)]
 pub mod session;
+mod session_error;
 #[cfg(unix)]
 pub mod shm;
 #[cfg(unix)]
@@ -22,15 +27,29 @@ pub mod wait;
 #[cfg(windows)]
 pub mod windows;
 
+pub use address::Endpoint;
+pub use common::{InFlight, Limits};
 pub use config::{ServerSessionConfig, SessionConfig};
-#[cfg(unix)]
-pub use endpoint::{connect, connect_timeout, Endpoint, Listener, ListenerConfig};
 pub use error::{EndpointError, HandshakeError, InUseReason, Incompatibility, TransportError};
 pub use handshake::{
     client_handshake, negotiate, server_handshake, ClientProposal, HandshakeConn, ServerPolicy,
     SessionIds,
 };
+pub use session_error::{ConnectError, ConnectFailure, SessionError};
+
 #[cfg(unix)]
-pub use session::{ClientSession, ConnectError, ConnectFailure, ServerSession, SessionError};
+pub use endpoint::{connect, connect_timeout, Listener, ListenerConfig};
 #[cfg(unix)]
-pub use uds::{InFlight, Limits, UdsChannel, UdsConn};
+pub use session::{ClientSession, ServerSession};
+#[cfg(unix)]
+pub use shm::ShmError;
+#[cfg(unix)]
+pub use uds::{UdsChannel, UdsConn};
+
+#[cfg(windows)]
+pub use windows::shm::ShmError;
+#[cfg(windows)]
+pub use windows::{
+    connect, connect_timeout, ClientSession, PipeListener as Listener,
+    PipeListenerConfig as ListenerConfig, ServerSession,
+};

@@ -5,12 +5,17 @@
 //!   listening and `done CALLS` at the end;
 //! * `client CALLS`: connects, makes CALLS calls, prints `ready`, then
 //!   waits for a line on stdin (the parent kills it meanwhile, or closes
-//!   stdin to let it exit).
+//!   stdin to let it exit);
+//! * `l2-server PROFILES ITEMS`: a Level 2 managed server of a cgroups
+//!   snapshot of ITEMS cgroups (profiles 1: the pipe only, else the
+//!   defaults); prints `ready` once listening, serves until stdin closes,
+//!   then prints `served SESSIONS`.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use netipc::service::ManagedServer;
 use netipc::transport::handshake::server_handshake;
 use netipc::transport::windows::{
     ClientSession, PipeChannel, PipeConn, PipeListener, PipeListenerConfig, ServerSession,
@@ -18,6 +23,7 @@ use netipc::transport::windows::{
 use netipc::transport::{Limits, ServerSessionConfig};
 use netipc::wire::HelloAck;
 
+use crate::level2::{cgroups_handler, server_config};
 use crate::session_server::{session_call, shm_client_config, shm_policy};
 use crate::support::{call, client, ep, policy, proposal, respond, HANDSHAKE, LONG};
 
@@ -64,6 +70,11 @@ pub fn run(args: &[String]) -> i32 {
             let _ = std::io::stdin().lock().read_line(&mut line);
             0
         }
+        "l2-server" => {
+            let plane: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
+            let items: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
+            l2_serve(&run_dir, service, plane, items)
+        }
         other => {
             eprintln!("unknown child role {other}");
             2
@@ -75,6 +86,26 @@ fn say(what: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{what}");
     let _ = out.flush();
+}
+
+/// A managed cgroups server until stdin closes.
+fn l2_serve(run_dir: &std::path::Path, service: &str, plane: u32, items: usize) -> i32 {
+    let endpoint = ep(run_dir, service);
+    let config = server_config(netipc::wire::Profiles(plane));
+    let server = match ManagedServer::start(endpoint, config, cgroups_handler(items)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("start: {e}");
+            return 1;
+        }
+    };
+    say("ready");
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    let served = server.stats().sessions_served;
+    server.shutdown();
+    say(&format!("served {served}"));
+    0
 }
 
 /// Accepts one client, answers until it leaves, reports the number of calls.

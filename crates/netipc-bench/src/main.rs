@@ -16,7 +16,11 @@
 //! describes the measurement method.
 
 mod client;
+mod clock;
 mod common;
+// In-process lookups need `std::hint::black_box` (Rust 1.66), newer than
+// the rustc 1.63 the Windows build uses; lookup-bench is built on Unix.
+#[cfg(unix)]
 mod lookup;
 mod measure;
 mod server;
@@ -45,14 +49,17 @@ target_rps 0 = unthrottled. Environment: NETIPC_BENCH_WAIT=default|latency|cpu|r
 selects the receive wait policy of clients and servers.";
 
 fn usage(problem: &str) -> i32 {
-    eprintln!("netipc-bench: {problem}\n{USAGE}");
+    // On Windows the baseline is the named pipe: `np-…` subcommands.
+    let usage = USAGE.replace("uds-", &format!("{}-", common::BASELINE));
+    eprintln!("netipc-bench: {problem}\n{usage}");
     1
 }
 
 /// Dispatches `args` (without the program name); returns the exit code.
 fn dispatch(args: &[String]) -> i32 {
-    let Some(sub) = args.first() else {
-        return usage("missing subcommand");
+    let sub = match args.first() {
+        Some(sub) => sub,
+        None => return usage("missing subcommand"),
     };
     let rest = &args[1..];
     if let Some(spec) = ServerSpec::from_subcommand(sub) {
@@ -82,10 +89,13 @@ fn dispatch(args: &[String]) -> i32 {
         return client::run(spec, Path::new(&rest[0]), &rest[1], run);
     }
     if sub == "lookup-bench" {
-        let Some(d) = rest.first() else {
-            return usage("lookup-bench needs <duration_sec>");
+        #[cfg(unix)]
+        return match rest.first() {
+            Some(d) => lookup::run(common::parse_client_duration(d)),
+            None => usage("lookup-bench needs <duration_sec>"),
         };
-        return lookup::run(common::parse_client_duration(d));
+        #[cfg(not(unix))]
+        return usage("lookup-bench is built on Unix only");
     }
     usage(&format!("unknown subcommand {sub:?}"))
 }

@@ -44,8 +44,14 @@ use crate::transport::error::{EndpointError, InUseReason, TransportError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipeListenerConfig {
     /// The packet size the server will propose (0 = 65 536). Only the
-    /// instances' buffer sizes depend on it: `max(packet_size, 65 536)`.
+    /// instances' default buffer size depends on it.
     pub packet_size: u32,
+    /// In and out buffer size of each instance: what the pipe absorbs in
+    /// each direction while the other side is not reading. 0 (the default)
+    /// means `max(packet_size, 65 536)`, as the reference peers use. A
+    /// client that writes many requests before reading the responses needs
+    /// the bytes in flight per direction to fit (PROTOCOL-WINDOWS.md §3.6).
+    pub buffer_size: u32,
     /// Create instances with `PIPE_REJECT_REMOTE_CLIENTS`, so the pipe is
     /// not reachable over the network (`\\host\pipe\…`). The reference peers
     /// do not set it; it is invisible to local clients. Default: true.
@@ -56,8 +62,17 @@ impl Default for PipeListenerConfig {
     fn default() -> Self {
         PipeListenerConfig {
             packet_size: 0,
+            buffer_size: 0,
             reject_remote_clients: true,
         }
+    }
+}
+
+impl PipeListenerConfig {
+    /// Sets the instances' in and out buffer size (0: the default).
+    pub fn with_buffer_size(mut self, bytes: u32) -> Self {
+        self.buffer_size = bytes;
+        self
     }
 }
 
@@ -114,7 +129,11 @@ impl PipeListener {
         let listener = PipeListener {
             wide: wide(&name),
             name,
-            buffer: packet.max(DEFAULT_PACKET_SIZE),
+            buffer: if config.buffer_size == 0 {
+                packet.max(DEFAULT_PACKET_SIZE)
+            } else {
+                config.buffer_size
+            },
             pipe_mode,
             waiting: Mutex::new(Waiting { spare: None, event }),
         };

@@ -459,7 +459,7 @@ impl CgroupsSource {
         }
         let allowed = r
             .last_attempt
-            .map_or(true, |t| t.elapsed() >= self.min_rescan);
+            .is_none_or(|t| t.elapsed() >= self.min_rescan);
         if allowed {
             // A failed rescan still publishes what it could; the answer
             // then stays "retry later" (the index is not complete).

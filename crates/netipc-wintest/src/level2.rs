@@ -10,8 +10,8 @@ use netipc::codec::cgroups::{CgroupItem, SnapshotBuilder};
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::string_reverse::{self, StringReverseClient};
 use netipc::service::{
-    cgroups, ClientConfig, ClientState, ConnectFailure, Endpoint, Handler, ManagedServer,
-    ServerConfig,
+    cgroups, CallError, ClientConfig, ClientState, ConnectFailure, Endpoint, Handler,
+    ManagedServer, ServerConfig,
 };
 use netipc::wire::Profiles;
 
@@ -29,6 +29,7 @@ pub const TESTS: &[Test] = &[
     ("l2_reconnect_after_restart", l2_reconnect_after_restart),
     ("l2_not_found_and_auth_failed", l2_not_found_and_auth_failed),
     ("l2_server_busywait_offer", l2_server_busywait_offer),
+    ("l2_abort_and_peer", l2_abort_and_peer),
 ];
 
 /// The two data planes every Level 2 test runs over: the pipe only, and
@@ -292,4 +293,61 @@ fn l2_server_busywait_offer() {
     assert_eq!(client.status().profile, Some(Profiles(0x04)));
     drop(client);
     server.shutdown();
+}
+
+/// The abort handle of a client context stops a call blocked on a slow
+/// provider within its slice and fails calls until cleared, over the pipe
+/// and shared memory; the session records the server's process id.
+fn l2_abort_and_peer() {
+    for (name, plane) in PLANES {
+        let ep = l2_endpoint();
+        // The handler holds a request for 7 until released (or 20 s): a
+        // call that returns before the release was ended by the abort.
+        let release = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = release.clone();
+        let server = ManagedServer::start(
+            ep.clone(),
+            server_config(plane),
+            increment::handler(move |v| {
+                let start = std::time::Instant::now();
+                while v == 7
+                    && !held.load(Ordering::SeqCst)
+                    && start.elapsed() < std::time::Duration::from_secs(20)
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Ok(v + 1)
+            }),
+        )
+        .expect("start the server");
+        let mut client = IncrementClient::new(ep, client_config(plane));
+        assert!(client.refresh(), "{name}");
+        assert_eq!(client.call(1).unwrap(), 2);
+        assert_eq!(
+            client.status().peer.map(|p| p.pid),
+            Some(std::process::id()),
+            "{name}: the server's pid"
+        );
+        let abort = client.abort_handle();
+        let aborter = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            abort.abort();
+        });
+        assert!(
+            matches!(client.call(7), Err(CallError::Aborted)),
+            "{name}: a blocked call is aborted"
+        );
+        release.store(true, Ordering::SeqCst);
+        aborter.join().unwrap();
+        assert!(matches!(client.call(1), Err(CallError::Aborted)), "{name}");
+        client.abort_handle().clear();
+        client.refresh();
+        assert_eq!(
+            client.call(1).unwrap(),
+            2,
+            "{name}: works again after clear"
+        );
+        drop(client);
+        server.shutdown();
+    }
 }

@@ -4,18 +4,26 @@
 //!
 //! One API above both platforms: [`Endpoint`], [`Listener`],
 //! [`ListenerConfig`], [`connect`], [`connect_timeout`], [`ClientSession`],
-//! [`ServerSession`] and their errors have the same names and signatures
-//! on Unix and on Windows; each re-exports the platform's types. The
+//! [`ServerSession`], [`AbortHandle`], [`PeerCredentials`] and their errors
+//! have the same names and signatures on Unix and on Windows; each
+//! re-exports the platform's types. The
 //! handshake, the limits, the chunking and receive rules, the error types
 //! and the wait strategy are the same code on every platform.
 
+#[cfg(unix)]
+mod abort;
 mod address;
+#[cfg(unix)]
+mod client_session;
 mod common;
 pub mod config;
+mod connect_error;
 #[cfg(unix)]
 pub mod endpoint;
 pub mod error;
 pub mod handshake;
+#[cfg(unix)]
+mod peer;
 #[cfg(unix)]
 pub mod session;
 mod session_error;
@@ -29,18 +37,25 @@ pub mod windows;
 
 pub use address::Endpoint;
 pub use common::{InFlight, Limits};
-pub use config::{ServerSessionConfig, SessionConfig};
+pub use config::{ServerSessionConfig, SessionConfig, DEFAULT_RESPONSE_CAP};
+pub use connect_error::{ConnectError, ConnectFailure};
 pub use error::{EndpointError, HandshakeError, InUseReason, Incompatibility, TransportError};
 pub use handshake::{
     client_handshake, negotiate, server_handshake, ClientProposal, HandshakeConn, ServerPolicy,
     SessionIds,
 };
-pub use session_error::{ConnectError, ConnectFailure, SessionError};
+pub use session_error::SessionError;
 
+#[cfg(unix)]
+pub use abort::AbortHandle;
+#[cfg(unix)]
+pub use client_session::ClientSession;
 #[cfg(unix)]
 pub use endpoint::{connect, connect_timeout, Listener, ListenerConfig};
 #[cfg(unix)]
-pub use session::{ClientSession, ServerSession};
+pub use peer::PeerCredentials;
+#[cfg(unix)]
+pub use session::ServerSession;
 #[cfg(unix)]
 pub use shm::ShmError;
 #[cfg(unix)]
@@ -50,6 +65,6 @@ pub use uds::{UdsChannel, UdsConn};
 pub use windows::shm::ShmError;
 #[cfg(windows)]
 pub use windows::{
-    connect, connect_timeout, ClientSession, PipeListener as Listener,
-    PipeListenerConfig as ListenerConfig, ServerSession,
+    connect, connect_timeout, AbortHandle, ClientSession, PeerCredentials,
+    PipeListener as Listener, PipeListenerConfig as ListenerConfig, ServerSession,
 };

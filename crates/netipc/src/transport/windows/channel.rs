@@ -80,6 +80,12 @@ impl PipeChannel {
         self.conn
     }
 
+    /// Bytes reserved by the receive buffer: it grows with the packets
+    /// received, never to a length a header merely announces.
+    pub fn recv_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Payload of the last message received (empty before the first).
     pub fn last_payload(&self) -> &[u8] {
         self.buf
@@ -292,7 +298,9 @@ impl PipeChannel {
         let room = packet - HEADER_LEN;
         let first_part = buf.len() - HEADER_LEN;
         let expected = expected_chunks(header.payload_len as usize, first_part, room);
-        buf.reserve_exact(total - buf.len());
+        // No reservation for the announced total: each read reserves room
+        // for the chunk it may receive, so the buffer grows with the data
+        // that really arrives.
         let mut index: u64 = 1;
         while buf.len() < total {
             if index >= expected {

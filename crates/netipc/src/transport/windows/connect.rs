@@ -11,6 +11,7 @@ use windows_sys::Win32::System::Pipes::{
     SetNamedPipeHandleState, WaitNamedPipeW, PIPE_READMODE_MESSAGE,
 };
 
+use super::abort::AbortHandle;
 use super::pipe::{PipeConn, PipeSide};
 use super::sys::{last_error, ms_ceil, os_error, owned, wide};
 use crate::deadline::Deadline;
@@ -46,11 +47,24 @@ pub fn connect(endpoint: &Endpoint) -> Result<PipeConn, EndpointError> {
 /// Errors: no such pipe → [`EndpointError::NotFound`]; access denied (a
 /// pipe of another user) → [`EndpointError::PermissionDenied`].
 pub fn connect_timeout(endpoint: &Endpoint, timeout: Duration) -> Result<PipeConn, EndpointError> {
+    connect_bounded(endpoint, &Deadline::after(timeout), None)
+}
+
+/// [`connect_timeout`] until `deadline`, failing with
+/// [`EndpointError::Aborted`] when `abort` is aborted (looked at before
+/// each attempt, so within one 50 ms busy wait).
+pub(crate) fn connect_bounded(
+    endpoint: &Endpoint,
+    deadline: &Deadline,
+    abort: Option<&AbortHandle>,
+) -> Result<PipeConn, EndpointError> {
     let name = endpoint.pipe_name();
     let wname = wide(name);
     let path = || PathBuf::from(name);
-    let deadline = Deadline::new(Some(timeout));
     loop {
+        if abort.map_or(false, AbortHandle::is_aborted) {
+            return Err(EndpointError::Aborted { path: path() });
+        }
         // SAFETY: `wname` is a NUL-terminated UTF-16 name that outlives the
         // call; null security attributes and template are allowed; the
         // returned handle is checked and owned exactly once.
@@ -69,7 +83,7 @@ pub fn connect_timeout(endpoint: &Endpoint, timeout: Duration) -> Result<PipeCon
             Some(h) => h,
             None => match last_error() {
                 ERROR_PIPE_BUSY => {
-                    let left = deadline.remaining().unwrap_or(Duration::ZERO);
+                    let left = deadline.remaining().unwrap_or(Duration::MAX);
                     if left.is_zero() {
                         return Err(EndpointError::Timeout { path: path() });
                     }

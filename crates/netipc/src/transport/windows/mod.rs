@@ -27,7 +27,9 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod abort;
 mod channel;
+mod client_session;
 // The Win32 calls; with `shm::view`, the only modules of the port allowed
 // to contain `unsafe` code.
 #[allow(unsafe_code)]
@@ -35,6 +37,7 @@ mod connect;
 #[allow(unsafe_code)]
 mod listener;
 pub mod naming;
+mod peer;
 #[allow(unsafe_code)]
 mod pipe;
 mod session;
@@ -42,12 +45,15 @@ pub mod shm;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use abort::AbortHandle;
 pub use channel::PipeChannel;
+pub use client_session::ClientSession;
 pub use connect::{connect, connect_timeout, DEFAULT_CONNECT_TIMEOUT};
 pub use listener::{PipeListener, PipeListenerConfig};
 pub use naming::{fnv1a64, pipe_name, ShmNames};
+pub use peer::PeerCredentials;
 pub use pipe::{PipeConn, PipeSide, DEFAULT_SEND_TIMEOUT, REJECT_LINGER};
-pub use session::{ClientSession, ServerSession};
+pub use session::ServerSession;
 
 use crate::wire::Profiles;
 

@@ -46,6 +46,17 @@ SCENARIOS = [
     ("uds-pipeline-d16", "req/s", "16 INCREMENT requests in flight, then 16 replies, over UDS"),
     ("uds-pipeline-batch-d16", "items/s", "16 random-size batches in flight, then 16 replies, over UDS"),
 ]
+# The lookup calls: per method, in-process dispatch and Level 2 clients over
+# UDS and shared memory, 16 to 32,768 keys. Throughput is logical calls per
+# second (split and stitch included).
+LOOKUP_SIZES = [(16, "known"), (16, "unknown"), (256, "mixed"), (8192, "mixed"), (32768, "mixed")]
+for _method, _what in (("cgroups", "cgroup paths"), ("apps", "PIDs")):
+    for _where, _how in (("dispatch", "in-process request encode, handler dispatch and response decode"),
+                         ("uds", "Level 2 lookup call over UDS"),
+                         ("shm", "Level 2 lookup call over shared memory")):
+        for _n, _mix in LOOKUP_SIZES:
+            SCENARIOS.append((f"{_method}-lookup-{_where}-{_n}-{_mix}", "calls/s",
+                              f"{_how}: {_n:,} {_mix} {_what} per call"))
 UNITS = {name: unit for name, unit, _ in SCENARIOS}
 
 # Targets at the maximum rate: (scenario, minimum throughput, reference C
@@ -60,6 +71,11 @@ MAX_RATE_TARGETS = [
     ("snapshot-baseline", 40_000, "19.5k req/s", None),
     ("snapshot-shm", 500_000, "62k req/s", None),
     ("lookup", 150_000_000, "96M lookups/s", None),
+    # The reference's published lookup floors (24-core host).
+    ("cgroups-lookup-shm-16-known", 250_000, "≥ 250k calls/s", None),
+    ("cgroups-lookup-shm-16-unknown", 500_000, "≥ 500k calls/s", None),
+    ("cgroups-lookup-shm-256-mixed", 25_000, "≥ 25k calls/s", None),
+    ("apps-lookup-shm-8192-mixed", 1_200, "~1.2k calls/s, p50 0.8 ms (Rust)", 800),
 ]
 
 TARGET_BY_SCENARIO = {s: floor for s, floor, _, _ in MAX_RATE_TARGETS}

@@ -88,6 +88,16 @@ add_tiers snapshot-shm snapshot-shm-server snapshot-shm-client 0 1000
 add_tiers uds-batch-ping-pong uds-batch-ping-pong-server uds-batch-ping-pong-client 0 100000 10000 1000
 add_tiers shm-batch-ping-pong shm-batch-ping-pong-server shm-batch-ping-pong-client 0 100000 10000 1000
 ROWS+=("lookup|||0|")
+# Lookup calls: scenario|server|client|rate|items:mix. In-process rows have
+# no server.
+for method in cgroups apps; do
+    for km in 16:known 16:unknown 256:mixed 8192:mixed 32768:mixed; do
+        label=${km%%:*}-${km##*:}
+        ROWS+=("$method-lookup-dispatch-$label||$method-lookup-dispatch|0|$km")
+        ROWS+=("$method-lookup-uds-$label|$method-lookup-server|$method-lookup-client|0|$km")
+        ROWS+=("$method-lookup-shm-$label|$method-lookup-shm-server|$method-lookup-shm-client|0|$km")
+    done
+done
 ROWS+=("uds-pipeline-d16|uds-ping-pong-server|uds-pipeline-client|0|16")
 ROWS+=("uds-pipeline-batch-d16|uds-batch-ping-pong-server|uds-pipeline-batch-client|0|16")
 
@@ -177,6 +187,21 @@ run_rep() { # scenario server client rate depth tag
         return
     fi
 
+    if [ -z "$server" ] && [ -n "$client" ]; then
+        timeout $((DURATION + 15)) "$BIN" "$client" "$DURATION" "${depth%%:*}" "${depth##*:}" \
+            >"$rd/client.out" 2>"$rd/client.err"
+        rc=$?
+        line=$(grep -m1 "^$scenario," "$rd/client.out")
+        if [ $rc -ne 0 ] || [ -z "$line" ]; then
+            REP_ERR="$client exit $rc"
+            keep_logs "$rd" "$tag"
+        else
+            REP_LINE=$(echo "$line" | awk -F, '{ print $4, $5, $6, $7, $8, $9, $10 }')
+        fi
+        rm -rf "$rd"
+        return
+    fi
+
     case $scenario in
     uds-pipeline-batch-*) svc=pipe-batch-netipc-netipc ;;
     uds-pipeline-*) svc=pipeline-netipc-netipc ;;
@@ -201,7 +226,10 @@ run_rep() { # scenario server client rate depth tag
     sleep 0.5
 
     local cargs=("$rd" "$svc" "$DURATION" "$rate")
-    [ -n "$depth" ] && cargs+=("$depth")
+    case $depth in
+    *:*) cargs+=("${depth%%:*}" "${depth##*:}") ;;
+    ?*) cargs+=("$depth") ;;
+    esac
     timeout $((DURATION + 15)) "$BIN" "$client" "${cargs[@]}" >"$rd/client.out" 2>"$rd/client.err"
     rc=$?
     stop_server "$pid"

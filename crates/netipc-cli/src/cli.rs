@@ -43,6 +43,10 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Look one cgroup up by name through the client-side cache.
     Lookup(LookupArgs),
+    /// Ask a cgroups-lookup provider about cgroup paths (table or JSON).
+    CgroupsLookup(CgroupsLookupArgs),
+    /// Ask an apps-lookup provider about processes (table or JSON).
+    AppsLookup(AppsLookupArgs),
     /// Measure round trips to an INCREMENT endpoint.
     Ping(PingArgs),
     /// Connect, show what the handshake agreed, and time one round trip.
@@ -75,6 +79,72 @@ pub enum Serve {
     CgroupsSnapshot(ServeCgroupsArgs),
     /// Answer INCREMENT requests with the value plus one (a ping target).
     Increment(ServeIncrementArgs),
+    /// Answer cgroups lookups (name, orchestrator, labels) from this
+    /// host's cgroup filesystem.
+    CgroupsLookup(ServeLookupArgs),
+    /// Answer apps lookups (ppid, uid, start time, comm, cgroup) from
+    /// /proc.
+    AppsLookup(ServeLookupArgs),
+}
+
+/// `netipc serve cgroups-lookup` and `netipc serve apps-lookup`
+#[derive(Debug, Clone, Args)]
+pub struct ServeLookupArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name (default: cgroups-lookup or apps-lookup).
+    #[arg(long, value_name = "NAME", value_parser = parse_service)]
+    pub service: Option<String>,
+    /// Seconds between rescans of the cgroup filesystem (fractions allowed).
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Discover the cgroup hierarchies from this file (for tests).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/proc/self/mountinfo",
+        hide = true
+    )]
+    pub mountinfo: PathBuf,
+    /// Read processes from this directory (apps-lookup; for tests).
+    #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+    pub proc_root: PathBuf,
+}
+
+/// `netipc cgroups-lookup PATH…`
+#[derive(Debug, Clone, Args)]
+pub struct CgroupsLookupArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name (default: cgroups-lookup).
+    #[arg(long, value_name = "NAME", value_parser = parse_service)]
+    pub service: Option<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Absolute cgroup directory paths, e.g.
+    /// /sys/fs/cgroup/system.slice/ssh.service.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<OsString>,
+}
+
+/// `netipc apps-lookup PID…`
+#[derive(Debug, Clone, Args)]
+pub struct AppsLookupArgs {
+    /// Run directory and token.
+    #[command(flatten)]
+    pub common: Common,
+    /// Endpoint name (default: apps-lookup).
+    #[arg(long, value_name = "NAME", value_parser = parse_service)]
+    pub service: Option<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Process ids.
+    #[arg(value_name = "PID", required = true)]
+    pub pids: Vec<u32>,
 }
 
 /// `netipc serve cgroups-snapshot`

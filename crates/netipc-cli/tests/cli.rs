@@ -983,7 +983,7 @@ fn demo_works_without_root() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("2. snapshot over shared memory (SHM_HYBRID)"),
+        text.contains("2. snapshot over shared memory (SHM_FUTEX)"),
         "{text}"
     );
     assert!(text.contains("cleaned up"), "{text}");

@@ -150,19 +150,23 @@ fn l2_increment_pipe_and_shm() {
     }
 }
 
-/// A response far above the 1024 bytes announced first: the server answers
+/// A response far above the 64 KiB announced first: the server answers
 /// LIMIT_EXCEEDED, the client reconnects with the learned size, and the
 /// caller sees one successful call (chunked on the pipe: 300 KB > 64 KiB).
+/// Both sides are configured for 512 KiB requests (the default request
+/// ceiling is 1024 bytes).
 fn l2_overflow_recovery_pipe_and_shm() {
+    const REQUESTS: u32 = 512 << 10;
     for (name, plane) in PLANES {
         let ep = l2_endpoint();
         let server = ManagedServer::start(
             ep.clone(),
-            server_config(plane),
+            server_config(plane).with_request_payload(REQUESTS),
             string_reverse::handler(|s| Ok(s.chars().rev().collect())),
         )
         .expect("start the server");
-        let mut client = StringReverseClient::new(ep, client_config(plane));
+        let mut client =
+            StringReverseClient::new(ep, client_config(plane).with_request_payload(REQUESTS));
         assert!(client.refresh(), "{name}: refresh");
         assert_eq!(client.call("abc").unwrap(), "cba");
         let long: String = (0..300_000)

@@ -13,6 +13,7 @@ use crate::signals::StopFlag;
 use crate::token::Token;
 
 pub mod demo;
+pub mod lookups;
 pub mod query;
 pub mod serve;
 
@@ -25,6 +26,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(Serve::CgroupsSnapshot(args)) => serve::cgroups(&args, &install_stop()?),
         Command::Serve(Serve::Increment(args)) => serve::increment(&args, &install_stop()?),
+        Command::Serve(Serve::CgroupsLookup(args)) => {
+            lookups::serve_cgroups(&args, &install_stop()?)
+        }
+        Command::Serve(Serve::AppsLookup(args)) => lookups::serve_apps(&args, &install_stop()?),
+        Command::CgroupsLookup(args) => lookups::cgroups_lookup(&args),
+        Command::AppsLookup(args) => lookups::apps_lookup(&args),
         Command::Snapshot(args) => query::snapshot(&args),
         Command::Lookup(args) => query::lookup(&args),
         Command::Ping(args) => query::ping(&args),

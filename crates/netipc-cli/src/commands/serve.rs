@@ -129,7 +129,8 @@ pub fn increment(args: &ServeIncrementArgs, stop: &StopFlag) -> Result<(), CliEr
     Ok(())
 }
 
-fn stop_server(server: ManagedServer) {
+/// Shuts `server` down and says so.
+pub(crate) fn stop_server(server: ManagedServer) {
     let socket = server.socket_path().to_path_buf();
     let served = server.stats().sessions_served;
     server.shutdown();

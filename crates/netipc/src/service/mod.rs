@@ -4,7 +4,9 @@
 //!
 //! * a client context per service kind ([`increment::IncrementClient`],
 //!   [`string_reverse::StringReverseClient`],
-//!   [`cgroups::CgroupsSnapshotClient`]) that never fails because the
+//!   [`cgroups::CgroupsSnapshotClient`],
+//!   [`cgroups_lookup::CgroupsLookupClient`],
+//!   [`apps_lookup::AppsLookupClient`]) that never fails because the
 //!   provider is absent, connects and reconnects in [`refresh`], retries a
 //!   failed call once, and recovers from size overflows by renegotiating
 //!   larger limits — the caller sees one successful call; every call is
@@ -17,12 +19,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apps_lookup;
 mod call;
 pub mod cgroups;
+pub mod cgroups_lookup;
 mod client;
 mod config;
 mod error;
 pub mod increment;
+pub mod lookup;
 pub mod server;
 mod status;
 pub mod string_reverse;

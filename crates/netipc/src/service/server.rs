@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{next_pow2, ServeError, ServerConfig, ServerError};
+use crate::deadline::Deadline;
 use crate::transport::handshake::SessionIds;
 #[cfg(unix)]
 use crate::transport::shm::region::sweep_stale;
@@ -19,6 +20,11 @@ use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Status};
 
 /// How often idle loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How long a new session waits for a worker slot when the server is at
+/// its session limit: a few polls, so that sessions whose clients just left
+/// are noticed first.
+const SLOT_GRACE: Duration = Duration::from_millis(500);
 
 /// What a managed server runs for each request item.
 ///
@@ -38,6 +44,19 @@ pub trait Handler: Send + Sync + 'static {
     /// response item to `out`. Batches are split by the server, which calls
     /// this once per item, in order.
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError>;
+    /// Answers a plain (non-batch) request knowing the session's agreed
+    /// response payload limit `budget`, for methods whose items depend on
+    /// it (the lookups, PROTOCOL-LOOKUP §17). Defaults to
+    /// [`serve`](Self::serve).
+    fn serve_within(
+        &self,
+        request: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> Result<(), ServeError> {
+        let _ = budget;
+        self.serve(request, out)
+    }
 }
 
 /// Counters of a running server.
@@ -68,6 +87,10 @@ struct Shared {
     handler_failures: AtomicU64,
     learned_request: AtomicU32,
     learned_response: AtomicU32,
+    /// Learned sizes never exceed the configured maxima
+    /// (PROTOCOL-LOOKUP.md §19.9 item 1).
+    request_ceiling: u32,
+    response_ceiling: u32,
 }
 
 /// A running server for one endpoint. Dropping it shuts it down.
@@ -117,6 +140,8 @@ impl ManagedServer {
                     .effective_max_response_payload()
                     .max(1),
             ),
+            request_ceiling: config.request_ceiling(),
+            response_ceiling: config.effective_response_ceiling(),
         });
         let thread_name = format!("netipc-accept-{}", endpoint.service());
         let acceptor = Acceptor {
@@ -257,6 +282,32 @@ struct Worker<H: Handler> {
 /// Releases a worker slot when the session ends, however it ends.
 struct Slot<'a>(&'a AtomicUsize);
 
+impl<'a> Slot<'a> {
+    /// Takes a worker slot. At the limit, waits up to [`SLOT_GRACE`] for
+    /// one to free: a client that reconnects at once (a retry, overflow
+    /// recovery) would otherwise be refused because the server has not yet
+    /// noticed its previous session end, which takes up to one poll.
+    fn take(active: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
+        let deadline = Deadline::after(SLOT_GRACE);
+        loop {
+            let n = active.load(Ordering::SeqCst);
+            if n < max {
+                if active
+                    .compare_exchange(n, n + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return Some(Slot(active));
+                }
+                continue;
+            }
+            if deadline.expired() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
@@ -266,12 +317,13 @@ impl Drop for Slot<'_> {
 impl<H: Handler> Worker<H> {
     fn run(self, mut session: ServerSession) {
         let shared = &*self.shared;
-        let taken = shared.active.fetch_add(1, Ordering::SeqCst);
-        let _slot = Slot(&shared.active);
-        if taken >= self.max_sessions {
-            shared.refused.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+        let _slot = match Slot::take(&shared.active, self.max_sessions) {
+            Some(slot) => slot,
+            None => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
         shared.served.fetch_add(1, Ordering::Relaxed);
         let response_limit = session.negotiated().agreed_max_response_payload_bytes as usize;
         let mut out = Vec::new();
@@ -285,38 +337,45 @@ impl<H: Handler> Worker<H> {
                 return;
             }
             let payload = session.payload();
-            shared
-                .learned_request
-                .fetch_max(next_pow2(payload.len() as u64), Ordering::Relaxed);
-            let (status, flags, items, ends_session) = if request.code
-                != self.handler.method().code()
-            {
-                (Status::Unsupported, Flags::NONE, 1, false)
+            shared.learned_request.fetch_max(
+                next_pow2(payload.len() as u64).min(shared.request_ceiling),
+                Ordering::Relaxed,
+            );
+            let (status, flags, items) = if request.code != self.handler.method().code() {
+                (Status::Unsupported, Flags::NONE, 1)
             } else {
                 out.clear();
                 let served = catch_unwind(AssertUnwindSafe(|| {
-                    self.dispatch(&request, payload, &mut out)
+                    self.dispatch(&request, payload, &mut out, response_limit)
                 }));
                 match served {
                     Err(_) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
-                        (Status::InternalError, Flags::NONE, 1, true)
+                        (Status::InternalError, Flags::NONE, 1)
                     }
-                    Ok(Err(ServeError::BadRequest)) => (Status::BadEnvelope, Flags::NONE, 1, false),
+                    Ok(Err(ServeError::BadRequest)) => (Status::BadEnvelope, Flags::NONE, 1),
                     Ok(Err(ServeError::Handler(_))) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
-                        (Status::InternalError, Flags::NONE, 1, false)
+                        (Status::InternalError, Flags::NONE, 1)
+                    }
+                    Ok(Err(ServeError::TooLarge)) => {
+                        shared.learned_response.fetch_max(
+                            next_pow2(2 * response_limit as u64).min(shared.response_ceiling),
+                            Ordering::Relaxed,
+                        );
+                        (Status::LimitExceeded, Flags::NONE, 1)
                     }
                     Ok(Ok(())) => {
-                        shared
-                            .learned_response
-                            .fetch_max(next_pow2(out.len() as u64), Ordering::Relaxed);
+                        shared.learned_response.fetch_max(
+                            next_pow2(out.len() as u64).min(shared.response_ceiling),
+                            Ordering::Relaxed,
+                        );
                         if out.len() > response_limit {
-                            (Status::LimitExceeded, Flags::NONE, 1, true)
+                            (Status::LimitExceeded, Flags::NONE, 1)
                         } else if request.is_batch() {
-                            (Status::Ok, Flags::BATCH, request.item_count, false)
+                            (Status::Ok, Flags::BATCH, request.item_count)
                         } else {
-                            (Status::Ok, Flags::NONE, 1, false)
+                            (Status::Ok, Flags::NONE, 1)
                         }
                     }
                 }
@@ -326,7 +385,7 @@ impl<H: Handler> Worker<H> {
             response.flags = flags;
             response.item_count = items;
             shared.requests.fetch_add(1, Ordering::Relaxed);
-            if session.send(&response, body).is_err() || ends_session {
+            if session.send(&response, body).is_err() || ends_session(status) {
                 return;
             }
         }
@@ -339,9 +398,10 @@ impl<H: Handler> Worker<H> {
         request: &Header,
         payload: &[u8],
         out: &mut Vec<u8>,
+        response_limit: usize,
     ) -> Result<(), ServeError> {
         if !request.is_batch() {
-            return self.handler.serve(payload, out);
+            return self.handler.serve_within(payload, out, response_limit);
         }
         if !self.handler.allows_batch() {
             return Err(ServeError::BadRequest);
@@ -360,4 +420,16 @@ impl<H: Handler> Worker<H> {
         builder.finish().map_err(|_| ServeError::BadRequest)?;
         Ok(())
     }
+}
+
+/// Whether the session ends after a response with `status`
+/// (PROTOCOL-LOOKUP.md §19.2): after LIMIT_EXCEEDED (the client reconnects
+/// with larger limits), BAD_ENVELOPE and INTERNAL_ERROR the managed server
+/// closes the session; the client recovers with a new handshake.
+/// UNSUPPORTED and OK keep it open.
+fn ends_session(status: Status) -> bool {
+    matches!(
+        status,
+        Status::LimitExceeded | Status::BadEnvelope | Status::InternalError
+    )
 }

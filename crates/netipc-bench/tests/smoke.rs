@@ -477,3 +477,15 @@ fn usage_errors_exit_1() {
         );
     }
 }
+
+#[test]
+fn help_prints_usage_and_exits_0() {
+    for flag in ["--help", "-h"] {
+        let out = Command::new(BIN).arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("usage:"), "{text}");
+        assert!(text.contains("uds-ping-pong-server"), "{text}");
+        assert!(out.stderr.is_empty(), "{flag}");
+    }
+}

@@ -25,6 +25,8 @@ pub mod handshake;
 #[cfg(unix)]
 mod peer;
 #[cfg(unix)]
+mod server_session;
+#[cfg(unix)]
 pub mod session;
 mod session_error;
 #[cfg(unix)]
@@ -55,7 +57,9 @@ pub use endpoint::{connect, connect_timeout, Listener, ListenerConfig};
 #[cfg(unix)]
 pub use peer::PeerCredentials;
 #[cfg(unix)]
-pub use session::ServerSession;
+pub use server_session::Accepted;
+#[cfg(unix)]
+pub use session::{ServerSession, SessionStopper};
 #[cfg(unix)]
 pub use shm::ShmError;
 #[cfg(unix)]

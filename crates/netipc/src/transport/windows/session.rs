@@ -242,6 +242,9 @@ impl ServerSession {
         session_id: u64,
         config: &ServerSessionConfig,
     ) -> Result<ServerSession, HandshakeError> {
+        // Every send of the session, the HELLO_ACK included, waits at most
+        // this long for room in the pipe.
+        conn.set_send_timeout(Some(config.send_timeout));
         let mut region = None;
         let token = config.policy.auth_token;
         let result = handshake::server_handshake(

@@ -46,18 +46,14 @@ cd "$ROOT" || exit 2
 
 # ---------------------------------------------------------------- tools ----
 
-if ! command -v gnuplot >/dev/null 2>&1; then
-    echo "run.sh: installing gnuplot for the plots" >&2
-    if command -v apt-get >/dev/null 2>&1; then
-        { apt-get update -qq && apt-get install -y -qq gnuplot-nox; } >/dev/null 2>&1 ||
-            echo "run.sh: could not install gnuplot; the report will have no plots" >&2
-    else
-        echo "run.sh: no apt-get; the report will have no plots" >&2
-    fi
-fi
 if ! command -v python3 >/dev/null 2>&1; then
     echo "run.sh: python3 is needed for the report" >&2
     exit 2
+fi
+# Plots need matplotlib; nothing is installed here (bench/requirements.txt).
+if ! python3 -c 'import matplotlib' >/dev/null 2>&1; then
+    echo "run.sh: matplotlib is not installed; the report will have no plots" \
+        "(pip install -r bench/requirements.txt, or apt-get install python3-matplotlib)" >&2
 fi
 
 echo "run.sh: building the driver (release)" >&2
@@ -386,7 +382,7 @@ done
 
 elapsed=$(($(date +%s) - START))
 echo "run.sh: matrix done in $(fmt_time $elapsed); writing the report" >&2
-python3 "$BENCH/report.py" || ANY_BAD=1
+python3 "$BENCH/report.py" --write || ANY_BAD=1
 if [ $ANY_BAD -ne 0 ]; then
     echo "run.sh: some rows failed or stayed unstable; see bench/results-status.csv" >&2
     exit 1

@@ -32,6 +32,7 @@ use server::ServerSpec;
 
 const USAGE: &str = "\
 usage:
+  netipc-bench --help | -h        this text (exit 0)
   netipc-bench <server> <run_dir> <service> [duration_sec]
       servers: uds-ping-pong-server shm-ping-pong-server
                uds-batch-ping-pong-server shm-batch-ping-pong-server
@@ -65,6 +66,10 @@ fn dispatch(args: &[String]) -> i32 {
     let Some(sub) = args.first() else {
         return usage("missing subcommand");
     };
+    if matches!(sub.as_str(), "--help" | "-h" | "help") {
+        println!("netipc-bench: the netipc benchmark driver (docs/benchmarks-method.md)\n{USAGE}");
+        return 0;
+    }
     let rest = &args[1..];
     if let Some(spec) = ServerSpec::from_subcommand(sub) {
         if rest.len() < 2 {

@@ -19,7 +19,7 @@
 //! | [`exit`] | exit codes and one-line errors |
 //! | [`format`](mod@format) | tables, JSON and numbers for people |
 //! | [`latency`] | round-trip percentiles |
-//! | [`signals`] | stopping cleanly on SIGINT/SIGTERM |
+//! | [`signals`] | stopping cleanly on SIGINT/SIGTERM/SIGHUP |
 
 #![forbid(unsafe_code)]
 
@@ -33,7 +33,9 @@ pub mod endpoint;
 pub mod exit;
 pub mod format;
 pub mod latency;
+pub mod log;
 pub mod lookup_provider;
+pub mod probe;
 pub mod procfs;
 pub mod provider;
 pub mod signals;

@@ -84,7 +84,8 @@ fn serve(args: &ServeLookupArgs, stop: &StopFlag, default_service: &str) -> Resu
     prepare_run_dir(run_dir)?;
     let service = args.service.as_deref().unwrap_or(default_service);
     let source = cgroups_source(&args.mountinfo, args.interval)?;
-    let config = ServerConfig::new(token.auth()).with_response_payload(LOOKUP_RESPONSE_PAYLOAD);
+    let config = super::serve::session_log(ServerConfig::new(token.auth()), &token)
+        .with_response_payload(LOOKUP_RESPONSE_PAYLOAD);
     let server = if default_service == APPS_LOOKUP_SERVICE {
         start(
             run_dir,
@@ -109,6 +110,7 @@ fn serve(args: &ServeLookupArgs, stop: &StopFlag, default_service: &str) -> Resu
         index.generation(),
         format::seconds(args.interval),
     );
+    println!("auth token {}", token.describe());
     let mut last_failure: Option<String> = None;
     while !stop.sleep(args.interval) {
         let before = source.current().generation();
@@ -169,8 +171,10 @@ fn lookup_failed(
 pub fn cgroups_lookup(args: &CgroupsLookupArgs) -> Result<(), CliError> {
     let service = args.service.as_deref().unwrap_or(CGROUPS_LOOKUP_SERVICE);
     let (token, endpoint) = prepare(&args.common, service)?;
-    let mut client =
-        CgroupsLookupClient::new(endpoint.clone(), ClientConfig::new(token.auth()).uds_only());
+    let mut client = CgroupsLookupClient::new(
+        endpoint.clone(),
+        super::client_config(&args.common, &token).uds_only(),
+    );
     client.refresh();
     check_state(&client.status(), &endpoint, &token)?;
     let paths: Vec<&[u8]> = args.paths.iter().map(|p| p.as_bytes()).collect();
@@ -206,8 +210,10 @@ pub fn cgroups_lookup(args: &CgroupsLookupArgs) -> Result<(), CliError> {
 pub fn apps_lookup(args: &AppsLookupArgs) -> Result<(), CliError> {
     let service = args.service.as_deref().unwrap_or(APPS_LOOKUP_SERVICE);
     let (token, endpoint) = prepare(&args.common, service)?;
-    let mut client =
-        AppsLookupClient::new(endpoint.clone(), ClientConfig::new(token.auth()).uds_only());
+    let mut client = AppsLookupClient::new(
+        endpoint.clone(),
+        super::client_config(&args.common, &token).uds_only(),
+    );
     client.refresh();
     check_state(&client.status(), &endpoint, &token)?;
     let written = match client.call_lookup(&args.pids) {

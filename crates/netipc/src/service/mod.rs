@@ -29,13 +29,15 @@ mod error;
 pub mod increment;
 pub mod lookup;
 pub mod server;
+mod session_log;
 mod status;
 pub mod string_reverse;
 
 pub use client::{Client, ServiceKind, DEFAULT_CALL_TIMEOUT};
-pub use config::{ClientConfig, ServerConfig};
+pub use config::{ClientConfig, PeerCheck, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
 pub use server::{Handler, ManagedServer, ServerStats};
+pub use session_log::{SessionEvent, SessionObserver};
 pub use status::{ClientState, ClientStatus, NegotiatedLimits};
 
 // What a Level 2 user meets in the signatures and errors above, so that

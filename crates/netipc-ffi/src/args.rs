@@ -10,16 +10,24 @@ use crate::result::Failure;
 ///
 /// When `ptr` is not NULL it must point to `len` readable bytes that stay
 /// unchanged for `'a`.
-pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], Failure> {
+pub(crate) unsafe fn bytes<'a>(
+    ptr: *const u8,
+    len: usize,
+    what: &str,
+) -> Result<&'a [u8], Failure> {
     if ptr.is_null() {
         return if len == 0 {
             Ok(&[])
         } else {
-            Err(Failure::invalid(format!("{what} is NULL with length {len}")))
+            Err(Failure::invalid(format!(
+                "{what} is NULL with length {len}"
+            )))
         };
     }
     if len > isize::MAX as usize {
-        return Err(Failure::invalid(format!("{what} length {len} is too large")));
+        return Err(Failure::invalid(format!(
+            "{what} length {len} is too large"
+        )));
     }
     // SAFETY: non-NULL, at most isize::MAX bytes, readable per the caller's
     // contract.

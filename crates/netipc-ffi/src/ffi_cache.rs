@@ -159,7 +159,9 @@ pub unsafe extern "C" fn netipc_cache_lookup(
     guard(|| {
         args::require(path_len, "path_len")?;
         if path_buf.is_null() && path_cap > 0 {
-            return Err(Failure::invalid("path_buf is NULL with a non-zero capacity"));
+            return Err(Failure::invalid(
+                "path_buf is NULL with a non-zero capacity",
+            ));
         }
         // SAFETY: a live handle and `name_len` readable bytes per the
         // contract.
@@ -170,14 +172,19 @@ pub unsafe extern "C" fn netipc_cache_lookup(
             )
         };
         let table = cache.table();
-        let item = table.lookup(hash, name).ok_or_else(|| not_found(hash, name))?;
+        let item = table
+            .lookup(hash, name)
+            .ok_or_else(|| not_found(hash, name))?;
         // SAFETY: `path_len` checked non-NULL; the others are optional.
         unsafe {
             args::put(path_len, item.path.len(), "path_len")?;
             if item.path.len() > path_cap {
                 return Err(Failure::new(
                     NETIPC_ERR_OVERFLOW,
-                    format!("the path needs {} bytes, the buffer has {path_cap}", item.path.len()),
+                    format!(
+                        "the path needs {} bytes, the buffer has {path_cap}",
+                        item.path.len()
+                    ),
                 ));
             }
             if !item.path.is_empty() {
@@ -252,7 +259,9 @@ pub unsafe extern "C" fn netipc_cache_counters(
 ) -> netipc_result {
     guard(|| {
         if error_buf.is_null() && error_cap > 0 {
-            return Err(Failure::invalid("error_buf is NULL with a non-zero capacity"));
+            return Err(Failure::invalid(
+                "error_buf is NULL with a non-zero capacity",
+            ));
         }
         // SAFETY: a live cache handle per the contract.
         let cache = unsafe { args::handle(cache, "cache") }?;

@@ -249,10 +249,10 @@ pub unsafe extern "C" fn netipc_client_ready(client: *const netipc_client) -> bo
 pub unsafe extern "C" fn netipc_client_state(client: *const netipc_client) -> u32 {
     guard_value(crate::ffi_client_status::NETIPC_STATE_DISCONNECTED, || {
         // SAFETY: NULL or a live client handle per the contract.
-        unsafe { client.as_ref() }.map_or(
-            crate::ffi_client_status::NETIPC_STATE_DISCONNECTED,
-            |c| c.lock().client.state(),
-        )
+        unsafe { client.as_ref() }
+            .map_or(crate::ffi_client_status::NETIPC_STATE_DISCONNECTED, |c| {
+                c.lock().client.state()
+            })
     })
 }
 
@@ -380,7 +380,11 @@ pub unsafe extern "C" fn netipc_client_call_string_reverse(
             args::require(answer, "answer")?;
             args::require(answer_len, "answer_len")?;
             let text = args::text(s, len, "s")?;
-            let ClientInner { client, answer: buf, .. } = inner;
+            let ClientInner {
+                client,
+                answer: buf,
+                ..
+            } = inner;
             client.string_reverse(text, buf)?;
             args::put(answer, buf.as_ptr(), "answer")?;
             args::put(answer_len, buf.len(), "answer_len")

@@ -112,8 +112,9 @@ pub type netipc_string_reverse_fn = Option<
 /// sends what fits. Any other return value, or returning without
 /// `begin`, makes the library answer INTERNAL_ERROR. Concurrency as for
 /// `netipc_increment_fn`.
-pub type netipc_snapshot_fn =
-    Option<unsafe extern "C" fn(ctx: *mut c_void, builder: *mut netipc_snapshot_builder) -> netipc_result>;
+pub type netipc_snapshot_fn = Option<
+    unsafe extern "C" fn(ctx: *mut c_void, builder: *mut netipc_snapshot_builder) -> netipc_result,
+>;
 
 /// The plugin's context pointer, handed to its handler on worker threads.
 #[derive(Clone, Copy)]
@@ -217,7 +218,9 @@ pub unsafe extern "C" fn netipc_server_config_set_max_response_bytes(
     unsafe {
         with_config(config, |s| {
             if bytes < 24 {
-                return Err(Failure::invalid("the response cap must be at least 24 bytes"));
+                return Err(Failure::invalid(
+                    "the response cap must be at least 24 bytes",
+                ));
             }
             s.max_response = bytes;
             Ok(())
@@ -236,7 +239,9 @@ pub unsafe extern "C" fn netipc_server_config_set_socket_mode(
     unsafe {
         with_config(config, |s| {
             if mode > 0o777 {
-                return Err(Failure::invalid(format!("socket mode {mode:#o} is over 0777")));
+                return Err(Failure::invalid(format!(
+                    "socket mode {mode:#o} is over 0777"
+                )));
             }
             s.socket_mode = mode;
             Ok(())
@@ -517,7 +522,11 @@ impl netipc_server {
         let mut finished = lock(&self.done.finished);
         while !*finished {
             finished = match deadline {
-                None => self.done.cv.wait(finished).unwrap_or_else(|e| e.into_inner()),
+                None => self
+                    .done
+                    .cv
+                    .wait(finished)
+                    .unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {

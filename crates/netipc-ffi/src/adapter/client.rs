@@ -175,7 +175,9 @@ impl AnyClient {
             failures: s.failures,
             overflow_recoveries: s.overflow_recoveries,
             last_error: s.last_error.unwrap_or_default().into_bytes(),
-            last_connect_failure: s.last_connect_failure.map_or(NETIPC_OK, connect_failure_code),
+            last_connect_failure: s
+                .last_connect_failure
+                .map_or(NETIPC_OK, connect_failure_code),
         }
     }
 
@@ -198,9 +200,7 @@ impl AnyClient {
     pub fn increment_batch(&mut self, values: &[u64], out: &mut Vec<u64>) -> Result<(), Failure> {
         out.clear();
         match self {
-            AnyClient::Increment(c) => c
-                .call_batch_into(values, out)
-                .map_err(|e| call_failure(&e)),
+            AnyClient::Increment(c) => c.call_batch_into(values, out).map_err(|e| call_failure(&e)),
             _ => Err(self.wrong_kind(Kind::Increment)),
         }
     }

@@ -208,9 +208,18 @@ mod tests {
 
     #[test]
     fn c_constants_match_the_library() {
-        assert_eq!(NETIPC_SERVICE_INCREMENT, u32::from(Method::Increment.code()));
-        assert_eq!(NETIPC_SERVICE_STRING_REVERSE, u32::from(Method::StringReverse.code()));
-        assert_eq!(NETIPC_SERVICE_CGROUPS_SNAPSHOT, u32::from(Method::CgroupsSnapshot.code()));
+        assert_eq!(
+            NETIPC_SERVICE_INCREMENT,
+            u32::from(Method::Increment.code())
+        );
+        assert_eq!(
+            NETIPC_SERVICE_STRING_REVERSE,
+            u32::from(Method::StringReverse.code())
+        );
+        assert_eq!(
+            NETIPC_SERVICE_CGROUPS_SNAPSHOT,
+            u32::from(Method::CgroupsSnapshot.code())
+        );
         assert_eq!(NETIPC_PROFILE_UDS, Profiles::BASELINE.bits());
         assert_eq!(NETIPC_PROFILE_SHM_HYBRID, Profiles::SHM_HYBRID.bits());
         assert_eq!(NETIPC_PROFILE_SHM_FUTEX, Profiles::SHM_FUTEX.bits());
@@ -219,8 +228,17 @@ mod tests {
     #[test]
     fn endpoints_are_checked() {
         assert!(Endpoint::new(b"/tmp", b"ok-name_1.x").is_ok());
-        for (dir, service) in [(&b""[..], &b"a"[..]), (b"/t\0mp", b"a"), (b"/tmp", b"a/b"), (b"/tmp", b""), (b"/tmp", b"\xff")] {
-            assert_eq!(Endpoint::new(dir, service).unwrap_err().code, NETIPC_ERR_INVALID_ARGUMENT);
+        for (dir, service) in [
+            (&b""[..], &b"a"[..]),
+            (b"/t\0mp", b"a"),
+            (b"/tmp", b"a/b"),
+            (b"/tmp", b""),
+            (b"/tmp", b"\xff"),
+        ] {
+            assert_eq!(
+                Endpoint::new(dir, service).unwrap_err().code,
+                NETIPC_ERR_INVALID_ARGUMENT
+            );
         }
     }
 }

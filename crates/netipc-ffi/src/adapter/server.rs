@@ -87,7 +87,11 @@ impl Running {
     }
 }
 
-fn start(endpoint: &Endpoint, settings: &ServerSettings, handler: impl Handler) -> Result<Running, Failure> {
+fn start(
+    endpoint: &Endpoint,
+    settings: &ServerSettings,
+    handler: impl Handler,
+) -> Result<Running, Failure> {
     ManagedServer::start(
         &endpoint.run_dir,
         &endpoint.service,
@@ -102,11 +106,19 @@ fn start(endpoint: &Endpoint, settings: &ServerSettings, handler: impl Handler) 
 }
 
 /// Serves INCREMENT with `f`; an `Err` is answered INTERNAL_ERROR.
-pub(crate) fn start_increment<F>(endpoint: &Endpoint, settings: &ServerSettings, f: F) -> Result<Running, Failure>
+pub(crate) fn start_increment<F>(
+    endpoint: &Endpoint,
+    settings: &ServerSettings,
+    f: F,
+) -> Result<Running, Failure>
 where
     F: Fn(u64) -> Result<u64, String> + Send + Sync + 'static,
 {
-    start(endpoint, settings, increment::handler(move |v| f(v).map_err(HandlerError)))
+    start(
+        endpoint,
+        settings,
+        increment::handler(move |v| f(v).map_err(HandlerError)),
+    )
 }
 
 /// Serves STRING_REVERSE with `f`, which appends the answer to its buffer;
@@ -133,7 +145,11 @@ where
 
 /// Serves CGROUPS_SNAPSHOT with `f`, which fills a [`SnapshotSink`]; an
 /// `Err`, or a sink never begun, is answered INTERNAL_ERROR.
-pub(crate) fn start_snapshot<F>(endpoint: &Endpoint, settings: &ServerSettings, f: F) -> Result<Running, Failure>
+pub(crate) fn start_snapshot<F>(
+    endpoint: &Endpoint,
+    settings: &ServerSettings,
+    f: F,
+) -> Result<Running, Failure>
 where
     F: Fn(&mut SnapshotSink<'_>) -> Result<(), String> + Send + Sync + 'static,
 {
@@ -163,29 +179,47 @@ pub(crate) struct SnapshotSink<'b> {
 }
 
 impl SnapshotSink<'_> {
-    pub fn begin(&mut self, systemd_enabled: u32, generation: u64, item_hint: usize) -> Result<(), Failure> {
+    pub fn begin(
+        &mut self,
+        systemd_enabled: u32,
+        generation: u64,
+        item_hint: usize,
+    ) -> Result<(), Failure> {
         let buf = self
             .buf
             .take()
             .ok_or_else(|| Failure::invalid("the snapshot was already begun"))?;
-        self.builder =
-            Some(SnapshotBuilder::new(buf, systemd_enabled, generation, item_hint).with_limit(self.limit));
+        self.builder = Some(
+            SnapshotBuilder::new(buf, systemd_enabled, generation, item_hint)
+                .with_limit(self.limit),
+        );
         Ok(())
     }
 
-    pub fn add(&mut self, hash: u32, options: u32, enabled: u32, name: &[u8], path: &[u8]) -> Result<(), Failure> {
+    pub fn add(
+        &mut self,
+        hash: u32,
+        options: u32,
+        enabled: u32,
+        name: &[u8],
+        path: &[u8],
+    ) -> Result<(), Failure> {
         let builder = self
             .builder
             .as_mut()
             .ok_or_else(|| Failure::invalid("begin the snapshot before adding items"))?;
-        builder.push(hash, options, enabled, name, path).map_err(|e| {
-            let code = match e {
-                CodecError::TooLarge { .. } | CodecError::FieldOverflow { .. } => NETIPC_ERR_OVERFLOW,
-                CodecError::InteriorNul { .. } => NETIPC_ERR_INVALID_ARGUMENT,
-                _ => NETIPC_ERR_INTERNAL,
-            };
-            Failure::new(code, error_text(&e))
-        })
+        builder
+            .push(hash, options, enabled, name, path)
+            .map_err(|e| {
+                let code = match e {
+                    CodecError::TooLarge { .. } | CodecError::FieldOverflow { .. } => {
+                        NETIPC_ERR_OVERFLOW
+                    }
+                    CodecError::InteriorNul { .. } => NETIPC_ERR_INVALID_ARGUMENT,
+                    _ => NETIPC_ERR_INTERNAL,
+                };
+                Failure::new(code, error_text(&e))
+            })
     }
 
     pub fn item_count(&self) -> usize {

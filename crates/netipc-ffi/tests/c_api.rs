@@ -171,6 +171,8 @@ fn run_dir() -> tempfile::TempDir {
 /// A background process stopped (and checked) on drop.
 struct Background {
     child: Option<Child>,
+    /// Its standard output, with whatever was read ahead.
+    stdout: Option<BufReader<ChildStdout>>,
     what: String,
     stop: Stop,
 }
@@ -183,8 +185,8 @@ enum Stop {
 }
 
 impl Background {
-    /// Starts `cmd` and waits for the first line of its standard output,
-    /// which must contain `ready`.
+    /// Starts `cmd` and reads its standard output up to the first line
+    /// that contains `ready` (failing if it ends first).
     fn start(mut cmd: Command, what: &str, ready: &str, stop: Stop) -> Background {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -193,16 +195,22 @@ impl Background {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        if !line.contains(ready) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not start: first line {line:?}");
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not start; its output: {seen:?}");
+            }
+            seen.push_str(&line);
+            if line.contains(ready) {
+                break;
+            }
         }
-        child.stdout = Some(stdout.into_inner());
         Background {
             child: Some(child),
+            stdout: Some(stdout),
             what: what.to_string(),
             stop,
         }
@@ -223,7 +231,7 @@ impl Background {
             }
         }
         let mut rest = String::new();
-        let mut stdout: ChildStdout = child.stdout.take().unwrap();
+        let mut stdout = self.stdout.take().unwrap();
         stdout.read_to_string(&mut rest).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -452,4 +460,83 @@ fn rust_cli_against_the_c_provider() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "wrong token: exit code 4");
     provider.finish();
+}
+
+/// Runs `pkg-config ARGS netipc` against an installed prefix.
+fn pkg_config(prefix: &Path, args: &[&str]) -> Vec<String> {
+    let out = run_ok(
+        Command::new("pkg-config")
+            .args(args)
+            .arg("netipc")
+            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")),
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn examples_build_and_run_against_an_installed_prefix() {
+    let prefix = tempfile::tempdir().unwrap();
+    run_ok(
+        Command::new("bash")
+            .arg(crate_dir().join("install.sh"))
+            .arg(prefix.path())
+            .env("NETIPC_LIB_DIR", lib_dir()),
+    );
+    let lib = prefix.path().join("lib");
+    assert!(lib.join("libnetipc.a").exists());
+    assert_eq!(
+        std::fs::read_link(lib.join("libnetipc.so.0")).unwrap(),
+        Path::new(&format!("libnetipc.so.{}", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(
+        pkg_config(prefix.path(), &["--modversion"]),
+        [env!("CARGO_PKG_VERSION")]
+    );
+    let flags = pkg_config(prefix.path(), &["--cflags", "--libs"]);
+    assert!(flags.contains(&"-lnetipc".to_string()), "{flags:?}");
+    assert!(pkg_config(prefix.path(), &["--static", "--libs"]).contains(&"-lpthread".to_string()));
+
+    let bin = prefix.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for example in ["snapshot_provider", "ebpf_consumer"] {
+        run_ok(
+            Command::new("cc")
+                .args(["-std=c11", "-Wall", "-Wextra", "-Werror"])
+                .arg(workspace_dir().join(format!("examples/c/{example}.c")))
+                .arg("-o")
+                .arg(bin.join(example))
+                .args(&flags),
+        );
+    }
+
+    let root = tempfile::tempdir().unwrap();
+    for name in ["system.slice/sshd.service", "user.slice"] {
+        std::fs::create_dir_all(root.path().join(name)).unwrap();
+    }
+    let dir = run_dir();
+    let example = |name: &str| {
+        let mut cmd = Command::new(bin.join(name));
+        cmd.env("LD_LIBRARY_PATH", &lib)
+            .env("NETDATA_INVOCATION_ID", "550e8400-e29b-41d4-a716-446655440000")
+            .arg(dir.path());
+        cmd
+    };
+    let mut cmd = example("snapshot_provider");
+    cmd.arg(root.path());
+    let provider = Background::start(cmd, "snapshot_provider", "serving", Stop::Term);
+    let consumer = Background::start(
+        example("ebpf_consumer"),
+        "ebpf_consumer",
+        "snapshot: 3 cgroups, generation 1",
+        Stop::Term,
+    );
+    let rest = consumer.finish();
+    assert!(rest.contains("shm yes"), "{rest}");
+    assert!(rest.trim_end().ends_with("closed"), "{rest}");
+    let rest = provider.finish();
+    assert!(rest.contains("stopped after 1 requests"), "{rest}");
 }

@@ -42,17 +42,65 @@ fn workspace_dir() -> PathBuf {
     crate_dir().join("../..").canonicalize().unwrap()
 }
 
-/// `target/<profile>`: where cargo put `libnetipc.so` and `libnetipc.a`
-/// (this test runs from `target/<profile>/deps`).
+/// What the tests run against, built by a nested cargo: `cargo test`
+/// builds no cdylib or staticlib for integration tests, and the CLI binary
+/// of another package may be missing or stale.
+struct Built {
+    /// Holds `libnetipc.so` and `libnetipc.a`.
+    lib_dir: PathBuf,
+    /// The `netipc` CLI.
+    cli: PathBuf,
+}
+
+/// Builds `netipc-ffi` and `netipc-cli` with this test's profile, once per
+/// test process (a no-op when they are up to date). The separate target
+/// directory keeps the nested cargo off the lock of the one running us.
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        // This test runs from `target/<profile>/deps`.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let profile = profile_dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let target = profile_dir.parent().unwrap().join("ffi-nested");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_dir())
+            .args(["build", "--quiet", "-p", "netipc-ffi", "-p", "netipc-cli"])
+            .arg("--target-dir")
+            .arg(&target);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        run_ok(&mut cmd);
+        let lib_dir = target.join(&profile);
+        for file in ["libnetipc.so", "libnetipc.a", "netipc"] {
+            assert!(
+                lib_dir.join(file).exists(),
+                "{file} was not built in {}",
+                lib_dir.display()
+            );
+        }
+        Built {
+            cli: lib_dir.join("netipc"),
+            lib_dir,
+        }
+    })
+}
+
 fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libnetipc.so").exists() && dir.join("libnetipc.a").exists(),
-        "libnetipc.so / libnetipc.a not found in {}",
-        dir.display()
-    );
-    dir
+    built().lib_dir.clone()
 }
 
 /// Runs a command to completion and fails the test with its output unless
@@ -337,39 +385,8 @@ fn wrong_token_is_rejected_across_processes() {
     provider.finish();
 }
 
-/// The Rust CLI binary, built by cargo with this test's profile (a no-op
-/// when `cargo test --workspace` already built it). A separate target
-/// directory keeps the nested cargo off the lock of the running one.
-fn cli() -> &'static Path {
-    static CLI: OnceLock<PathBuf> = OnceLock::new();
-    CLI.get_or_init(|| {
-        let lib = lib_dir();
-        let profile = lib.file_name().unwrap().to_str().unwrap().to_string();
-        let target = lib.parent().unwrap().join("ffi-cli");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_dir())
-            .args(["build", "--quiet", "-p", "netipc-cli", "--bin", "netipc"])
-            .arg("--target-dir")
-            .arg(&target);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        run_ok(&mut cmd);
-        let bin = target.join(&profile).join("netipc");
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
-}
-
 fn cli_cmd() -> Command {
-    let mut cmd = Command::new(cli());
+    let mut cmd = Command::new(&built().cli);
     cmd.env_remove("NETDATA_INVOCATION_ID")
         .env_remove("INVOCATION_ID");
     cmd
@@ -521,7 +538,10 @@ fn examples_build_and_run_against_an_installed_prefix() {
     let example = |name: &str| {
         let mut cmd = Command::new(bin.join(name));
         cmd.env("LD_LIBRARY_PATH", &lib)
-            .env("NETDATA_INVOCATION_ID", "550e8400-e29b-41d4-a716-446655440000")
+            .env(
+                "NETDATA_INVOCATION_ID",
+                "550e8400-e29b-41d4-a716-446655440000",
+            )
             .arg(dir.path());
         cmd
     };

@@ -89,3 +89,44 @@ fn header_is_self_contained_c11_and_cpp() {
         "#include <netipc.h>\nint main() { netipc_client *c = nullptr; netipc_client_free(c); return NETIPC_OK; }\n",
     );
 }
+
+/// The functions the header declares: lines that start a declaration
+/// (not indented, not a comment, directive or typedef) naming `netipc_*(`.
+fn declared_functions(header: &str) -> Vec<String> {
+    header
+        .lines()
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with([' ', '\t', '/', '*', '#'])
+                && !l.starts_with("typedef")
+        })
+        .filter_map(|l| {
+            let open = l.find('(')?;
+            let before = &l[..open];
+            let start = before
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |i| i + 1);
+            let name = &before[start..];
+            name.starts_with("netipc_").then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_declared_function_is_called_by_the_c_tests() {
+    let header = std::fs::read_to_string(header_path()).unwrap();
+    let functions = declared_functions(&header);
+    assert!(functions.len() > 50, "only {} functions found", functions.len());
+    let mut sources = String::new();
+    for entry in std::fs::read_dir(crate_dir().join("tests/c")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "c") {
+            sources.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    let missing: Vec<_> = functions
+        .iter()
+        .filter(|f| !sources.contains(&format!("{f}(")))
+        .collect();
+    assert!(missing.is_empty(), "not called by tests/c/*.c: {missing:?}");
+}

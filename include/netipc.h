@@ -778,8 +778,8 @@ netipc_result netipc_client_status_last_connect_failure(const netipc_client_stat
 /**
  * The text of the last connect or call error (UTF-8, not NUL-terminated,
  * length in `*len`; empty if none). Borrowed from `status`: valid until it
- * is filled again or freed. `len` must not be NULL (NULL status gives an
- * empty text).
+ * is filled again or freed. A NULL status gives an empty text; `len` may
+ * be NULL only if the length is not wanted.
  */
 const uint8_t *netipc_client_status_last_error(const netipc_client_status *status, size_t *len);
 

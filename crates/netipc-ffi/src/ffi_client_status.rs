@@ -159,8 +159,8 @@ pub unsafe extern "C" fn netipc_client_status_last_connect_failure(
 
 /// The text of the last connect or call error (UTF-8, not NUL-terminated,
 /// length in `*len`; empty if none). Borrowed from `status`: valid until it
-/// is filled again or freed. `len` must not be NULL (NULL status gives an
-/// empty text).
+/// is filled again or freed. A NULL status gives an empty text; `len` may
+/// be NULL only if the length is not wanted.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_client_status_last_error(
     status: *const netipc_client_status,

@@ -258,35 +258,82 @@ pub unsafe extern "C" fn netipc_server_config_free(config: *mut netipc_server_co
     })
 }
 
-/// The checked arguments every start function shares.
-unsafe fn start_args<'a>(
+/// Where and how to start a provider: the arguments every start function
+/// shares, as C passed them. Built only by the `unsafe` [`StartArgs::new`],
+/// whose caller vouches for the pointers.
+struct StartArgs {
     run_dir: *const u8,
     run_dir_len: usize,
     service: *const u8,
     service_len: usize,
     config: *const netipc_server_config,
     server: *mut *mut netipc_server,
-) -> Result<(Endpoint, &'a ServerSettings), Failure> {
-    args::require(server, "server")?;
-    // SAFETY: pointers with lengths and a config handle per the contract.
-    let (dir, service, config) = unsafe {
-        (
-            args::bytes(run_dir, run_dir_len, "run_dir")?,
-            args::bytes(service, service_len, "service")?,
-            args::handle(config, "config")?,
-        )
-    };
-    Ok((Endpoint::new(dir, service)?, &config.settings))
 }
 
-unsafe fn publish(server: *mut *mut netipc_server, running: Running) -> Result<(), Failure> {
-    let value = netipc_server {
-        phase: Mutex::new(Phase::Running(running)),
-        done: Arc::new(Done::default()),
-        final_stats: Mutex::new(StatsData::default()),
-    };
-    // SAFETY: checked non-NULL by start_args().
-    unsafe { args::put_box(server, value, "server") }
+impl StartArgs {
+    /// # Safety
+    ///
+    /// The pointers obey the header's contract: `run_dir` / `service` are
+    /// NULL or point to that many readable bytes, `config` is NULL or a live
+    /// config handle, `server` is NULL or writable.
+    unsafe fn new(
+        run_dir: *const u8,
+        run_dir_len: usize,
+        service: *const u8,
+        service_len: usize,
+        config: *const netipc_server_config,
+        server: *mut *mut netipc_server,
+    ) -> StartArgs {
+        StartArgs {
+            run_dir,
+            run_dir_len,
+            service,
+            service_len,
+            config,
+            server,
+        }
+    }
+}
+
+/// Checks the shared arguments and the handler, starts the server with
+/// `start` (given the endpoint, the settings, the handler and the plugin's
+/// context) and hands C the new handle.
+fn start_server<F>(
+    a: StartArgs,
+    handler: Option<F>,
+    ctx: *mut c_void,
+    start: impl FnOnce(&Endpoint, &ServerSettings, F, UserCtx) -> Result<Running, Failure>,
+) -> netipc_result {
+    guard(|| {
+        args::require(a.server, "server")?;
+        // SAFETY: vouched for by the caller of StartArgs::new().
+        let (dir, service, config) = unsafe {
+            (
+                args::bytes(a.run_dir, a.run_dir_len, "run_dir")?,
+                args::bytes(a.service, a.service_len, "service")?,
+                args::handle(a.config, "config")?,
+            )
+        };
+        let endpoint = Endpoint::new(dir, service)?;
+        let f = handler.ok_or_else(|| Failure::invalid("handler is NULL"))?;
+        let running = start(&endpoint, &config.settings, f, UserCtx(ctx))?;
+        let value = netipc_server {
+            phase: Mutex::new(Phase::Running(running)),
+            done: Arc::new(Done::default()),
+            final_stats: Mutex::new(StatsData::default()),
+        };
+        // SAFETY: checked non-NULL above; writable per StartArgs::new().
+        unsafe { args::put_box(a.server, value, "server") }
+    })
+}
+
+/// What a handler's return value means to the library.
+fn handler_result(rc: netipc_result) -> Result<(), String> {
+    if rc == NETIPC_OK {
+        Ok(())
+    } else {
+        Err(handler_error(rc))
+    }
 }
 
 /// Starts an INCREMENT provider at `{run_dir}/{service}.sock` (arguments as
@@ -312,26 +359,16 @@ pub unsafe extern "C" fn netipc_server_start_increment(
     ctx: *mut c_void,
     server: *mut *mut netipc_server,
 ) -> netipc_result {
-    guard(|| {
-        // SAFETY: forwarded contract.
-        let (endpoint, settings) =
-            unsafe { start_args(run_dir, run_dir_len, service, service_len, config, server) }?;
-        let f = handler.ok_or_else(|| Failure::invalid("handler is NULL"))?;
-        let ctx = UserCtx(ctx);
-        let running = start_increment(&endpoint, settings, move |value| {
+    // SAFETY: the caller's pointers obey the header's contract.
+    let a = unsafe { StartArgs::new(run_dir, run_dir_len, service, service_len, config, server) };
+    start_server(a, handler, ctx, |endpoint, settings, f, ctx| {
+        start_increment(endpoint, settings, move |value| {
             let ctx = ctx;
             let mut answer = 0u64;
             // SAFETY: the plugin's handler with its own context and a
             // valid out-pointer, as the header documents.
-            let rc = unsafe { f(ctx.0, value, &mut answer) };
-            if rc == NETIPC_OK {
-                Ok(answer)
-            } else {
-                Err(handler_error(rc))
-            }
-        })?;
-        // SAFETY: `server` checked by start_args().
-        unsafe { publish(server, running) }
+            handler_result(unsafe { f(ctx.0, value, &mut answer) }).map(|()| answer)
+        })
     })
 }
 
@@ -348,26 +385,16 @@ pub unsafe extern "C" fn netipc_server_start_string_reverse(
     ctx: *mut c_void,
     server: *mut *mut netipc_server,
 ) -> netipc_result {
-    guard(|| {
-        // SAFETY: forwarded contract.
-        let (endpoint, settings) =
-            unsafe { start_args(run_dir, run_dir_len, service, service_len, config, server) }?;
-        let f = handler.ok_or_else(|| Failure::invalid("handler is NULL"))?;
-        let ctx = UserCtx(ctx);
-        let running = start_string_reverse(&endpoint, settings, move |s, answer| {
+    // SAFETY: the caller's pointers obey the header's contract.
+    let a = unsafe { StartArgs::new(run_dir, run_dir_len, service, service_len, config, server) };
+    start_server(a, handler, ctx, |endpoint, settings, f, ctx| {
+        start_string_reverse(endpoint, settings, move |s, answer| {
             let ctx = ctx;
             let builder = (answer as *mut Vec<u8>).cast::<netipc_string_builder>();
             // SAFETY: the plugin's handler with its context, `s.len()`
             // readable bytes and a builder valid for this call.
-            let rc = unsafe { f(ctx.0, s.as_ptr(), s.len(), builder) };
-            if rc == NETIPC_OK {
-                Ok(())
-            } else {
-                Err(handler_error(rc))
-            }
-        })?;
-        // SAFETY: `server` checked by start_args().
-        unsafe { publish(server, running) }
+            handler_result(unsafe { f(ctx.0, s.as_ptr(), s.len(), builder) })
+        })
     })
 }
 
@@ -384,26 +411,16 @@ pub unsafe extern "C" fn netipc_server_start_snapshot(
     ctx: *mut c_void,
     server: *mut *mut netipc_server,
 ) -> netipc_result {
-    guard(|| {
-        // SAFETY: forwarded contract.
-        let (endpoint, settings) =
-            unsafe { start_args(run_dir, run_dir_len, service, service_len, config, server) }?;
-        let f = handler.ok_or_else(|| Failure::invalid("handler is NULL"))?;
-        let ctx = UserCtx(ctx);
-        let running = start_snapshot(&endpoint, settings, move |sink| {
+    // SAFETY: the caller's pointers obey the header's contract.
+    let a = unsafe { StartArgs::new(run_dir, run_dir_len, service, service_len, config, server) };
+    start_server(a, handler, ctx, |endpoint, settings, f, ctx| {
+        start_snapshot(endpoint, settings, move |sink| {
             let ctx = ctx;
             let builder = (sink as *mut SnapshotSink<'_>).cast::<netipc_snapshot_builder>();
-            // SAFETY: the plugin's handler with its context and a builder
-            // valid for this call.
-            let rc = unsafe { f(ctx.0, builder) };
-            if rc == NETIPC_OK {
-                Ok(())
-            } else {
-                Err(handler_error(rc))
-            }
-        })?;
-        // SAFETY: `server` checked by start_args().
-        unsafe { publish(server, running) }
+            // SAFETY: the plugin's handler with its context and a
+            // builder valid for this call.
+            handler_result(unsafe { f(ctx.0, builder) })
+        })
     })
 }
 

@@ -96,9 +96,7 @@ fn declared_functions(header: &str) -> Vec<String> {
     header
         .lines()
         .filter(|l| {
-            !l.is_empty()
-                && !l.starts_with([' ', '\t', '/', '*', '#'])
-                && !l.starts_with("typedef")
+            !l.is_empty() && !l.starts_with([' ', '\t', '/', '*', '#']) && !l.starts_with("typedef")
         })
         .filter_map(|l| {
             let open = l.find('(')?;
@@ -116,7 +114,11 @@ fn declared_functions(header: &str) -> Vec<String> {
 fn every_declared_function_is_called_by_the_c_tests() {
     let header = std::fs::read_to_string(header_path()).unwrap();
     let functions = declared_functions(&header);
-    assert!(functions.len() > 50, "only {} functions found", functions.len());
+    assert!(
+        functions.len() > 50,
+        "only {} functions found",
+        functions.len()
+    );
     let mut sources = String::new();
     for entry in std::fs::read_dir(crate_dir().join("tests/c")).unwrap() {
         let path = entry.unwrap().path();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recreate the fuzz seed corpora from the protocol's golden vectors.
 
-Reads crates/netipc/tests/data/netipc-v1-vectors.json and writes one file per
+Reads the golden vectors in crates/netipc/tests/data/ and writes one file per
 seed into fuzz/corpus/<target>/ (git-ignored). Saved crash inputs under
 fuzz/regressions/<target>/ are copied in too, so every run replays them first.
 
@@ -18,7 +18,9 @@ import struct
 import sys
 
 FUZZ = pathlib.Path(__file__).resolve().parent
-VECTORS = FUZZ.parent / "crates" / "netipc" / "tests" / "data" / "netipc-v1-vectors.json"
+DATA = FUZZ.parent / "crates" / "netipc" / "tests" / "data"
+VECTORS = DATA / "netipc-v1-vectors.json"
+LOOKUP_VECTORS = DATA / "netipc-v1-lookup-vectors.json"
 TARGETS = [
     "header",
     "chunk_header",
@@ -27,6 +29,10 @@ TARGETS = [
     "batch_view",
     "string_reverse",
     "snapshot_view",
+    "cgroups_lookup_request",
+    "cgroups_lookup_response",
+    "apps_lookup_request",
+    "apps_lookup_response",
 ]
 
 # Vectors were recorded on a little-endian host and the protocol uses native
@@ -71,6 +77,17 @@ def main() -> int:
                 seeds["batch_view"][name] = struct.pack("<I", item_count) + payload
             elif inner in ("hello", "hello_ack"):
                 seeds[inner][name] = payload
+
+    # Lookup payloads (valid and invalid) seed the decoder of their method
+    # and payload kind; frames are covered by their payload vectors.
+    for v in json.loads(LOOKUP_VECTORS.read_text()):
+        data = bytes.fromhex(v["hex"])
+        if len(data) != v["len"]:
+            raise SystemExit(f"seed.py: vector {v['name']}: hex is not {v['len']} bytes")
+        if v["payload"] == "frame":
+            continue
+        method = {"CGROUPS_LOOKUP": "cgroups_lookup", "APPS_LOOKUP": "apps_lookup"}[v["method"]]
+        seeds[f"{method}_{v['payload']}"][v["name"]] = data
 
     seeds["hello"]["hello"] = raw("hello")
     seeds["hello_ack"]["hello_ack"] = raw("hello_ack")

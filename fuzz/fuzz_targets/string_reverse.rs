@@ -2,7 +2,7 @@
 //!
 //! Checked properties:
 //! * acceptance matches an independent reading of the rules (8-byte header,
-//!   offset ≥ 8, string and NUL inside the payload, NUL after the string);
+//!   offset exactly 8, string and NUL inside the payload, NUL after the string);
 //! * the view is exactly `payload[offset..offset + length]`;
 //! * `to_str` succeeds exactly when the bytes are UTF-8, with the same text;
 //! * re-encoding gives `9 + len` bytes that decode to the same string, and is
@@ -21,7 +21,7 @@ fn reference(p: &[u8]) -> Option<(usize, usize)> {
     }
     let off = u64::from(ne_u32(p, 0));
     let len = u64::from(ne_u32(p, 4));
-    if off < 8 || off + len >= p.len() as u64 || p[(off + len) as usize] != 0 {
+    if off != 8 || off + len >= p.len() as u64 || p[(off + len) as usize] != 0 {
         return None;
     }
     Some((off as usize, len as usize))

@@ -367,6 +367,6 @@ mod tests {
         assert_eq!(bytes(6 * 1024), "6.0 KiB");
         assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
         assert_eq!(hex32(0x2a), "0x0000002a");
-        assert_eq!(hex64(0x07ae_121f_ff2a_b1b2), "0x07ae121fff2ab1b2");
+        assert_eq!(hex64(0xf25f_3467_eb84_d6e6), "0xf25f3467eb84d6e6");
     }
 }

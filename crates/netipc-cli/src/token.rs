@@ -1,11 +1,12 @@
 //! Which auth token a command uses, and where it came from.
 //!
 //! `--token HEX` wins; otherwise the token is derived from the agent's
-//! invocation id in the environment by [`netipc::auth`]; with neither the
-//! command stops with a one-line usage error naming both variables and
-//! `--token`.
+//! invocation id in the environment by [`netipc::auth`] (the first of
+//! `NETDATA_INVOCATION_ID` and `INVOCATION_ID` that holds a UUID); with
+//! neither the command stops with a one-line usage error that says what was
+//! wrong with each variable and points to `--token`.
 
-use netipc::auth::{self, AuthError, INVOCATION_ID, NETDATA_INVOCATION_ID};
+use netipc::auth::{self, AuthError, AuthToken};
 
 use crate::exit::CliError;
 
@@ -68,28 +69,32 @@ where
             source: TokenSource::Flag,
         });
     }
-    from_env_with(lookup).ok_or_else(|| CliError::usage(AuthError::NoInvocationId.to_string()))
+    from_env_with(lookup).map_err(|e| no_token(&e))
 }
 
-/// The token derived from the environment, if an invocation id is set.
+/// The usage error for a missing token: the library's explanation plus the
+/// way out.
+fn no_token(e: &AuthError) -> CliError {
+    CliError::usage(format!(
+        "{e}; pass the auth token explicitly with --token HEX"
+    ))
+}
+
+/// The token derived from the environment, if an invocation id is set and
+/// is a UUID.
 pub fn from_env() -> Option<Token> {
-    from_env_with(|name| std::env::var_os(name).map(|v| v.into_encoded_bytes()))
+    from_env_with(|name| std::env::var_os(name).map(|v| v.into_encoded_bytes())).ok()
 }
 
-fn from_env_with<F>(lookup: F) -> Option<Token>
+fn from_env_with<F>(lookup: F) -> Result<Token, AuthError>
 where
     F: Fn(&str) -> Option<Vec<u8>>,
 {
-    // Same order and empty-means-unset rule as `netipc::auth`.
-    [NETDATA_INVOCATION_ID, INVOCATION_ID]
-        .into_iter()
-        .find_map(|var| {
-            let value = lookup(var).filter(|v| !v.is_empty())?;
-            Some(Token {
-                value: auth::derive_token_bytes(&value),
-                source: TokenSource::Env(var),
-            })
-        })
+    let found = auth::env_token_from_lookup(lookup)?;
+    Ok(Token {
+        value: found.token.get(),
+        source: TokenSource::Env(found.variable),
+    })
 }
 
 /// Parses a `--token` argument (clap value parser).
@@ -98,12 +103,20 @@ where
 ///
 /// The library's message for a malformed token.
 pub fn parse_flag(s: &str) -> Result<u64, String> {
-    auth::parse_token_hex(s).map_err(|e| e.to_string())
+    auth::parse_token_hex(s)
+        .map(AuthToken::get)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netipc::auth::{INVOCATION_ID, NETDATA_INVOCATION_ID};
+
+    const UUID: &str = "550e8400-e29b-41d4-a716-446655440000";
+    const UUID_TOKEN: u64 = 0xf25f_3467_eb84_d6e6;
+    const SYSTEMD_ID: &str = "0f3c6a2b9d1e4f7a8c5b2d0e1f4a3b6c";
+    const SYSTEMD_TOKEN: u64 = 0xce21_5af6_3868_e0c5;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<Vec<u8>> + 'a {
         move |name| {
@@ -116,7 +129,7 @@ mod tests {
 
     #[test]
     fn flag_wins_over_environment() {
-        let t = resolve_with(Some(0), env(&[(NETDATA_INVOCATION_ID, "netdata")])).unwrap();
+        let t = resolve_with(Some(0), env(&[(NETDATA_INVOCATION_ID, UUID)])).unwrap();
         assert_eq!(
             t,
             Token {
@@ -127,50 +140,55 @@ mod tests {
     }
 
     #[test]
-    fn environment_order_and_empty_values() {
+    fn environment_order_and_fall_through() {
         let t = resolve_with(
             None,
-            env(&[(NETDATA_INVOCATION_ID, "netdata"), (INVOCATION_ID, "x")]),
+            env(&[(NETDATA_INVOCATION_ID, UUID), (INVOCATION_ID, SYSTEMD_ID)]),
         )
         .unwrap();
-        assert_eq!(t.value, 0x7a8e_501d_f119_ce00);
+        assert_eq!(t.value, UUID_TOKEN);
         assert_eq!(t.source, TokenSource::Env(NETDATA_INVOCATION_ID));
 
-        let t = resolve_with(
-            None,
-            env(&[
-                (NETDATA_INVOCATION_ID, ""),
-                (INVOCATION_ID, "550e8400e29b41d4a716446655440000"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(t.value, 0x07ae_121f_ff2a_b1b2);
-        assert_eq!(t.source, TokenSource::Env(INVOCATION_ID));
-        assert_eq!(t.source.describe(), "derived from INVOCATION_ID");
+        // An empty or non-UUID first variable falls through, as in the agent.
+        for first in ["", "netdata"] {
+            let t = resolve_with(
+                None,
+                env(&[(NETDATA_INVOCATION_ID, first), (INVOCATION_ID, SYSTEMD_ID)]),
+            )
+            .unwrap();
+            assert_eq!(t.value, SYSTEMD_TOKEN);
+            assert_eq!(t.source, TokenSource::Env(INVOCATION_ID));
+            assert_eq!(t.source.describe(), "derived from INVOCATION_ID");
+        }
     }
 
     #[test]
     fn agrees_with_the_library() {
-        let lib = auth::token_from_lookup(|name| std::env::var(name).ok()).ok();
+        let lib = auth::token_from_env().ok().map(AuthToken::get);
         let ours = from_env().map(|t| t.value);
-        if std::env::vars_os().all(|(_, v)| v.to_str().is_some()) {
-            assert_eq!(lib, ours);
-        }
+        assert_eq!(lib, ours);
     }
 
     #[test]
     fn missing_token_is_a_usage_error_naming_everything() {
-        let e = resolve_with(None, env(&[(INVOCATION_ID, "")])).unwrap_err();
+        let e = resolve_with(
+            None,
+            env(&[(NETDATA_INVOCATION_ID, "netdata"), (INVOCATION_ID, "")]),
+        )
+        .unwrap_err();
         assert_eq!(e.exit, crate::exit::Exit::Usage);
-        for needle in ["NETDATA_INVOCATION_ID", " INVOCATION_ID", "--token"] {
-            assert!(e.message.contains(needle), "{}", e.message);
-        }
-        assert!(!e.message.contains('\n'));
+        assert_eq!(
+            e.message,
+            "no usable invocation id in the environment: NETDATA_INVOCATION_ID is not a UUID \
+             (byte 0 (0x6e) is not a hex digit), INVOCATION_ID is empty; \
+             pass the auth token explicitly with --token HEX"
+        );
     }
 
     #[test]
     fn flag_parsing() {
         assert_eq!(parse_flag("0x2A"), Ok(0x2a));
+        assert_eq!(parse_flag("f25f3467eb84d6e6"), Ok(UUID_TOKEN));
         assert!(parse_flag("zz").unwrap_err().contains("\"zz\""));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use netipc::auth::{derive_token, parse_token_hex};
+use netipc::auth::{derive_token, parse_token_hex, AuthToken};
 
 fn doc() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/auth.md");
@@ -31,25 +31,48 @@ fn hex(token: &str) -> u64 {
 #[test]
 fn derivation_vectors_match_the_library() {
     let doc = doc();
-    let mut checked = 0;
+    let (mut derived, mut rejected) = (0, 0);
     for line in doc.lines().filter(|l| l.starts_with("| ")) {
         let c = cells(line);
-        if c.len() != 3 || !(c[1] == "UUID" || c[1] == "text") {
+        if c.len() != 3 || c[0] == "invocation id" {
             continue;
         }
-        let input = if c[0].starts_with("*(empty string)*") {
+        // Code spans are taken verbatim: the leading-space row keeps its space.
+        let input = if c[0] == "*(empty)*" {
             ""
         } else {
-            code_spans(c[0])[0]
+            code_spans(line.trim().trim_start_matches('|'))[0]
         };
-        let expected = hex(code_spans(c[2])[0]);
-        assert_eq!(derive_token(input), expected, "{line}");
-        checked += 1;
+        if c[2] == "not a UUID" {
+            assert!(derive_token(input).is_err(), "{line}");
+            rejected += 1;
+        } else {
+            let expected = AuthToken::new(hex(code_spans(c[2])[0]));
+            assert_eq!(derive_token(input), Ok(expected), "{line}");
+            derived += 1;
+        }
     }
     assert!(
-        checked >= 15,
-        "only {checked} vectors found in docs/auth.md"
+        derived >= 9 && rejected >= 12,
+        "only {derived} derived and {rejected} rejected vectors found in docs/auth.md"
     );
+}
+
+#[test]
+fn agent_vectors_are_published() {
+    let doc = doc();
+    for (id, token) in [
+        ("550e8400-e29b-41d4-a716-446655440000", "0xf25f3467eb84d6e6"),
+        ("0f3c6a2b9d1e4f7a8c5b2d0e1f4a3b6c", "0xce215af63868e0c5"),
+        ("00000000000000000000000000000000", "0xd0a66a65c7528968"),
+    ] {
+        let row = format!("| `{id}` |");
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no row for {id} in docs/auth.md"));
+        assert!(line.ends_with(&format!("| `{token}` |")), "{line}");
+    }
 }
 
 #[test]
@@ -77,7 +100,11 @@ fn token_flag_vectors_match_the_library() {
         } else {
             let expected = hex(code_spans(c[1])[0]);
             for input in code_spans(c[0]) {
-                assert_eq!(parse_token_hex(input), Ok(expected), "{input:?}");
+                assert_eq!(
+                    parse_token_hex(input),
+                    Ok(AuthToken::new(expected)),
+                    "{input:?}"
+                );
                 accepted += 1;
             }
         }

@@ -438,7 +438,7 @@ fn token_from_the_environment() {
         .args([
             "snapshot",
             "--token",
-            "0x07ae121fff2ab1b2",
+            "0xf25f3467eb84d6e6",
             "--run-dir",
             &run,
         ])
@@ -446,7 +446,7 @@ fn token_from_the_environment() {
         .success();
     // Another invocation id: rejected, and the message says where the token came from.
     let out = netipc()
-        .env("NETDATA_INVOCATION_ID", "some-other-agent")
+        .env("NETDATA_INVOCATION_ID", "0f3c6a2b9d1e4f7a8c5b2d0e1f4a3b6c")
         .args(["snapshot", "--run-dir", &run])
         .output()
         .unwrap();

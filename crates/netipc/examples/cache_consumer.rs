@@ -17,7 +17,7 @@ fn main() {
     let name = args
         .next()
         .unwrap_or_else(|| "system.slice/sshd.service".into());
-    let token = netipc::auth::token_from_env().unwrap_or(0x5EED);
+    let token = netipc::auth::token_from_env().map_or(0x5EED, |t| t.get());
     let hash = netipc::cache::name_hash(name.as_bytes());
 
     let mut cache = CgroupsCache::new(&run_dir, "cgroups-snapshot", ClientConfig::new(token));

@@ -12,7 +12,7 @@ use netipc::service::{cgroups, ManagedServer, ServerConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_dir = std::env::args().nth(1).unwrap_or_else(|| "/tmp".into());
-    let token = netipc::auth::token_from_env().unwrap_or(0x5EED);
+    let token = netipc::auth::token_from_env().map_or(0x5EED, |t| t.get());
     let generation = AtomicU64::new(0);
 
     let handler = cgroups::handler(move |buf| {

@@ -1,75 +1,138 @@
 //! Auth token derivation.
 //!
-//! Every HELLO carries a 64-bit auth token. Peers started by the same agent
-//! instance agree on it without any exchange because they all derive it from
-//! the agent's *invocation id*, an identifier that the agent (or systemd)
-//! places in the environment of every plugin it launches.
+//! Every HELLO carries a 64-bit auth token. The agent and every plugin it
+//! starts agree on it without any exchange: they all derive it from the
+//! agent's *invocation id*, a UUID the agent places in the environment of each
+//! plugin it launches.
 //!
 //! # Derivation
 //!
-//! 1. Take the invocation id text (see [`token_from_env`] for where it comes
-//!    from).
-//! 2. If the text is a UUID according to [`parse_uuid`], hash its 16 raw
-//!    bytes (decoded from the hex digits in the order they are written).
-//!    Otherwise hash the bytes of the text exactly as given: no trimming, no
-//!    case folding.
-//! 3. The hash is 64-bit FNV-1a ([`fnv1a64`]).
-//! 4. A hash of 0 is replaced by 1 ([`fix_zero`]), so a derived token is never
-//!    0.
+//! 1. Read the invocation id from the environment ([`token_from_env`] says
+//!    which variables, in which order).
+//! 2. Parse it as a UUID with [`parse_uuid`], giving 16 raw bytes. A value
+//!    that is not a UUID is an error: text is never hashed as such.
+//! 3. The token is XXH3-64 (seed 0, default secret) of those 16 bytes
+//!    ([`token_from_uuid`]). Every 64-bit result is used as is, 0 included.
 //!
-//! Hashing the decoded bytes rather than the text makes the hyphenated,
-//! unhyphenated, upper-case and lower-case spellings of one UUID produce the
-//! same token, which matters because systemd writes `INVOCATION_ID` as 32 bare
-//! hex digits while other launchers use the canonical hyphenated form.
+//! This is exactly what the agent computes, so a Rust plugin and the agent's
+//! C plugins present the same token. `docs/auth.md` has the full rules and
+//! test vectors for other implementations.
 //!
-//! The companion document `docs/auth.md` lists test vectors that C and Go
-//! implementations can check themselves against.
+//! A plugin started outside the agent has no invocation id; it gets
+//! [`AuthError::NoInvocationId`], which says which variables were looked at
+//! and what was wrong with each. Such a plugin must be given its token some
+//! other way, for example as hexadecimal text parsed by [`parse_token_hex`].
 //!
 //! # Example
 //!
 //! ```
 //! use netipc::auth::derive_token;
 //!
-//! let a = derive_token("550e8400-e29b-41d4-a716-446655440000");
-//! let b = derive_token("550E8400E29B41D4A716446655440000");
+//! let a = derive_token("550e8400-e29b-41d4-a716-446655440000").unwrap();
+//! let b = derive_token("550E8400E29B41D4A716446655440000").unwrap();
 //! assert_eq!(a, b);
-//! assert_eq!(a, 0x07ae_121f_ff2a_b1b2);
+//! assert_eq!(a.get(), 0xf25f_3467_eb84_d6e6);
+//! assert!(derive_token("netdata").is_err());
 //! ```
 
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
+use std::fmt;
 
-/// Name of the environment variable consulted first for the invocation id.
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Name of the environment variable consulted first for the invocation id
+/// (the agent exports it to every plugin).
 pub const NETDATA_INVOCATION_ID: &str = "NETDATA_INVOCATION_ID";
 
 /// Name of the environment variable consulted when
-/// [`NETDATA_INVOCATION_ID`] is unset or empty (systemd sets this one for
-/// every unit it starts).
+/// [`NETDATA_INVOCATION_ID`] gives no UUID (systemd sets this one for every
+/// unit it starts).
 pub const INVOCATION_ID: &str = "INVOCATION_ID";
 
-/// FNV-1a 64-bit offset basis.
-const FNV64_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+/// Hex digits in a UUID.
+const UUID_DIGITS: usize = 32;
 
-/// FNV-1a 64-bit prime.
-const FNV64_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// Why a text is not a UUID (see [`parse_uuid`] for the rules).
+///
+/// Offsets count bytes from the start of the text. The text itself is never
+/// part of the message, since the token is derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UuidError {
+    /// The text is empty.
+    #[error("it is empty")]
+    Empty,
 
-/// Byte offsets, within the hyphen-free 32-digit string, before which a
-/// hyphen may appear (the 8-4-4-4-12 group boundaries).
-const UUID_GROUP_BOUNDARIES: [usize; 4] = [8, 12, 16, 20];
+    /// The text ends before the 32nd hex digit.
+    #[error("it ends after {digits} of 32 hex digits")]
+    TooShort {
+        /// Hex digits read before the end.
+        digits: usize,
+    },
+
+    /// A byte where a hex digit belongs is neither a hex digit nor a hyphen.
+    #[error("byte {offset} (0x{byte:02x}) is not a hex digit")]
+    NotHex {
+        /// Offset of the byte.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
+
+    /// A hyphen where a hex digit belongs: at the very start, inside a byte
+    /// pair, or right after another hyphen.
+    #[error("the hyphen at byte {offset} is not between two byte pairs")]
+    MisplacedHyphen {
+        /// Offset of the hyphen.
+        offset: usize,
+    },
+
+    /// The 32 digits contain hyphens, but not exactly four.
+    #[error("it has {count} hyphens; a UUID has none or exactly four")]
+    HyphenCount {
+        /// Hyphens seen among the 32 digits.
+        count: usize,
+    },
+}
+
+/// What was wrong with one invocation-id variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VarProblem {
+    /// The variable is not set.
+    Unset,
+    /// The variable is set, but its value is not a UUID.
+    NotUuid(UuidError),
+}
+
+impl fmt::Display for VarProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VarProblem::Unset => f.write_str("is unset"),
+            VarProblem::NotUuid(UuidError::Empty) => f.write_str("is empty"),
+            VarProblem::NotUuid(e) => write!(f, "is not a UUID ({e})"),
+        }
+    }
+}
 
 /// Errors from token derivation and parsing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// Neither invocation-id environment variable holds a non-empty value.
+    /// Neither invocation-id variable holds a UUID.
     #[error(
-        "no invocation id: environment variables NETDATA_INVOCATION_ID and INVOCATION_ID \
-         are both unset or empty; pass the auth token explicitly with --token HEX"
+        "no usable invocation id in the environment: NETDATA_INVOCATION_ID {netdata_invocation_id}, \
+         INVOCATION_ID {invocation_id}"
     )]
-    NoInvocationId,
+    NoInvocationId {
+        /// What was wrong with [`NETDATA_INVOCATION_ID`].
+        netdata_invocation_id: VarProblem,
+        /// What was wrong with [`INVOCATION_ID`].
+        invocation_id: VarProblem,
+    },
 
-    /// A `--token` argument is not a valid hexadecimal token.
+    /// An explicit token is not valid hexadecimal text.
     #[error("invalid token {input:?}: {reason}; expected 1 to 16 hex digits, optionally prefixed with 0x")]
     InvalidTokenHex {
         /// The rejected text, as given.
@@ -77,40 +140,6 @@ pub enum AuthError {
         /// Short description of what is wrong with it.
         reason: &'static str,
     },
-}
-
-/// 64-bit FNV-1a hash of `bytes`.
-///
-/// Starts from the offset basis `0xcbf29ce484222325`; for every byte the
-/// state is XORed with the byte and then multiplied (wrapping) by the prime
-/// `0x100000001b3`.
-///
-/// ```
-/// assert_eq!(netipc::auth::fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-/// assert_eq!(netipc::auth::fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-/// ```
-pub const fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h = FNV64_BASIS;
-    let mut i = 0;
-    while i < bytes.len() {
-        h = (h ^ bytes[i] as u64).wrapping_mul(FNV64_PRIME);
-        i += 1;
-    }
-    h
-}
-
-/// Maps a raw hash to a derived token: 0 becomes 1, every other value is
-/// returned unchanged.
-///
-/// This is the last step of [`derive_token`]. It is a separate function
-/// because no input with a 64-bit FNV-1a hash of 0 is known, so the rule can
-/// only be tested directly on the mapping.
-pub const fn fix_zero(hash: u64) -> u64 {
-    if hash == 0 {
-        1
-    } else {
-        hash
-    }
 }
 
 /// Decodes one ASCII hex digit (either case).
@@ -123,149 +152,193 @@ const fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-/// Recognises a UUID and returns its 16 bytes in textual order.
+/// The hex digit at `offset` of `text`, the `digits`-th digit of the UUID.
+fn uuid_digit(text: &[u8], offset: usize, digits: usize) -> Result<u8, UuidError> {
+    match text.get(offset) {
+        None => Err(UuidError::TooShort { digits }),
+        Some(b'-') => Err(UuidError::MisplacedHyphen { offset }),
+        Some(&byte) => hex_value(byte).ok_or(UuidError::NotHex { offset, byte }),
+    }
+}
+
+/// Parses the start of `text` as a UUID and returns its 16 bytes in the order
+/// they are written.
 ///
-/// A value is a UUID when it consists of exactly 32 hex digits (either case,
-/// mixed case allowed) plus optional hyphens, where each hyphen sits at one
-/// of the four group boundaries of the canonical 8-4-4-4-12 form (after hex
-/// digit 8, 12, 16 or 20), and there is at most one hyphen per boundary.
-/// Any subset of the four hyphens may be present, so both the canonical
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` and the bare 32-digit form
-/// qualify.
+/// The rules are the agent's:
 ///
-/// Anything else — a hyphen elsewhere (leading, trailing, doubled, inside a
-/// group), braces, whitespace, a `urn:uuid:` prefix, fewer or more than 32
-/// digits — is not a UUID, and [`derive_token`] then hashes the text as is.
+/// * 32 hex digits, upper, lower or mixed case, read pairwise into 16 bytes;
+/// * a single hyphen may stand between two byte pairs (at an even digit
+///   position other than 0); the text has either no hyphen or exactly four,
+///   at any such positions — the canonical 8-4-4-4-12 layout is one choice
+///   among many;
+/// * reading stops after the 16th byte: whatever follows is ignored, hyphens
+///   and line ends included;
+/// * anything else fails — a leading space or brace, a doubled hyphen, a
+///   hyphen inside a pair, fewer than 32 digits.
+///
+/// # Errors
+///
+/// A [`UuidError`] saying where the text stops being a UUID.
 ///
 /// ```
-/// use netipc::auth::parse_uuid;
+/// use netipc::auth::{parse_uuid, UuidError};
 ///
-/// assert!(parse_uuid(b"550e8400-e29b-41d4-a716-446655440000").is_some());
-/// assert!(parse_uuid(b"550e8400e29b41d4a716446655440000").is_some());
-/// assert!(parse_uuid(b"550e-8400e29b41d4a716446655440000").is_none());
+/// let canonical = parse_uuid(b"550e8400-e29b-41d4-a716-446655440000").unwrap();
+/// assert_eq!(parse_uuid(b"550E8400E29B41D4A716446655440000"), Ok(canonical));
+/// assert_eq!(parse_uuid(b"55-0e8400e29b41d4a716-4466-5544-0000"), Ok(canonical));
+/// assert_eq!(parse_uuid(b"{550e8400-e29b-41d4-a716-446655440000}"),
+///            Err(UuidError::NotHex { offset: 0, byte: b'{' }));
 /// ```
-pub fn parse_uuid(value: &[u8]) -> Option<[u8; 16]> {
-    if value.len() < 32 || value.len() > 36 {
-        return None;
+pub fn parse_uuid(text: &[u8]) -> Result<[u8; 16], UuidError> {
+    if text.is_empty() {
+        return Err(UuidError::Empty);
     }
     let mut out = [0u8; 16];
-    let mut digits = 0usize;
-    let mut hyphen_at = usize::MAX; // digit count at which the last hyphen was seen
-    for &c in value {
-        if c == b'-' {
-            if !UUID_GROUP_BOUNDARIES.contains(&digits) || hyphen_at == digits {
-                return None;
-            }
-            hyphen_at = digits;
-            continue;
+    let mut offset = 0;
+    let mut hyphens = 0;
+    for (i, byte) in out.iter_mut().enumerate() {
+        if i > 0 && text.get(offset) == Some(&b'-') {
+            hyphens += 1;
+            offset += 1;
         }
-        let v = hex_value(c)?;
-        if digits == 32 {
-            return None;
-        }
-        let byte = &mut out[digits / 2];
-        *byte = if digits % 2 == 0 { v << 4 } else { *byte | v };
-        digits += 1;
+        let high = uuid_digit(text, offset, 2 * i)?;
+        let low = uuid_digit(text, offset + 1, 2 * i + 1)?;
+        *byte = (high << 4) | low;
+        offset += 2;
     }
-    (digits == 32).then_some(out)
+    debug_assert_eq!(offset - hyphens, UUID_DIGITS);
+    if hyphens != 0 && hyphens != 4 {
+        return Err(UuidError::HyphenCount { count: hyphens });
+    }
+    Ok(out)
 }
 
-/// Derives the auth token from an invocation id given as raw bytes.
-///
-/// Same rule as [`derive_token`]; useful when the value comes from a
-/// non-UTF-8 source such as an `OsStr`. Non-UTF-8 bytes can never form a
-/// UUID, so such values always take the hash-the-text path.
-pub fn derive_token_bytes(value: &[u8]) -> u64 {
-    let hash = match parse_uuid(value) {
-        Some(raw) => fnv1a64(&raw),
-        None => fnv1a64(value),
-    };
-    fix_zero(hash)
-}
-
-/// Derives the auth token from an invocation id.
-///
-/// If `value` is a UUID (see [`parse_uuid`] for the exact rule), the 16
-/// decoded bytes are hashed; otherwise the UTF-8 bytes of `value` are hashed
-/// as given. The hash is [`fnv1a64`]; a result of 0 becomes 1
-/// ([`fix_zero`]).
+/// The token of an invocation id already parsed into its 16 bytes:
+/// XXH3-64 with seed 0 and the default secret.
 ///
 /// ```
-/// use netipc::auth::derive_token;
-///
-/// assert_eq!(derive_token("netdata"), 0x7a8e_501d_f119_ce00);
+/// let zeros = netipc::auth::token_from_uuid(&[0; 16]);
+/// assert_eq!(zeros.get(), 0xd0a6_6a65_c752_8968);
 /// ```
-pub fn derive_token(value: &str) -> u64 {
-    derive_token_bytes(value.as_bytes())
+pub fn token_from_uuid(uuid: &[u8; 16]) -> AuthToken {
+    AuthToken(xxh3_64(uuid))
 }
 
-/// Picks the first non-empty invocation id, in the documented order.
-fn first_invocation_id<V, F>(mut lookup: F) -> Option<V>
-where
-    V: AsRef<[u8]>,
-    F: FnMut(&str) -> Option<V>,
-{
-    [NETDATA_INVOCATION_ID, INVOCATION_ID]
-        .into_iter()
-        .filter_map(&mut lookup)
-        .find(|v| !v.as_ref().is_empty())
+/// The token of an invocation id given as text: [`parse_uuid`], then
+/// [`token_from_uuid`].
+///
+/// # Errors
+///
+/// The [`UuidError`] of a text that is not a UUID.
+pub fn derive_token<T: AsRef<[u8]>>(invocation_id: T) -> Result<AuthToken, UuidError> {
+    parse_uuid(invocation_id.as_ref()).map(|uuid| token_from_uuid(&uuid))
 }
 
-/// Derives the auth token from invocation-id values supplied by `lookup`.
+/// A token derived from the environment, and the variable it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvToken {
+    /// The derived token.
+    pub token: AuthToken,
+    /// [`NETDATA_INVOCATION_ID`] or [`INVOCATION_ID`].
+    pub variable: &'static str,
+}
+
+/// Derives the token from invocation-id variables supplied by `lookup`, and
+/// says which variable it came from.
 ///
 /// `lookup` is called with a variable name and returns its value, or `None`
-/// when it is unset. [`NETDATA_INVOCATION_ID`] is consulted first, then
-/// [`INVOCATION_ID`]; an empty value counts as unset, so an empty
-/// `NETDATA_INVOCATION_ID` falls through to `INVOCATION_ID`. The chosen value
-/// goes through [`derive_token`].
-///
-/// This is the pure core of [`token_from_env`]: it lets callers (and tests)
-/// supply the environment without touching the process environment.
+/// when it is unset. The rule is the agent's: the first of
+/// [`NETDATA_INVOCATION_ID`] and [`INVOCATION_ID`] that is set **and parses
+/// as a UUID** wins. An empty or malformed `NETDATA_INVOCATION_ID` therefore
+/// falls through to `INVOCATION_ID`.
 ///
 /// # Errors
 ///
-/// [`AuthError::NoInvocationId`] when both variables are unset or empty.
+/// [`AuthError::NoInvocationId`] when neither variable gives a UUID; it
+/// records what was wrong with each.
 ///
 /// ```
-/// use netipc::auth::{derive_token, token_from_lookup};
+/// use netipc::auth::{env_token_from_lookup, INVOCATION_ID};
 ///
-/// let token = token_from_lookup(|name| (name == "INVOCATION_ID").then(|| "abc".to_string()));
-/// assert_eq!(token, Ok(derive_token("abc")));
+/// let found = env_token_from_lookup(|name| match name {
+///     "NETDATA_INVOCATION_ID" => Some("not a uuid"),
+///     "INVOCATION_ID" => Some("0f3c6a2b9d1e4f7a8c5b2d0e1f4a3b6c"),
+///     _ => None,
+/// })
+/// .unwrap();
+/// assert_eq!(found.variable, INVOCATION_ID);
+/// assert_eq!(found.token.get(), 0xce21_5af6_3868_e0c5);
 /// ```
-pub fn token_from_lookup<F>(lookup: F) -> Result<u64, AuthError>
+pub fn env_token_from_lookup<F, V>(mut lookup: F) -> Result<EnvToken, AuthError>
 where
-    F: FnMut(&str) -> Option<String>,
+    F: FnMut(&str) -> Option<V>,
+    V: AsRef<[u8]>,
 {
-    first_invocation_id(lookup)
-        .map(|v| derive_token(&v))
-        .ok_or(AuthError::NoInvocationId)
+    let mut problems = [VarProblem::Unset; 2];
+    for (variable, problem) in [NETDATA_INVOCATION_ID, INVOCATION_ID]
+        .into_iter()
+        .zip(problems.iter_mut())
+    {
+        if let Some(value) = lookup(variable) {
+            match derive_token(value) {
+                Ok(token) => return Ok(EnvToken { token, variable }),
+                Err(e) => *problem = VarProblem::NotUuid(e),
+            }
+        }
+    }
+    Err(AuthError::NoInvocationId {
+        netdata_invocation_id: problems[0],
+        invocation_id: problems[1],
+    })
 }
 
-/// Derives the auth token from the process environment.
-///
-/// Reads [`NETDATA_INVOCATION_ID`], falling back to [`INVOCATION_ID`]; an
-/// empty value counts as unset. Values that are not valid UTF-8 are hashed as
-/// raw bytes (see [`derive_token_bytes`]). Otherwise identical to
-/// [`token_from_lookup`].
+/// [`env_token_from_lookup`] without the variable name.
 ///
 /// # Errors
 ///
-/// [`AuthError::NoInvocationId`] when both variables are unset or empty; its
-/// message names both variables and suggests passing `--token`.
-pub fn token_from_env() -> Result<u64, AuthError> {
-    use std::os::unix::ffi::OsStringExt;
-    first_invocation_id(|name| std::env::var_os(name).map(OsString::into_vec))
-        .map(|v| derive_token_bytes(&v))
-        .ok_or(AuthError::NoInvocationId)
+/// As for [`env_token_from_lookup`].
+pub fn token_from_lookup<F, V>(lookup: F) -> Result<AuthToken, AuthError>
+where
+    F: FnMut(&str) -> Option<V>,
+    V: AsRef<[u8]>,
+{
+    env_token_from_lookup(lookup).map(|found| found.token)
 }
 
-/// Parses an explicit token given as hexadecimal text (the CLI's
-/// `--token HEX`).
+/// One variable of the process environment as bytes. Bytes that are not
+/// UTF-8 become U+FFFD, which is not a hex digit; the valid prefix before
+/// them is kept, so parsing fails or succeeds exactly as it would on the raw
+/// bytes.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// [`env_token_from_lookup`] on the process environment.
+///
+/// # Errors
+///
+/// As for [`env_token_from_lookup`].
+pub fn env_token() -> Result<EnvToken, AuthError> {
+    env_token_from_lookup(process_env)
+}
+
+/// Derives the auth token from the process environment: the first of
+/// [`NETDATA_INVOCATION_ID`] and [`INVOCATION_ID`] that holds a UUID (see
+/// [`env_token_from_lookup`] for the rule).
+///
+/// # Errors
+///
+/// [`AuthError::NoInvocationId`] when neither variable holds a UUID; its
+/// message names both variables and what was wrong with each.
+pub fn token_from_env() -> Result<AuthToken, AuthError> {
+    env_token().map(|found| found.token)
+}
+
+/// Parses an explicit token given as hexadecimal text.
 ///
 /// Accepts an optional `0x` or `0X` prefix followed by 1 to 16 hex digits of
 /// either case. Nothing else is allowed: no sign, no whitespace, no digit
-/// separators. The value is returned exactly as written — including 0, which
-/// is a legal wire value even though [`derive_token`] never produces it.
+/// separators. The value is returned exactly as written, 0 included.
 ///
 /// # Errors
 ///
@@ -274,11 +347,11 @@ pub fn token_from_env() -> Result<u64, AuthError> {
 /// ```
 /// use netipc::auth::parse_token_hex;
 ///
-/// assert_eq!(parse_token_hex("0x7ae121fff2ab1b2"), Ok(0x07ae_121f_ff2a_b1b2));
-/// assert_eq!(parse_token_hex("FF"), Ok(0xff));
+/// assert_eq!(parse_token_hex("0xf25f3467eb84d6e6").map(|t| t.get()), Ok(0xf25f_3467_eb84_d6e6));
+/// assert_eq!(parse_token_hex("FF").map(|t| t.get()), Ok(0xff));
 /// assert!(parse_token_hex("0x").is_err());
 /// ```
-pub fn parse_token_hex(s: &str) -> Result<u64, AuthError> {
+pub fn parse_token_hex(s: &str) -> Result<AuthToken, AuthError> {
     let invalid = |reason| AuthError::InvalidTokenHex {
         input: s.to_string(),
         reason,
@@ -293,182 +366,341 @@ pub fn parse_token_hex(s: &str) -> Result<u64, AuthError> {
     if digits.len() > 16 {
         return Err(invalid("more than 16 hex digits"));
     }
-    digits.bytes().try_fold(0u64, |acc, c| match hex_value(c) {
-        Some(v) => Ok((acc << 4) | u64::from(v)),
-        None => Err(invalid("not a hex digit")),
-    })
+    digits
+        .bytes()
+        .try_fold(0u64, |acc, c| match hex_value(c) {
+            Some(v) => Ok((acc << 4) | u64::from(v)),
+            None => Err(invalid("not a hex digit")),
+        })
+        .map(AuthToken)
+}
+
+/// The 64-bit auth token every HELLO carries.
+///
+/// A newtype so the secret does not travel as a bare `u64`: its `Debug`
+/// output is redacted (`AuthToken(fingerprint 1a2b)`), and the value is
+/// reached only through [`AuthToken::get`]. [`AuthToken::fingerprint`] gives
+/// a short, non-reversible label that is safe to print when two peers
+/// disagree.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthToken(u64);
+
+impl AuthToken {
+    /// Wraps an explicit token value (for example one given on a command
+    /// line, or shared by some other means).
+    pub const fn new(value: u64) -> Self {
+        AuthToken(value)
+    }
+
+    /// The raw value, as written into HELLO.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// A 16-bit label of the token for logs and error messages, printed by
+    /// callers as 4 hex digits: XXH3-64 of the token's little-endian bytes,
+    /// folded to 16 bits. Equal tokens have equal fingerprints; the token
+    /// cannot be recovered from it.
+    pub fn fingerprint(self) -> u16 {
+        let h = xxh3_64(&self.0.to_le_bytes());
+        (h >> 48) as u16 ^ (h as u16)
+    }
+}
+
+impl fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuthToken(fingerprint {:04x})", self.fingerprint())
+    }
+}
+
+impl From<u64> for AuthToken {
+    fn from(value: u64) -> Self {
+        AuthToken(value)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Independent FNV-1a 64 written in the most literal way, used to
-    /// cross-check [`fnv1a64`] and the UUID byte decoding.
-    fn reference_fnv1a64(bytes: &[u8]) -> u64 {
-        let mut h: u64 = 14_695_981_039_346_656_037; // 0xcbf29ce484222325
-        for b in bytes.iter().copied() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(1_099_511_628_211); // 0x100000001b3
-        }
-        h
-    }
+    const CANONICAL: &str = "550e8400-e29b-41d4-a716-446655440000";
 
-    /// The bytes of the UUID 550e8400-e29b-41d4-a716-446655440000, written
-    /// out by hand.
-    const UUID_BYTES: [u8; 16] = [
+    /// The bytes of [`CANONICAL`], written out by hand.
+    const CANONICAL_BYTES: [u8; 16] = [
         0x55, 0x0e, 0x84, 0x00, 0xe2, 0x9b, 0x41, 0xd4, 0xa7, 0x16, 0x44, 0x66, 0x55, 0x44, 0x00,
         0x00,
     ];
 
-    /// Token of [`UUID_BYTES`], computed once and pinned here.
-    const UUID_TOKEN: u64 = 0x07ae_121f_ff2a_b1b2;
+    const CANONICAL_TOKEN: u64 = 0xf25f_3467_eb84_d6e6;
+    const SYSTEMD_STYLE: &str = "0f3c6a2b9d1e4f7a8c5b2d0e1f4a3b6c";
+    const SYSTEMD_STYLE_TOKEN: u64 = 0xce21_5af6_3868_e0c5;
 
-    #[test]
-    fn fnv1a64_published_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    fn token(text: &str) -> Result<u64, UuidError> {
+        derive_token(text).map(AuthToken::get)
     }
 
     #[test]
-    fn fnv1a64_matches_reference() {
-        for input in [&b""[..], b"a", b"netdata", &UUID_BYTES, &[0xff; 100]] {
-            assert_eq!(fnv1a64(input), reference_fnv1a64(input));
-        }
+    fn agent_vectors() {
+        assert_eq!(token(CANONICAL), Ok(CANONICAL_TOKEN));
+        assert_eq!(token(SYSTEMD_STYLE), Ok(SYSTEMD_STYLE_TOKEN));
+        assert_eq!(token(&"0".repeat(32)), Ok(0xd0a6_6a65_c752_8968));
+        assert_eq!(token_from_uuid(&[0; 16]).get(), 0xd0a6_6a65_c752_8968);
+        assert_eq!(token_from_uuid(&CANONICAL_BYTES).get(), CANONICAL_TOKEN);
     }
 
     #[test]
-    fn uuid_spellings_agree() {
-        let expected = reference_fnv1a64(&UUID_BYTES);
-        assert_eq!(expected, UUID_TOKEN);
-        for spelling in [
-            "550e8400-e29b-41d4-a716-446655440000",
-            "550e8400e29b41d4a716446655440000",
-            "550E8400-E29B-41D4-A716-446655440000",
-            "550E8400E29B41D4A716446655440000",
-            "550e8400-E29B-41d4-A716-446655440000",
-            "550e8400-e29b41d4a716446655440000",
-            "550e8400e29b41d4a716-446655440000",
-        ] {
-            assert_eq!(derive_token(spelling), UUID_TOKEN, "{spelling}");
-        }
-    }
-
-    #[test]
-    fn systemd_style_invocation_id() {
-        let raw = [
-            0x0f, 0x3c, 0x6a, 0x2b, 0x9d, 0x1e, 0x4f, 0x7a, 0x8c, 0x5b, 0x2d, 0x0e, 0x1f, 0x4a,
-            0x3b, 0x6c,
-        ];
-        let token = derive_token("0f3c6a2b9d1e4f7a8c5b2d0e1f4a3b6c");
-        assert_eq!(token, reference_fnv1a64(&raw));
-        assert_eq!(token, 0xf160_8c0f_f15e_d483);
-    }
-
-    #[test]
-    fn non_uuid_values_hash_as_text() {
-        let cases: [(&str, u64); 7] = [
-            ("", 0xcbf2_9ce4_8422_2325),
-            ("netdata", 0x7a8e_501d_f119_ce00),
-            ("not-a-uuid", 0xe287_cc0c_0ba2_f0c0),
-            // 31 hex digits
-            ("550e8400e29b41d4a71644665544000", 0x36bb_30c9_aad6_e49e),
-            // 33 hex digits
-            ("550e8400e29b41d4a7164466554400000", 0x6ef8_3c76_b28c_ceae),
-            // hyphen inside the first group
-            ("550e-8400e29b41d4a716446655440000", 0xfe02_577b_9e84_1131),
-            // non-hex digit in canonical shape
-            (
-                "550e8400-e29b-41d4-a716-44665544000g",
-                0xfbb0_8a8e_e83a_adbd,
-            ),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(derive_token(input), expected, "{input:?}");
-            assert_eq!(reference_fnv1a64(input.as_bytes()), expected, "{input:?}");
-            assert!(parse_uuid(input.as_bytes()).is_none(), "{input:?}");
-        }
-    }
-
-    #[test]
-    fn uuid_shape_rejections() {
-        for bad in [
-            "-550e8400e29b41d4a716446655440000",
-            "550e8400e29b41d4a716446655440000-",
-            "550e8400--e29b-41d4-a716-446655440000",
-            "550e8400-e29b-41d4-a716-44665544-0000",
-            "{550e8400-e29b-41d4-a716-446655440000}",
-            " 550e8400e29b41d4a716446655440000",
-            "550e8400e29b41d4a716446655440000\n",
-            "550e8400-e29b-41d4-a716-4466554400000",
-        ] {
-            assert_eq!(parse_uuid(bad.as_bytes()), None, "{bad:?}");
+    fn digits_decode_pairwise_in_written_order() {
+        assert_eq!(parse_uuid(CANONICAL.as_bytes()), Ok(CANONICAL_BYTES));
+        let mut counting = [0u8; 16];
+        for (i, b) in counting.iter_mut().enumerate() {
+            *b = (i as u8) * 0x11;
         }
         assert_eq!(
-            parse_uuid(b"550e8400-e29b-41d4-a716-446655440000"),
-            Some(UUID_BYTES)
+            parse_uuid(b"00112233445566778899aabbccddeeff"),
+            Ok(counting)
         );
     }
 
     #[test]
-    fn zero_maps_to_one() {
-        assert_eq!(fix_zero(0), 1);
-        assert_eq!(fix_zero(1), 1);
-        assert_eq!(fix_zero(2), 2);
-        assert_eq!(fix_zero(u64::MAX), u64::MAX);
+    fn upper_lower_and_mixed_case_agree() {
+        for spelling in [
+            "550e8400-e29b-41d4-a716-446655440000",
+            "550E8400-E29B-41D4-A716-446655440000",
+            "550e8400-E29B-41d4-A716-446655440000",
+            "550E8400e29b41D4a716446655440000",
+        ] {
+            assert_eq!(
+                parse_uuid(spelling.as_bytes()),
+                Ok(CANONICAL_BYTES),
+                "{spelling}"
+            );
+            assert_eq!(token(spelling), Ok(CANONICAL_TOKEN), "{spelling}");
+        }
     }
 
     #[test]
-    fn non_utf8_bytes_hash_as_given() {
-        let value = [0xff, 0xfe, b'x'];
-        assert_eq!(derive_token_bytes(&value), reference_fnv1a64(&value));
+    fn no_hyphens_or_four_at_any_even_positions() {
+        for spelling in [
+            "550e8400e29b41d4a716446655440000",
+            // the canonical 8-4-4-4-12 layout
+            "550e8400-e29b-41d4-a716-446655440000",
+            // four hyphens at other pair boundaries
+            "55-0e-84-00-e29b41d4a716446655440000",
+            "550e8400e29b41d4a7164466-55-44-00-00",
+            "55-0e8400e29b-41d4a716-4466554400-00",
+        ] {
+            assert_eq!(
+                parse_uuid(spelling.as_bytes()),
+                Ok(CANONICAL_BYTES),
+                "{spelling}"
+            );
+        }
     }
 
     #[test]
-    fn lookup_prefers_netdata_variable() {
-        let env = |name: &str| match name {
-            NETDATA_INVOCATION_ID => Some("netdata".to_string()),
-            INVOCATION_ID => Some("550e8400e29b41d4a716446655440000".to_string()),
-            _ => None,
-        };
-        assert_eq!(token_from_lookup(env), Ok(0x7a8e_501d_f119_ce00));
+    fn one_to_three_or_five_hyphens_are_rejected() {
+        for (spelling, count) in [
+            ("550e8400-e29b41d4a716446655440000", 1),
+            ("550e8400-e29b-41d4a716446655440000", 2),
+            ("550e8400-e29b-41d4-a716446655440000", 3),
+            ("550e8400-e29b-41d4-a716-4466-55440000", 5),
+        ] {
+            assert_eq!(
+                parse_uuid(spelling.as_bytes()),
+                Err(UuidError::HyphenCount { count }),
+                "{spelling}"
+            );
+        }
     }
 
     #[test]
-    fn lookup_falls_back_when_unset_or_empty() {
-        let unset = |name: &str| (name == INVOCATION_ID).then(|| "netdata".to_string());
-        assert_eq!(token_from_lookup(unset), Ok(0x7a8e_501d_f119_ce00));
-
-        let empty = |name: &str| match name {
-            NETDATA_INVOCATION_ID => Some(String::new()),
-            INVOCATION_ID => Some("550e8400-e29b-41d4-a716-446655440000".to_string()),
-            _ => None,
-        };
-        assert_eq!(token_from_lookup(empty), Ok(UUID_TOKEN));
+    fn hyphen_at_an_odd_position_or_first_is_rejected() {
+        // Inside the first pair, with four hyphens in total.
+        assert_eq!(
+            parse_uuid(b"5-50e8400-e29b-41d4-a716446655440000"),
+            Err(UuidError::MisplacedHyphen { offset: 1 })
+        );
+        // Inside a later pair.
+        assert_eq!(
+            parse_uuid(b"550e8400-e29b-41d4-a71-6-446655440000"),
+            Err(UuidError::MisplacedHyphen { offset: 22 })
+        );
+        assert_eq!(
+            parse_uuid(b"-550e8400-e29b-41d4-a716-446655440000"),
+            Err(UuidError::MisplacedHyphen { offset: 0 })
+        );
     }
 
     #[test]
-    fn lookup_reports_missing_id() {
-        let mut asked = Vec::new();
-        let result = token_from_lookup(|name| {
+    fn doubled_hyphen_is_rejected() {
+        assert_eq!(
+            parse_uuid(b"550e8400--e29b-41d4-a716-446655440000"),
+            Err(UuidError::MisplacedHyphen { offset: 9 })
+        );
+    }
+
+    #[test]
+    fn leading_space_and_braces_are_rejected() {
+        assert_eq!(
+            parse_uuid(b" 550e8400-e29b-41d4-a716-446655440000"),
+            Err(UuidError::NotHex {
+                offset: 0,
+                byte: b' '
+            })
+        );
+        assert_eq!(
+            parse_uuid(b"{550e8400-e29b-41d4-a716-446655440000}"),
+            Err(UuidError::NotHex {
+                offset: 0,
+                byte: b'{'
+            })
+        );
+        assert_eq!(
+            parse_uuid(b"550e8400-e29b-41d4-a716-44665544000g"),
+            Err(UuidError::NotHex {
+                offset: 35,
+                byte: b'g'
+            })
+        );
+    }
+
+    #[test]
+    fn trailing_text_is_ignored() {
+        for spelling in [
+            "550e8400-e29b-41d4-a716-446655440000}",
+            "550e8400-e29b-41d4-a716-446655440000\n",
+            "550e8400-e29b-41d4-a716-446655440000 and more",
+            "550e8400-e29b-41d4-a716-4466554400001234",
+            "550e8400e29b41d4a716446655440000-",
+            "550e8400e29b41d4a716446655440000-ab-cd",
+        ] {
+            assert_eq!(
+                parse_uuid(spelling.as_bytes()),
+                Ok(CANONICAL_BYTES),
+                "{spelling:?}"
+            );
+        }
+        let mut with_junk = CANONICAL.as_bytes().to_vec();
+        with_junk.extend_from_slice(&[0xff, 0x00, 0xfe]);
+        assert_eq!(parse_uuid(&with_junk), Ok(CANONICAL_BYTES));
+    }
+
+    #[test]
+    fn short_or_empty_text_is_rejected() {
+        assert_eq!(
+            parse_uuid(b"550e8400e29b41d4a71644665544000"),
+            Err(UuidError::TooShort { digits: 31 })
+        );
+        assert_eq!(
+            parse_uuid(b"550e8400-e29b-41d4-a716-44665544000"),
+            Err(UuidError::TooShort { digits: 31 })
+        );
+        assert_eq!(parse_uuid(b""), Err(UuidError::Empty));
+    }
+
+    #[test]
+    fn arbitrary_text_is_never_hashed() {
+        for text in [
+            "netdata",
+            "not-a-uuid",
+            "urn:uuid:550e8400-e29b-41d4-a716-446655440000",
+        ] {
+            assert!(derive_token(text).is_err(), "{text}");
+        }
+    }
+
+    /// A lookup over fixed `(name, value)` pairs that records what it was
+    /// asked.
+    fn fixed_env<'a>(
+        pairs: &'a [(&'a str, &'a str)],
+        asked: &'a mut Vec<String>,
+    ) -> impl FnMut(&str) -> Option<&'a str> + 'a {
+        move |name| {
             asked.push(name.to_string());
-            Some(String::new())
-        });
-        assert_eq!(result, Err(AuthError::NoInvocationId));
-        assert_eq!(asked, [NETDATA_INVOCATION_ID, INVOCATION_ID]);
+            pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        }
+    }
 
-        let msg = AuthError::NoInvocationId.to_string();
-        assert!(msg.contains("NETDATA_INVOCATION_ID"), "{msg}");
-        assert!(msg.contains(" INVOCATION_ID"), "{msg}");
-        assert!(msg.contains("--token"), "{msg}");
+    #[test]
+    fn netdata_variable_wins_when_it_parses() {
+        let mut asked = Vec::new();
+        let env = [
+            (NETDATA_INVOCATION_ID, CANONICAL),
+            (INVOCATION_ID, SYSTEMD_STYLE),
+        ];
+        let found = env_token_from_lookup(fixed_env(&env, &mut asked)).unwrap();
+        assert_eq!(found.token.get(), CANONICAL_TOKEN);
+        assert_eq!(found.variable, NETDATA_INVOCATION_ID);
+        assert_eq!(asked, [NETDATA_INVOCATION_ID]);
+    }
+
+    #[test]
+    fn unset_empty_or_malformed_first_variable_falls_through() {
+        for first in [
+            None,
+            Some(""),
+            Some("not a uuid"),
+            Some(" 550e8400e29b41d4a716446655440000"),
+        ] {
+            let mut env = vec![(INVOCATION_ID, SYSTEMD_STYLE)];
+            if let Some(v) = first {
+                env.push((NETDATA_INVOCATION_ID, v));
+            }
+            let mut asked = Vec::new();
+            let found = env_token_from_lookup(fixed_env(&env, &mut asked)).unwrap();
+            assert_eq!(found.token.get(), SYSTEMD_STYLE_TOKEN, "{first:?}");
+            assert_eq!(found.variable, INVOCATION_ID);
+            assert_eq!(asked, [NETDATA_INVOCATION_ID, INVOCATION_ID]);
+        }
+    }
+
+    #[test]
+    fn missing_id_says_what_was_wrong_with_each_variable() {
+        let mut asked = Vec::new();
+        let result = token_from_lookup(fixed_env(&[], &mut asked));
+        assert_eq!(
+            result,
+            Err(AuthError::NoInvocationId {
+                netdata_invocation_id: VarProblem::Unset,
+                invocation_id: VarProblem::Unset,
+            })
+        );
+        assert_eq!(asked, [NETDATA_INVOCATION_ID, INVOCATION_ID]);
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "no usable invocation id in the environment: NETDATA_INVOCATION_ID is unset, \
+             INVOCATION_ID is unset"
+        );
+
+        let mut asked = Vec::new();
+        let env = [
+            (NETDATA_INVOCATION_ID, ""),
+            (INVOCATION_ID, "550e8400e29b41d4a71644665544000"),
+        ];
+        let e = token_from_lookup(fixed_env(&env, &mut asked)).unwrap_err();
+        assert_eq!(
+            e,
+            AuthError::NoInvocationId {
+                netdata_invocation_id: VarProblem::NotUuid(UuidError::Empty),
+                invocation_id: VarProblem::NotUuid(UuidError::TooShort { digits: 31 }),
+            }
+        );
+        let msg = e.to_string();
+        assert_eq!(
+            msg,
+            "no usable invocation id in the environment: NETDATA_INVOCATION_ID is empty, \
+             INVOCATION_ID is not a UUID (it ends after 31 of 32 hex digits)"
+        );
+        assert!(
+            !msg.contains("--"),
+            "library messages name no CLI flag: {msg}"
+        );
     }
 
     #[test]
     fn env_variant_agrees_with_lookup() {
         // Reads the real environment without modifying it.
-        let via_lookup = token_from_lookup(|name| std::env::var(name).ok());
-        assert_eq!(token_from_env(), via_lookup);
+        assert_eq!(token_from_env(), token_from_lookup(process_env));
     }
 
     #[test]
@@ -479,12 +711,16 @@ mod tests {
             ("1", 1),
             ("0xff", 0xff),
             ("0XFF", 0xff),
-            ("7ae121fff2ab1b2", UUID_TOKEN),
-            ("0x07AE121FFF2AB1B2", UUID_TOKEN),
+            ("f25f3467eb84d6e6", CANONICAL_TOKEN),
+            ("0xF25F3467EB84D6E6", CANONICAL_TOKEN),
             ("ffffffffffffffff", u64::MAX),
         ];
         for (input, expected) in cases {
-            assert_eq!(parse_token_hex(input), Ok(expected), "{input:?}");
+            assert_eq!(
+                parse_token_hex(input),
+                Ok(AuthToken::new(expected)),
+                "{input:?}"
+            );
         }
     }
 
@@ -512,55 +748,8 @@ mod tests {
         }
         let msg = parse_token_hex("zz").unwrap_err().to_string();
         assert!(msg.contains("\"zz\""), "{msg}");
+        assert!(!msg.contains("--"), "{msg}");
     }
-}
-
-/// The 64-bit auth token every HELLO carries.
-///
-/// A newtype so the secret does not travel as a bare `u64`: its `Debug`
-/// output is redacted (`AuthToken(..)`), and the value is reached only
-/// through [`AuthToken::get`]. [`AuthToken::fingerprint`] gives a short,
-/// non-reversible label that is safe to print when two peers disagree.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AuthToken(u64);
-
-impl AuthToken {
-    /// Wraps an explicit token value (for example one given on a command
-    /// line, or shared by some other means).
-    pub const fn new(value: u64) -> Self {
-        AuthToken(value)
-    }
-
-    /// The raw value, as written into HELLO.
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-
-    /// A 16-bit label of the token for logs and error messages: the top
-    /// 16 bits of the token mixed with FNV-1a, printed by callers as 4 hex
-    /// digits. Equal tokens have equal fingerprints; the token cannot be
-    /// recovered from it.
-    pub const fn fingerprint(self) -> u16 {
-        let h = fnv1a64(&self.0.to_ne_bytes());
-        (h >> 48) as u16 ^ (h as u16)
-    }
-}
-
-impl std::fmt::Debug for AuthToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AuthToken(fingerprint {:04x})", self.fingerprint())
-    }
-}
-
-impl From<u64> for AuthToken {
-    fn from(value: u64) -> Self {
-        AuthToken(value)
-    }
-}
-
-#[cfg(test)]
-mod token_tests {
-    use super::AuthToken;
 
     #[test]
     fn debug_never_shows_the_value() {
@@ -571,7 +760,12 @@ mod token_tests {
             !shown.contains(&0x1122_3344_5566_7788u64.to_string()),
             "{shown}"
         );
+        assert_eq!(
+            shown,
+            format!("AuthToken(fingerprint {:04x})", t.fingerprint())
+        );
         assert_eq!(t.get(), 0x1122_3344_5566_7788);
+        assert_eq!(AuthToken::from(0x1122_3344_5566_7788), t);
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! | [`auth`] | helper | auth token derivation shared with C and Go peers |
 //!
 //! `wire` and `codec` are pure: they do no I/O and their decoders never
-//! allocate and never panic, whatever bytes they are given. All `unsafe`
-//! code lives in `transport::shm`.
+//! allocate and never panic, whatever bytes they are given. `unsafe` code
+//! is denied crate-wide and allowed only in the private shared-memory
+//! mapping module of `transport::shm`.
 //!
 //! # Example
 //!
@@ -46,9 +47,13 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod auth;
+mod bytes;
 pub mod cache;
 pub mod codec;
+mod deadline;
 pub mod service;
 pub mod transport;
 pub mod wire;

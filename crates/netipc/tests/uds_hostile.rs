@@ -114,8 +114,14 @@ fn payload_len_over_the_limit() {
             limit: 4096
         }
     );
-    let err = recv_after(&[valid_header_bytes(u32::MAX).to_vec()]).unwrap_err();
+    let err = recv_after(&[valid_header_bytes(Header::MAX_PAYLOAD_LEN).to_vec()]).unwrap_err();
     assert_err!(err, TransportError::IncomingTooLarge { .. });
+    // 32 + payload_len does not fit in 32 bits: the header itself is invalid.
+    let err = recv_after(&[valid_header_bytes(u32::MAX).to_vec()]).unwrap_err();
+    assert_err!(
+        err,
+        TransportError::Wire(WireError::PayloadLenTooLarge { found: u32::MAX })
+    );
 }
 
 #[test]

@@ -90,7 +90,9 @@ fn typed_codes() {
     }
     assert!(Status::try_from(7).is_err());
     assert_eq!(Method::try_from(2).unwrap(), Method::CgroupsSnapshot);
-    assert!(Method::try_from(0).is_err() && Method::try_from(4).is_err());
+    assert_eq!(Method::try_from(4).unwrap(), Method::CgroupsLookup);
+    assert_eq!(Method::try_from(5).unwrap(), Method::AppsLookup);
+    assert!(Method::try_from(0).is_err() && Method::try_from(6).is_err());
     assert_eq!(Kind::try_from(3).unwrap(), Kind::Control);
     assert_eq!(Profiles(0b110).highest(), Profiles::SHM_FUTEX);
     assert_eq!(Profiles(0).highest(), Profiles(0));
@@ -295,7 +297,7 @@ fn arb_kind() -> impl Strategy<Value = Kind> {
 proptest! {
     #[test]
     fn header_round_trip(kind in arb_kind(), batch in any::<bool>(), code in any::<u16>(),
-                         status in any::<u16>(), payload_len in any::<u32>(),
+                         status in any::<u16>(), payload_len in 0..=Header::MAX_PAYLOAD_LEN,
                          item_count in any::<u32>(), message_id in any::<u64>()) {
         let h = Header {
             kind,

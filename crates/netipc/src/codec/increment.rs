@@ -7,7 +7,8 @@
 //! which is what existing peers do; a caller that needs an exact length can
 //! compare against [`PAYLOAD_LEN`] itself.
 
-use super::{read_u64, CodecError};
+use super::CodecError;
+use crate::bytes::read_u64;
 
 /// Length of an INCREMENT payload in bytes.
 pub const PAYLOAD_LEN: usize = 8;

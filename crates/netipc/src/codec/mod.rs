@@ -9,6 +9,7 @@
 //! | [`increment`] | INCREMENT (1) | one native-endian `u64` |
 //! | [`string_reverse`] | STRING_REVERSE (3) | 8-byte header, the string, one NUL |
 //! | [`cgroups`] | CGROUPS_SNAPSHOT (2) | 4-byte request; response header, directory and packed items |
+//! | [`lookup`] | CGROUPS_LOOKUP (4), APPS_LOOKUP (5) | 16-byte header, directory, packed keys or items (own error type, [`lookup::LookupError`]) |
 //!
 //! Every integer is in the host's native byte order. Decoders borrow from the
 //! input, never allocate and never panic: malformed input of any shape yields a
@@ -22,6 +23,7 @@
 
 pub mod cgroups;
 pub mod increment;
+pub mod lookup;
 pub mod string_reverse;
 
 /// Why a payload could not be decoded or encoded.
@@ -70,8 +72,9 @@ pub enum CodecError {
         found: u32,
     },
 
-    /// STRING_REVERSE: `str_offset` points into the 8-byte header.
-    #[error("string offset {found} points into the 8-byte header")]
+    /// STRING_REVERSE: `str_offset` is not 8 (the string must follow the
+    /// 8-byte header directly).
+    #[error("string offset {found} is not 8")]
     BadStringOffset {
         /// The `str_offset` found.
         found: u32,
@@ -273,38 +276,27 @@ impl CodecError {
     }
 }
 
-/// Reads a native-endian `u16` at `at`, or `None` if it does not fit.
-#[inline(always)]
-pub(crate) fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    bytes
-        .get(at..at.checked_add(2)?)?
-        .try_into()
-        .ok()
-        .map(u16::from_ne_bytes)
-}
-
-/// Reads a native-endian `u32` at `at`, or `None` if it does not fit.
-#[inline(always)]
-pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes
-        .get(at..at.checked_add(4)?)?
-        .try_into()
-        .ok()
-        .map(u32::from_ne_bytes)
-}
-
-/// Reads a native-endian `u64` at `at`, or `None` if it does not fit.
-#[inline(always)]
-pub(crate) fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes
-        .get(at..at.checked_add(8)?)?
-        .try_into()
-        .ok()
-        .map(u64::from_ne_bytes)
-}
-
 /// Converts a length to the `u32` a wire field holds.
 #[inline]
 pub(crate) fn to_u32(what: &'static str, value: usize) -> Result<u32, CodecError> {
     u32::try_from(value).map_err(|_| CodecError::FieldOverflow { what, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_overflow_helper() {
+        assert_eq!(to_u32("x", u32::MAX as usize), Ok(u32::MAX));
+        if usize::BITS > 32 {
+            assert_eq!(
+                to_u32("x", u32::MAX as usize + 1),
+                Err(CodecError::FieldOverflow {
+                    what: "x",
+                    value: u32::MAX as usize + 1
+                })
+            );
+        }
+    }
 }

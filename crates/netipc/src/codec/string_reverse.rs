@@ -14,13 +14,14 @@
 //! payload is `9 + len` bytes with no padding. The server answers with the
 //! string reversed.
 //!
-//! Decoding follows the protocol's rules (the string and its NUL must fit, the
-//! byte after the string must be NUL) and additionally rejects an `off` below
-//! 8, because such a string would overlap the header. Bytes after the NUL are
-//! ignored, as existing peers do. The string itself may contain any byte,
+//! Decoding follows the protocol's rules: `off` must be exactly 8 (every
+//! encoder writes 8; the newest peers reject anything else as well), the
+//! string and its NUL must fit, and the byte after the string must be NUL.
+//! Bytes after the NUL are ignored, as existing peers do. The string itself may contain any byte,
 //! including NUL: its length field, not a terminator, delimits it.
 
-use super::{read_u32, to_u32, CodecError};
+use super::{to_u32, CodecError};
+use crate::bytes::read_u32;
 
 /// Size of the fixed header (`str_offset` and `str_length`).
 pub const HEADER_LEN: usize = 8;
@@ -61,7 +62,7 @@ impl<'a> StringView<'a> {
     /// # Errors
     ///
     /// * [`CodecError::Truncated`]: fewer than 8 bytes.
-    /// * [`CodecError::BadStringOffset`]: `str_offset < 8`.
+    /// * [`CodecError::BadStringOffset`]: `str_offset` other than 8.
     /// * [`CodecError::StringOutOfBounds`]: string plus NUL past the end.
     /// * [`CodecError::StringMissingNul`]: the byte after the string is not 0.
     pub fn decode(payload: &'a [u8]) -> Result<Self, CodecError> {
@@ -72,7 +73,7 @@ impl<'a> StringView<'a> {
         };
         let offset = read_u32(payload, 0).ok_or(truncated)?;
         let length = read_u32(payload, 4).ok_or(truncated)?;
-        if (offset as usize) < HEADER_LEN {
+        if offset as usize != HEADER_LEN {
             return Err(CodecError::BadStringOffset { found: offset });
         }
         // Both values are < 2^32, so the sum cannot overflow 64 bits.
@@ -201,8 +202,10 @@ mod tests {
     }
 
     #[test]
-    fn offset_into_header_is_rejected() {
-        for off in 0..8u32 {
+    fn offset_other_than_8_is_rejected() {
+        // Into the header, just past it, and far past it (the string and its
+        // NUL would still fit for 9..=16).
+        for off in (0..8u32).chain(9..=16).chain([u32::MAX]) {
             let p = with_header(off, 0, &[0; 16]);
             assert_eq!(
                 StringView::decode(&p),
@@ -223,8 +226,8 @@ mod tests {
                 have: 11
             })
         );
-        // Values that would overflow 32-bit arithmetic.
-        let p = with_header(u32::MAX, u32::MAX, b"abc\0");
+        // A length that would overflow 32-bit arithmetic.
+        let p = with_header(8, u32::MAX, b"abc\0");
         assert!(matches!(
             StringView::decode(&p),
             Err(CodecError::StringOutOfBounds { .. })
@@ -244,8 +247,8 @@ mod tests {
     }
 
     #[test]
-    fn larger_offset_and_trailing_bytes_are_accepted() {
-        let p = with_header(12, 2, b"....xy\0tail");
+    fn trailing_bytes_are_accepted() {
+        let p = with_header(8, 2, b"xy\0tail");
         assert_eq!(StringView::decode(&p).map(|v| v.as_bytes()), Ok(&b"xy"[..]));
     }
 

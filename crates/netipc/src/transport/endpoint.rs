@@ -17,7 +17,8 @@ use rustix::io::Errno;
 use rustix::net::{self, sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use super::error::{EndpointError, InUseReason, TransportError};
-use super::uds::{poll_readable, UdsConn, Wait};
+use super::uds::{poll_readable, UdsConn};
+use crate::deadline::Deadline;
 
 /// Longest socket path in bytes: `sun_path` is 108 bytes including the
 /// terminating NUL.
@@ -176,7 +177,7 @@ impl Listener {
     /// `Ok(None)` when the timeout expires first. The connection is
     /// close-on-exec and blocking.
     pub fn accept(&self, timeout: Option<Duration>) -> Result<Option<UdsConn>, TransportError> {
-        let wait = Wait::new(timeout);
+        let wait = Deadline::new(timeout);
         loop {
             match net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
                 Ok(fd) => return Ok(Some(UdsConn::from_fresh_fd(fd))),

@@ -17,7 +17,7 @@
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::endpoint;
 use super::error::{EndpointError, HandshakeError, TransportError};
@@ -25,6 +25,7 @@ use super::handshake::{self, ClientProposal, ServerPolicy};
 use super::shm::region::{region_path, ShmError, ShmRegion};
 use super::uds::{Limits, UdsChannel, UdsConn};
 use super::wait::{WaitConfig, Waiter};
+use crate::deadline::Deadline;
 use crate::wire::{BatchView, Header, HelloAck, Kind, Profiles, WireError, HEADER_LEN};
 
 /// How long a shared-memory receiver blocks before it looks at the socket to
@@ -371,9 +372,10 @@ impl ClientSession {
     /// Receives the next response and matches it to a request in flight.
     /// Its payload is [`ClientSession::payload`] until the next receive.
     pub fn recv_response(&mut self) -> Result<Header, SessionError> {
-        let deadline = Instant::now() + self.response_timeout;
+        let deadline = Deadline::after(self.response_timeout);
         let header = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            // A timeout too large for a deadline waits forever.
+            let left = deadline.remaining().unwrap_or(Duration::MAX);
             if left.is_zero() {
                 return Err(SessionError::Timeout);
             }
@@ -425,12 +427,12 @@ enum Attach {
 /// still be finishing it). Stops at once when the server has closed the
 /// session's socket: the region is then gone for good.
 fn attach_with_retry(path: &Path, timeout: Duration, conn: &UdsConn) -> Result<ShmRegion, Attach> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Deadline::after(timeout);
     loop {
         match ShmRegion::attach(path) {
             Ok(region) => return Ok(region),
             Err(_) if conn.is_hung_up() => return Err(Attach::PeerClosed),
-            Err(e) if Instant::now() >= deadline => return Err(Attach::Failed(e)),
+            Err(e) if deadline.expired() => return Err(Attach::Failed(e)),
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }

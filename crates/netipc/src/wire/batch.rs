@@ -1,7 +1,8 @@
 //! Batch payloads: an item directory followed by packed, 8-aligned items
 //! (PROTOCOL.md §3).
 
-use super::{align8, get_u32, put_u32, WireError};
+use super::WireError;
+use crate::bytes::{align8, get_u32, put_u32};
 
 /// Size of one directory entry (`u32 offset`, `u32 length`).
 pub const BATCH_ENTRY_LEN: usize = 8;

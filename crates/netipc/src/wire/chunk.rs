@@ -1,6 +1,7 @@
 //! The 32-byte chunk continuation header (PROTOCOL.md §2.5, §4).
 
-use super::{get_u16, get_u32, get_u64, need, put_u16, put_u32, put_u64, WireError};
+use super::{need, WireError};
+use crate::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 
 /// `"NCHK"` as a native-endian u32.
 pub const CHUNK_MAGIC: u32 = 0x4e43_484b;

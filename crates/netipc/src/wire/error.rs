@@ -145,6 +145,13 @@ pub enum WireError {
         /// Items pushed.
         pushed: u32,
     },
+    /// A received header's `payload_len` leaves no room for the header in a
+    /// 32-bit total message length (`32 + payload_len > u32::MAX`).
+    #[error("message header: payload_len {found} makes the total message length overflow 32 bits")]
+    PayloadLenTooLarge {
+        /// The `payload_len` found.
+        found: u32,
+    },
     /// A length does not fit the protocol's 32-bit fields.
     #[error("{what}: length {len} does not fit in 32 bits")]
     TooLong {

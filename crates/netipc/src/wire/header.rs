@@ -1,7 +1,8 @@
 //! The 32-byte outer message header (PROTOCOL.md §2.1).
 
-use super::{get_u16, get_u32, get_u64, need, put_u16, put_u32, put_u64};
+use super::need;
 use super::{Kind, Method, Status, WireError};
+use crate::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 
 /// `"NIPC"` as a native-endian u32.
 pub const MAGIC: u32 = 0x4e49_5043;
@@ -52,6 +53,11 @@ pub struct Header {
 }
 
 impl Header {
+    /// The largest `payload_len` a version-1 header may carry: the total
+    /// message length `32 + payload_len` must fit in 32 bits
+    /// (4 294 967 263).
+    pub const MAX_PAYLOAD_LEN: u32 = u32::MAX - HEADER_LEN as u32;
+
     /// A plain (non-batch) request for `method`.
     pub const fn request(method: Method, payload_len: u32, message_id: u64) -> Header {
         Header {
@@ -135,8 +141,10 @@ impl Header {
     ///
     /// Checks, in the protocol's order: length, magic, version, header_len,
     /// kind; then, stricter than the reference peers, that no undefined flag
-    /// bit is set. `code`, `transport_status`, `payload_len` and
-    /// `item_count` are left to the layer that knows the limits.
+    /// bit is set; then that `payload_len` is at most
+    /// [`Header::MAX_PAYLOAD_LEN`], so that the total message length fits in
+    /// 32 bits. `code`, `transport_status`, `item_count` and `payload_len`
+    /// against negotiated limits are left to the layer that knows them.
     pub fn decode(buf: &[u8]) -> Result<Header, WireError> {
         let (version, header) = Self::decode_any_version(buf)?;
         if version != VERSION {
@@ -145,12 +153,17 @@ impl Header {
                 found: version,
             });
         }
+        if header.payload_len > Self::MAX_PAYLOAD_LEN {
+            return Err(WireError::PayloadLenTooLarge {
+                found: header.payload_len,
+            });
+        }
         Ok(header)
     }
 
     /// Like [`Header::decode`] but returns the version instead of rejecting
     /// a version other than 1 (whose flag bits are then not checked either:
-    /// another version may define them).
+    /// another version may define them, nor is `payload_len`).
     ///
     /// The handshake uses this to tell a HELLO of another protocol version
     /// (answered with INCOMPATIBLE) from garbage (closed without a reply).
@@ -190,5 +203,34 @@ impl Header {
                 message_id: get_u64(buf, 24),
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_payload_len(payload_len: u32) -> [u8; HEADER_LEN] {
+        Header::request(Method::Increment, payload_len, 7).encode()
+    }
+
+    #[test]
+    fn payload_len_whose_total_overflows_u32_is_rejected() {
+        for payload_len in [Header::MAX_PAYLOAD_LEN + 1, u32::MAX - 1, u32::MAX] {
+            assert_eq!(
+                Header::decode(&with_payload_len(payload_len)),
+                Err(WireError::PayloadLenTooLarge { found: payload_len }),
+                "{payload_len}"
+            );
+        }
+    }
+
+    #[test]
+    fn largest_payload_len_whose_total_fits_is_accepted() {
+        assert_eq!(Header::MAX_PAYLOAD_LEN, 4_294_967_263);
+        for payload_len in [0, 8, Header::MAX_PAYLOAD_LEN] {
+            let header = Header::decode(&with_payload_len(payload_len)).expect("fits");
+            assert_eq!(header.payload_len, payload_len);
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! HELLO (44 bytes) and HELLO_ACK (48 bytes) payloads (PROTOCOL.md §5.1–§5.2).
 
-use super::{get_u16, get_u32, get_u64, need, put_u16, put_u32, put_u64};
+use super::need;
 use super::{Profiles, WireError};
+use crate::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 
 /// Wire size of a HELLO payload (the C struct is 48 bytes; 44 travel).
 pub const HELLO_LEN: usize = 44;

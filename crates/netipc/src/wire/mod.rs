@@ -30,55 +30,7 @@ pub use status::{ControlOpcode, Kind, Method, Profiles, Status};
 /// Hard cap on a request payload a client may propose (1 MiB).
 pub const MAX_REQUEST_PAYLOAD: u32 = 1 << 20;
 
-/// Rounds `x` up to the next multiple of 8.
-#[inline]
-pub const fn align8(x: usize) -> usize {
-    (x + 7) & !7
-}
-
-/// Rounds `x` up to the next multiple of 64.
-#[inline]
-pub const fn align64(x: usize) -> usize {
-    (x + 63) & !63
-}
-
-/// Reads a native-endian `u16` at `off`; the caller has checked the length.
-#[inline]
-pub(crate) fn get_u16(b: &[u8], off: usize) -> u16 {
-    u16::from_ne_bytes([b[off], b[off + 1]])
-}
-
-/// Reads a native-endian `u32` at `off`; the caller has checked the length.
-#[inline]
-pub(crate) fn get_u32(b: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
-
-/// Reads a native-endian `u64` at `off`; the caller has checked the length.
-#[inline]
-pub(crate) fn get_u64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_ne_bytes(a)
-}
-
-/// Writes a native-endian `u16` at `off`.
-#[inline]
-pub(crate) fn put_u16(b: &mut [u8], off: usize, v: u16) {
-    b[off..off + 2].copy_from_slice(&v.to_ne_bytes());
-}
-
-/// Writes a native-endian `u32` at `off`.
-#[inline]
-pub(crate) fn put_u32(b: &mut [u8], off: usize, v: u32) {
-    b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
-}
-
-/// Writes a native-endian `u64` at `off`.
-#[inline]
-pub(crate) fn put_u64(b: &mut [u8], off: usize, v: u64) {
-    b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-}
+pub use crate::bytes::{align64, align8};
 
 /// Fails with [`WireError::Truncated`] unless `buf` holds at least `need` bytes.
 #[inline]

@@ -58,6 +58,10 @@ pub enum Method {
     CgroupsSnapshot = 2,
     /// Test method: one string, answered reversed.
     StringReverse = 3,
+    /// Cgroup metadata by path (service `cgroups-lookup`).
+    CgroupsLookup = 4,
+    /// Process metadata by PID (service `apps-lookup`).
+    AppsLookup = 5,
 }
 
 impl Method {
@@ -74,6 +78,8 @@ impl TryFrom<u16> for Method {
             1 => Ok(Method::Increment),
             2 => Ok(Method::CgroupsSnapshot),
             3 => Ok(Method::StringReverse),
+            4 => Ok(Method::CgroupsLookup),
+            5 => Ok(Method::AppsLookup),
             found => Err(WireError::UnknownMethod { found }),
         }
     }

@@ -68,6 +68,7 @@ pub fn wake(word: &AtomicU32, n: u32) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deadline::Deadline;
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::Instant;
@@ -119,11 +120,10 @@ mod tests {
         let w2 = Arc::clone(&w);
         let t = std::thread::spawn(move || {
             // Loop as a real caller would: re-check the word after each return.
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let deadline = Deadline::after(Duration::from_secs(20));
             while w2.load(Ordering::Acquire) == 0 {
-                let left = deadline.saturating_duration_since(Instant::now());
-                assert!(!left.is_zero(), "never woken");
-                wait(&w2, 0, Some(left)).unwrap();
+                assert!(!deadline.expired(), "never woken");
+                wait(&w2, 0, deadline.remaining()).unwrap();
             }
         });
         std::thread::sleep(Duration::from_millis(20));

@@ -7,15 +7,23 @@
 //! ([`ShmRegion::send`], [`ShmRegion::recv`]); the socket used for the
 //! handshake stays open but carries no data.
 //!
-//! * [`region`] — layout, create/attach, publish/consume, stale files;
+//! * [`region`] — the region handle (create/attach, publish/consume), with
+//!   the layout, file names, stale files and errors (private files
+//!   `layout.rs`, `path.rs`, `stale.rs`, `error.rs`) re-exported from it;
 //! * [`futex`] — the cross-process futex wait/wake used to sleep and wake.
 //!
 //! All `unsafe` code of the crate lives in this module, in a small private
 //! mapping type with bounds-checked accessors.
 
+mod error;
 pub mod futex;
+mod layout;
+// The only module of the crate allowed to contain `unsafe` code.
+#[allow(unsafe_code)]
 mod mapping;
+mod path;
 pub mod region;
+mod stale;
 
 pub use region::{
     region_path, stale_check, sweep_stale, BadSizeReason, NotReadyReason, RegionLayout, ShmError,

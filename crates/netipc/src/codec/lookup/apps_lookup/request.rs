@@ -1,0 +1,111 @@
+//! APPS_LOOKUP requests (§14.2, §14.4, §16.1).
+
+use super::KEY_LEN;
+use crate::codec::lookup::common::{
+    put_u32, u32_at, Entries, EntryLen, Frame, Packer, Side, ENTRY_LEN, HEADER_LEN,
+};
+use crate::codec::lookup::error::LookupError;
+
+/// Appends a request for `pids` to `buf` and returns its length
+/// (`16 + 16k` bytes: key `i` at packed offset `8i`).
+///
+/// # Errors
+///
+/// [`LookupError::FieldOverflow`] if the key count does not fit 32 bits;
+/// `buf` is then left as it was.
+pub fn encode_request(buf: &mut Vec<u8>, pids: &[u32]) -> Result<usize, LookupError> {
+    let mut packer = Packer::new(buf, pids.len());
+    for &pid in pids {
+        put_u32(packer.push(KEY_LEN as usize)?, 0, pid);
+    }
+    Ok(packer.finish(0))
+}
+
+/// Length of the request for `keys` PIDs: `16 + 16·keys` (§16.1).
+pub const fn request_len(keys: usize) -> u64 {
+    HEADER_LEN as u64 + (ENTRY_LEN as u64 + KEY_LEN as u64) * keys as u64
+}
+
+/// A validated APPS_LOOKUP request borrowing the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestView<'a> {
+    frame: Frame<'a>,
+}
+
+impl<'a> RequestView<'a> {
+    /// Validates a request payload (§14.4 steps 1–4 with every key length
+    /// exactly 8, then each key's reserved word).
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken: header ([`LookupError::HeaderTruncated`],
+    /// [`LookupError::BadLayoutVersion`], [`LookupError::NonZeroFlags`],
+    /// [`LookupError::NonZeroReserved`]), directory
+    /// ([`LookupError::DirectoryTruncated`], [`LookupError::AreaTooLong`],
+    /// per entry [`LookupError::Misaligned`], [`LookupError::BadKeyLength`],
+    /// [`LookupError::EntryOutOfBounds`], [`LookupError::EntryOutOfOrder`]),
+    /// then [`LookupError::KeyReserved`].
+    pub fn decode(payload: &'a [u8]) -> Result<Self, LookupError> {
+        let frame = Frame::decode(payload, Side::Request, EntryLen::Exactly(KEY_LEN))?;
+        let mut keys = Entries::new(frame);
+        let mut index = 0;
+        while let Some(key) = keys.next() {
+            let found = u32_at(key, 4);
+            if found != 0 {
+                return Err(LookupError::KeyReserved { index, found });
+            }
+            index += 1;
+        }
+        Ok(Self { frame })
+    }
+
+    /// Number of PIDs.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.frame.count()
+    }
+
+    /// Whether the request has no keys (a probe for the generation).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// PID `i`, if `i < len()`.
+    #[inline]
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.frame.entry(i).map(|k| u32_at(k, 0))
+    }
+
+    /// The PIDs in order.
+    pub fn iter(&self) -> Pids<'a> {
+        Pids(Entries::new(self.frame))
+    }
+
+    /// The whole payload.
+    #[inline]
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.frame.payload()
+    }
+}
+
+impl<'a> IntoIterator for RequestView<'a> {
+    type Item = u32;
+    type IntoIter = Pids<'a>;
+    fn into_iter(self) -> Pids<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &RequestView<'a> {
+    type Item = u32;
+    type IntoIter = Pids<'a>;
+    fn into_iter(self) -> Pids<'a> {
+        self.iter()
+    }
+}
+
+crate::codec::lookup::views::entry_iter!(
+    /// Iterator over the PIDs of a [`RequestView`].
+    Pids, u32, |k: &[u8]| u32_at(k, 0)
+);

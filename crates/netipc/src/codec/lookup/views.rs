@@ -1,0 +1,241 @@
+//! The parts of the public API that are identical for both methods,
+//! written once as macros and expanded in each method module, so that each
+//! method keeps its own concrete, documented types.
+
+/// Expands to `ResponseView`, its iterator `Items` and the `IntoIterator`
+/// impls, for a module that defines `ItemView<'a> { bytes: &'a [u8] }`,
+/// `validate_item(index, bytes)` and `ITEM_HEADER_LEN`.
+macro_rules! response_view {
+    ($section:literal) => {
+        /// A validated response borrowing the payload.
+        ///
+        /// [`decode`](Self::decode) validates every item (all-or-nothing,
+        /// §14.8), so the accessors cannot fail. Matching the item count and
+        /// the echoed keys against the request is the caller's job (§18.5).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct ResponseView<'a> {
+            frame: crate::codec::lookup::common::Frame<'a>,
+        }
+
+        impl<'a> ResponseView<'a> {
+            #[doc = concat!(
+                "Validates a response payload: header and directory (§14.4), then each item (",
+                $section,
+                ").\n\nGap bytes between items, bytes after the last item and the placement of ",
+                "the strings inside an item are not checked, as in the reference decoders.\n\n",
+                "# Errors\n\nThe first rule broken, as a [`LookupError`]",
+                "(crate::codec::lookup::LookupError) naming the item and field."
+            )]
+            pub fn decode(payload: &'a [u8]) -> Result<Self, crate::codec::lookup::LookupError> {
+                use crate::codec::lookup::common::{EntryLen, Entries, Frame, Side};
+                let frame = Frame::decode(
+                    payload,
+                    Side::Response,
+                    EntryLen::AtLeast(ITEM_HEADER_LEN as u32),
+                )?;
+                let mut items = Entries::new(frame);
+                let mut index = 0;
+                while let Some(item) = items.next() {
+                    validate_item(index, item)?;
+                    index += 1;
+                }
+                Ok(Self { frame })
+            }
+
+            /// Number of items.
+            #[inline]
+            pub fn len(&self) -> usize {
+                self.frame.count()
+            }
+
+            /// Whether the response has no items.
+            #[inline]
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// The provider's generation (advisory; any value).
+            #[inline]
+            pub fn generation(&self) -> u64 {
+                self.frame.word()
+            }
+
+            /// Item `i`, if `i < len()`.
+            #[inline]
+            pub fn item(&self, i: usize) -> Option<ItemView<'a>> {
+                self.frame.entry(i).map(|bytes| ItemView { bytes })
+            }
+
+            /// The items in order.
+            pub fn iter(&self) -> Items<'a> {
+                Items(crate::codec::lookup::common::Entries::new(self.frame))
+            }
+
+            /// The whole payload.
+            #[inline]
+            pub fn as_bytes(&self) -> &'a [u8] {
+                self.frame.payload()
+            }
+        }
+
+        impl<'a> IntoIterator for ResponseView<'a> {
+            type Item = ItemView<'a>;
+            type IntoIter = Items<'a>;
+            fn into_iter(self) -> Items<'a> {
+                self.iter()
+            }
+        }
+
+        impl<'a> IntoIterator for &ResponseView<'a> {
+            type Item = ItemView<'a>;
+            type IntoIter = Items<'a>;
+            fn into_iter(self) -> Items<'a> {
+                self.iter()
+            }
+        }
+
+        crate::codec::lookup::views::entry_iter!(
+            /// Iterator over the items of a [`ResponseView`].
+            Items, ItemView<'a>, |bytes| ItemView { bytes }
+        );
+    };
+}
+
+/// Expands to a double-ended, exact-size iterator `$name<'a>` over the
+/// entries of a frame, mapping each entry's bytes with `$map`.
+macro_rules! entry_iter {
+    ($(#[$doc:meta])* $name:ident, $item:ty, $map:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name<'a>(crate::codec::lookup::common::Entries<'a>);
+
+        impl<'a> Iterator for $name<'a> {
+            type Item = $item;
+            fn next(&mut self) -> Option<$item> {
+                self.0.next().map($map)
+            }
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                (self.0.remaining(), Some(self.0.remaining()))
+            }
+        }
+
+        impl<'a> DoubleEndedIterator for $name<'a> {
+            fn next_back(&mut self) -> Option<$item> {
+                self.0.next_back().map($map)
+            }
+        }
+
+        impl ExactSizeIterator for $name<'_> {}
+        impl core::iter::FusedIterator for $name<'_> {}
+    };
+}
+
+/// Expands to the methods of a `ResponseBuilder` wrapping a `PlainCore`
+/// (everything but `push`).
+macro_rules! plain_builder_methods {
+    () => {
+        /// Starts a response with `generation`, reserving `item_hint`
+        /// directory slots (the hint never changes the bytes).
+        pub fn new(buf: &'b mut Vec<u8>, generation: u64, item_hint: usize) -> Self {
+            Self {
+                core: PlainCore::new(buf, generation, item_hint),
+            }
+        }
+
+        /// Caps the finished payload at `max_len` bytes: an item that would
+        /// cross it is refused with [`LookupError::TooLarge`] (the client's
+        /// stitched-bytes ceiling, §18.6).
+        #[must_use]
+        pub fn with_limit(mut self, max_len: usize) -> Self {
+            self.core.set_limit(max_len);
+            self
+        }
+
+        /// Items added so far.
+        #[inline]
+        pub fn len(&self) -> usize {
+            self.core.len()
+        }
+
+        /// Whether no item was added yet.
+        #[inline]
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Payload length if finished now.
+        #[inline]
+        pub fn payload_len(&self) -> usize {
+            self.core.payload_len()
+        }
+
+        /// Appends a copy of a decoded item, byte for byte (stitching,
+        /// §18.6).
+        ///
+        /// # Errors
+        ///
+        /// [`LookupError::TooLarge`] over the limit,
+        /// [`LookupError::FieldOverflow`] past 32-bit sizes. Nothing is
+        /// written on error.
+        pub fn push_item(&mut self, item: &ItemView<'_>) -> Result<(), LookupError> {
+            let bytes = item.as_bytes();
+            self.core
+                .push(bytes.len(), |dst| dst.copy_from_slice(bytes))
+        }
+
+        /// Completes the payload and returns its length.
+        ///
+        /// # Errors
+        ///
+        /// [`LookupError::TooLarge`] if even the 16-byte header is over the
+        /// limit.
+        pub fn finish(self) -> Result<usize, LookupError> {
+            self.core.finish()
+        }
+    };
+}
+
+/// Expands to the accessors of a `ReplyBuilder` wrapping a `ReplyCore` and
+/// a `request` (everything but `new`, `next_key`, `add` and `finish`).
+macro_rules! reply_builder_methods {
+    () => {
+        /// Index of the key the next [`add`](Self::add) answers.
+        #[inline]
+        pub fn next_index(&self) -> usize {
+            self.core.next()
+        }
+
+        /// The request being answered.
+        #[inline]
+        pub fn request(&self) -> RequestView<'r> {
+            self.request
+        }
+
+        /// Whether the budget ran out: every remaining key is answered
+        /// PAYLOAD_EXCEEDED, so a provider can stop looking them up.
+        #[inline]
+        pub fn is_exceeded(&self) -> bool {
+            self.core.exceeded()
+        }
+
+        /// The response budget.
+        #[inline]
+        pub fn budget(&self) -> usize {
+            self.core.budget()
+        }
+
+        /// Payload length so far.
+        #[inline]
+        pub fn payload_len(&self) -> usize {
+            self.core.payload_len()
+        }
+
+        /// Sets the generation written by [`finish`](Self::finish).
+        #[inline]
+        pub fn set_generation(&mut self, generation: u64) {
+            self.core.set_generation(generation);
+        }
+    };
+}
+
+pub(crate) use {entry_iter, plain_builder_methods, reply_builder_methods, response_view};

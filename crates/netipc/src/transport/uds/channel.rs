@@ -1,0 +1,376 @@
+//! [`UdsChannel`]: a UDS session with its negotiated [`Limits`], a reusable
+//! receive buffer and the [`InFlight`] ids of pipelined requests.
+
+use std::time::Duration;
+
+use super::chunk::{check_send, recv_message, send_message, FirstPacket};
+use super::conn::UdsConn;
+use crate::transport::error::TransportError;
+use crate::wire::{Header, HelloAck, Kind, HEADER_LEN};
+
+/// The negotiated limits of one session, seen from one side.
+///
+/// Payload limits count payload bytes only (the 32-byte header excluded);
+/// for a batch they cover directory, padding and items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Largest payload this side may send (refused locally above it).
+    pub max_send_payload: u32,
+    /// Largest item count this side may send.
+    pub max_send_items: u32,
+    /// Largest payload this side accepts.
+    pub max_recv_payload: u32,
+    /// Largest item count this side accepts.
+    pub max_recv_items: u32,
+    /// Agreed packet size; must exceed 32.
+    pub packet_size: u32,
+}
+
+impl Limits {
+    /// The client's view of an accepted HELLO_ACK: it sends requests and
+    /// receives responses.
+    pub fn for_client(ack: &HelloAck) -> Limits {
+        Limits {
+            max_send_payload: ack.agreed_max_request_payload_bytes,
+            max_send_items: ack.agreed_max_request_batch_items,
+            max_recv_payload: ack.agreed_max_response_payload_bytes,
+            max_recv_items: ack.agreed_max_response_batch_items,
+            packet_size: ack.agreed_packet_size,
+        }
+    }
+
+    /// The server's view of the HELLO_ACK it sent: it receives requests and
+    /// sends responses.
+    pub fn for_server(ack: &HelloAck) -> Limits {
+        Limits {
+            max_send_payload: ack.agreed_max_response_payload_bytes,
+            max_send_items: ack.agreed_max_response_batch_items,
+            max_recv_payload: ack.agreed_max_request_payload_bytes,
+            max_recv_items: ack.agreed_max_request_batch_items,
+            packet_size: ack.agreed_packet_size,
+        }
+    }
+}
+
+/// The message ids of requests sent and not yet answered (PROTOCOL.md §6.5).
+///
+/// A small unordered set kept in a `Vec`: the number of requests in flight
+/// is small, so a linear scan beats hashing, and once the vector has grown
+/// to the working depth nothing is allocated again.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight {
+    ids: Vec<u64>,
+}
+
+impl InFlight {
+    /// An empty set.
+    pub fn new() -> InFlight {
+        InFlight::default()
+    }
+
+    /// An empty set with room for `n` ids before it allocates.
+    pub fn with_capacity(n: usize) -> InFlight {
+        InFlight {
+            ids: Vec::with_capacity(n),
+        }
+    }
+
+    /// Records `id` as in flight; refuses an id that already is.
+    pub fn insert(&mut self, id: u64) -> Result<(), TransportError> {
+        if self.contains(id) {
+            return Err(TransportError::DuplicateInFlight { id });
+        }
+        self.ids.push(id);
+        Ok(())
+    }
+
+    /// Removes `id` because its response arrived; an id that is not in
+    /// flight is the peer's protocol error.
+    pub fn complete(&mut self, id: u64) -> Result<(), TransportError> {
+        match self.ids.iter().position(|&x| x == id) {
+            Some(i) => {
+                self.ids.swap_remove(i);
+                Ok(())
+            }
+            None => Err(TransportError::UnknownResponseId { id }),
+        }
+    }
+
+    /// True when `id` is in flight.
+    pub fn contains(&self, id: u64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// Number of ids in flight.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Fails every request at once (the session broke): empties the set and
+    /// yields the ids that were in flight.
+    pub fn fail_all(&mut self) -> std::vec::Drain<'_, u64> {
+        self.ids.drain(..)
+    }
+}
+
+/// A UDS session: a connection, its negotiated [`Limits`] and a reusable
+/// receive buffer.
+///
+/// `send` and `recv` implement chunking and every receive rule of
+/// PROTOCOL.md §4 and §6.6; `send_request` / `recv_response` add the
+/// client's in-flight id tracking. Any receive error other than
+/// [`TransportError::Timeout`] (nothing arrived) leaves the session out of
+/// step: drop it.
+#[derive(Debug)]
+pub struct UdsChannel {
+    conn: UdsConn,
+    limits: Limits,
+    buf: Vec<u8>,
+    /// Payload length of the last message received into `buf`.
+    last_len: usize,
+    in_flight: InFlight,
+}
+
+impl UdsChannel {
+    /// A session over `conn` with the limits agreed in the handshake.
+    /// Fails when `limits.packet_size` is 32 or less.
+    pub fn new(conn: UdsConn, limits: Limits) -> Result<UdsChannel, TransportError> {
+        if limits.packet_size as usize <= HEADER_LEN {
+            return Err(TransportError::BadPacketSize {
+                size: limits.packet_size,
+            });
+        }
+        Ok(UdsChannel {
+            conn,
+            limits,
+            buf: Vec::new(),
+            last_len: 0,
+            in_flight: InFlight::with_capacity(16),
+        })
+    }
+
+    /// The connection.
+    pub fn conn(&self) -> &UdsConn {
+        &self.conn
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Requests sent with [`UdsChannel::send_request`] and not yet answered.
+    pub fn in_flight(&self) -> &InFlight {
+        &self.in_flight
+    }
+
+    /// Gives up the connection.
+    pub fn into_conn(self) -> UdsConn {
+        self.conn
+    }
+
+    /// Sends one message, chunked when `32 + payload.len()` exceeds the
+    /// packet size.
+    ///
+    /// Refused locally, before any byte is written, when
+    /// `header.payload_len != payload.len()`
+    /// ([`TransportError::PayloadLenMismatch`]), when the payload exceeds
+    /// `max_send_payload` ([`TransportError::RequestTooLarge`]) or when
+    /// `header.item_count` exceeds `max_send_items`
+    /// ([`TransportError::TooManyItems`]).
+    ///
+    /// Chunking (PROTOCOL.md §4): with `P` the packet size and `B = P − 32`,
+    /// the first packet is the header and the first `B` payload bytes; each
+    /// continuation is a chunk header and the next `min(B, rest)` bytes.
+    /// Each packet is one `sendmsg` gathering the header and a slice of the
+    /// caller's payload: the payload is never copied in user space. A
+    /// failure after the first packet leaves a partial message on the wire;
+    /// drop the session.
+    pub fn send(&mut self, header: &Header, payload: &[u8]) -> Result<(), TransportError> {
+        check_send(&self.limits, header, payload)?;
+        send_message(&self.conn, self.limits.packet_size, header, payload)
+    }
+
+    /// Receives one message and returns its header and payload (borrowed
+    /// from the channel's buffer until the next receive).
+    ///
+    /// `timeout` bounds the whole message; `None` waits forever.
+    /// [`TransportError::Timeout`] means nothing arrived and the session is
+    /// still usable; every other error, including
+    /// [`TransportError::StalledMessage`] (timeout inside a chunked
+    /// message), ends it.
+    ///
+    /// Rules, in order (PROTOCOL.md §4, §6.6): the first packet has at
+    /// least 32 bytes and its header decodes; `payload_len` and
+    /// `item_count` are within the receive limits; the packet is no longer
+    /// than the packet size and, stricter than the reference peers, no
+    /// longer than `32 + payload_len` (a peer that pads a packet is
+    /// rejected). Each continuation packet: at least 32 bytes; the chunk
+    /// header decodes; same message id; `chunk_index` is the next index;
+    /// `chunk_count` is what the length implies; `total_message_len` is
+    /// `32 + payload_len`; `chunk_payload_len` is the packet length minus
+    /// 32; no overrun; no larger than the packet size. Finally, when BATCH
+    /// is set the batch directory must validate (for any `item_count`).
+    pub fn recv(&mut self, timeout: Option<Duration>) -> Result<(Header, &[u8]), TransportError> {
+        let header = recv_message(
+            &self.conn,
+            &self.limits,
+            &mut self.buf,
+            FirstPacket::Wait(timeout),
+        )?
+        .ok_or(TransportError::Timeout)?;
+        self.last_len = header.payload_len as usize;
+        Ok((header, self.last_payload()))
+    }
+
+    /// Like [`UdsChannel::recv`], but `first_timeout` bounds only the wait
+    /// for the first packet; a chunked message then has up to
+    /// `rest_timeout` (from that packet's arrival) for its remaining chunks.
+    /// A receiver that waits in short slices uses this so that a slow
+    /// multi-packet message is not cut off by the slice.
+    pub fn recv_split(
+        &mut self,
+        first_timeout: Option<Duration>,
+        rest_timeout: Option<Duration>,
+    ) -> Result<(Header, &[u8]), TransportError> {
+        let header = recv_message(
+            &self.conn,
+            &self.limits,
+            &mut self.buf,
+            FirstPacket::Split {
+                first: first_timeout,
+                rest: rest_timeout,
+            },
+        )?
+        .ok_or(TransportError::Timeout)?;
+        self.last_len = header.payload_len as usize;
+        Ok((header, self.last_payload()))
+    }
+
+    /// Like [`UdsChannel::recv`] without waiting for the first packet:
+    /// `Ok(None)` when none is queued. Once a message has started, its
+    /// remaining chunks are awaited for up to `rest_timeout` (`None`:
+    /// forever).
+    pub fn try_recv(
+        &mut self,
+        rest_timeout: Option<Duration>,
+    ) -> Result<Option<(Header, &[u8])>, TransportError> {
+        match recv_message(
+            &self.conn,
+            &self.limits,
+            &mut self.buf,
+            FirstPacket::Try(rest_timeout),
+        )? {
+            Some(header) => {
+                self.last_len = header.payload_len as usize;
+                Ok(Some((header, self.last_payload())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Sends a request and records its message id as in flight.
+    ///
+    /// Refused locally when the id is already in flight
+    /// ([`TransportError::DuplicateInFlight`]) or for any reason
+    /// [`UdsChannel::send`] refuses. A send failure fails every request in
+    /// flight (the set is emptied).
+    pub fn send_request(&mut self, header: &Header, payload: &[u8]) -> Result<(), TransportError> {
+        check_send(&self.limits, header, payload)?;
+        self.in_flight.insert(header.message_id)?;
+        let sent = send_message(&self.conn, self.limits.packet_size, header, payload);
+        if sent.is_err() {
+            self.in_flight.fail_all();
+        }
+        sent
+    }
+
+    /// Receives a response and matches it to a request in flight.
+    ///
+    /// A message that is not a RESPONSE
+    /// ([`TransportError::UnexpectedKind`]) or whose id is not in flight
+    /// ([`TransportError::UnknownResponseId`]) is a protocol error. Every
+    /// error except [`TransportError::Timeout`] (nothing arrived) fails all
+    /// requests in flight.
+    pub fn recv_response(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<(Header, &[u8]), TransportError> {
+        let header = self
+            .response_message(FirstPacket::Wait(timeout))?
+            .ok_or(TransportError::Timeout)?;
+        Ok((header, self.last_payload()))
+    }
+
+    /// [`UdsChannel::recv_response`] with the timeouts of
+    /// [`UdsChannel::recv_split`].
+    pub fn recv_response_split(
+        &mut self,
+        first_timeout: Option<Duration>,
+        rest_timeout: Option<Duration>,
+    ) -> Result<(Header, &[u8]), TransportError> {
+        let header = self
+            .response_message(FirstPacket::Split {
+                first: first_timeout,
+                rest: rest_timeout,
+            })?
+            .ok_or(TransportError::Timeout)?;
+        Ok((header, self.last_payload()))
+    }
+
+    /// Like [`UdsChannel::recv_response`] without waiting for the first
+    /// packet: `Ok(None)` when no response is queued. Once a message has
+    /// started, its remaining chunks are awaited for up to `rest_timeout`.
+    /// Receivers poll with this for a short while before they block.
+    pub fn try_recv_response(
+        &mut self,
+        rest_timeout: Option<Duration>,
+    ) -> Result<Option<(Header, &[u8])>, TransportError> {
+        match self.response_message(FirstPacket::Try(rest_timeout))? {
+            Some(header) => Ok(Some((header, self.last_payload()))),
+            None => Ok(None),
+        }
+    }
+
+    fn response_message(&mut self, first: FirstPacket) -> Result<Option<Header>, TransportError> {
+        let header = match recv_message(&self.conn, &self.limits, &mut self.buf, first) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Ok(None),
+            // Nothing arrived: the session and its requests are intact.
+            Err(TransportError::Timeout) => return Err(TransportError::Timeout),
+            Err(e) => {
+                self.in_flight.fail_all();
+                return Err(e);
+            }
+        };
+        let matched = if header.kind != Kind::Response {
+            Err(TransportError::UnexpectedKind {
+                expected: Kind::Response,
+                found: header.kind,
+            })
+        } else {
+            self.in_flight.complete(header.message_id)
+        };
+        if let Err(e) = matched {
+            self.in_flight.fail_all();
+            return Err(e);
+        }
+        self.last_len = header.payload_len as usize;
+        Ok(Some(header))
+    }
+}
+
+impl UdsChannel {
+    /// Payload of the last message received (empty before the first), for
+    /// callers that cannot keep the borrow [`UdsChannel::recv`] returns.
+    pub fn last_payload(&self) -> &[u8] {
+        self.buf
+            .get(HEADER_LEN..HEADER_LEN + self.last_len)
+            .unwrap_or(&[])
+    }
+}

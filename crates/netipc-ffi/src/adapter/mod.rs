@@ -36,6 +36,9 @@ impl Kind {
             Some(Method::Increment) => Ok(Kind::Increment),
             Some(Method::StringReverse) => Ok(Kind::StringReverse),
             Some(Method::CgroupsSnapshot) => Ok(Kind::CgroupsSnapshot),
+            Some(other) => Err(Failure::invalid(format!(
+                "service kind {code} ({other:?}) is not available through the C interface yet"
+            ))),
             None => Err(Failure::invalid(format!("unknown service kind {code}"))),
         }
     }
@@ -94,12 +97,21 @@ impl Endpoint {
 
 /// The auth token of the invocation id in the environment.
 pub(crate) fn token_from_env() -> Result<u64, Failure> {
-    auth::token_from_env().map_err(|e| Failure::new(NETIPC_ERR_NO_INVOCATION_ID, e.to_string()))
+    auth::token_from_env()
+        .map(auth::AuthToken::get)
+        .map_err(|e| Failure::new(NETIPC_ERR_NO_INVOCATION_ID, error_text(&e)))
 }
 
-/// The auth token of an explicit invocation id.
-pub(crate) fn derive_token(invocation_id: &[u8]) -> u64 {
-    auth::derive_token_bytes(invocation_id)
+/// The auth token of an explicit invocation id (a UUID).
+pub(crate) fn derive_token(invocation_id: &[u8]) -> Result<u64, Failure> {
+    auth::derive_token(invocation_id)
+        .map(auth::AuthToken::get)
+        .map_err(|e| {
+            Failure::invalid(format!(
+                "the invocation id is not a UUID: {}",
+                error_text(&e)
+            ))
+        })
 }
 
 pub(crate) fn endpoint_failure(e: &EndpointError) -> Failure {

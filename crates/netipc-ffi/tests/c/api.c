@@ -164,23 +164,27 @@ static void test_results_and_auth(void) {
     CHECK(strcmp((const char *)netipc_result_name(-5, NULL), "NETIPC_ERR_UNKNOWN") == 0);
     CHECK(strcmp(rc_name(NETIPC_ERR_ABORTED), "NETIPC_ERR_ABORTED") == 0);
 
-    /* Same token for every spelling of one UUID, as on the Rust side. */
+    /* Same token for every spelling of one UUID, and the agent's value:
+       XXH3-64 of the 16 bytes (docs/auth.md). */
     uint64_t a = 0, b = 0, env = 0;
     OK(netipc_auth_token_derive(S("550e8400-e29b-41d4-a716-446655440000"), &a));
     OK(netipc_auth_token_derive(S("550E8400E29B41D4A716446655440000"), &b));
-    CHECK(a == b && a != 0);
+    CHECK(a == b && a == 0xf25f3467eb84d6e6ULL);
+    EXPECT_RC(netipc_auth_token_derive(S("netdata"), &a), NETIPC_ERR_INVALID_ARGUMENT);
+    EXPECT_RC(netipc_auth_token_derive(NULL, 0, &a), NETIPC_ERR_INVALID_ARGUMENT);
     EXPECT_RC(netipc_auth_token_derive(NULL, 3, &a), NETIPC_ERR_INVALID_ARGUMENT);
-    EXPECT_RC(netipc_auth_token_derive(S("x"), NULL), NETIPC_ERR_INVALID_ARGUMENT);
-    OK(netipc_auth_token_derive(NULL, 0, &a)); /* the empty id is hashed too */
+    EXPECT_RC(netipc_auth_token_derive(S("550e8400e29b41d4a716446655440000"), NULL),
+              NETIPC_ERR_INVALID_ARGUMENT);
 
     CHECK(setenv("NETDATA_INVOCATION_ID", "550e8400e29b41d4a716446655440000", 1) == 0);
     OK(netipc_auth_token_from_env(&env));
     CHECK(env == b);
-    CHECK(setenv("NETDATA_INVOCATION_ID", "", 1) == 0);
-    CHECK(setenv("INVOCATION_ID", "netdata", 1) == 0);
+    /* Not a UUID in the first variable: the second one is used. */
+    CHECK(setenv("NETDATA_INVOCATION_ID", "netdata", 1) == 0);
+    CHECK(setenv("INVOCATION_ID", "0f3c6a2b9d1e4f7a8c5b2d0e1f4a3b6c", 1) == 0);
     OK(netipc_auth_token_from_env(&env));
-    OK(netipc_auth_token_derive(S("netdata"), &a));
-    CHECK(env == a);
+    OK(netipc_auth_token_derive(S("0f3c6a2b-9d1e-4f7a-8c5b-2d0e1f4a3b6c"), &a));
+    CHECK(env == a && a != b);
     CHECK(unsetenv("NETDATA_INVOCATION_ID") == 0 && unsetenv("INVOCATION_ID") == 0);
     EXPECT_RC(netipc_auth_token_from_env(&env), NETIPC_ERR_NO_INVOCATION_ID);
     const uint8_t *msg = netipc_last_error(&len);

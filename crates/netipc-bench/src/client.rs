@@ -7,11 +7,11 @@ use std::path::Path;
 
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::transport::handshake::ClientProposal;
-use netipc::transport::session::{ClientConfig as SessionConfig, ClientSession};
+use netipc::transport::{ClientSession, SessionConfig};
 use netipc::wire::{BatchView, Header, Method, Profiles, Status};
 
 use crate::common::{
-    mono_ns, wait_override, AUTH_TOKEN, BATCH_ITEMS, BATCH_PAYLOAD, BATCH_SAMPLES,
+    endpoint, mono_ns, wait_override, AUTH_TOKEN, BATCH_ITEMS, BATCH_PAYLOAD, BATCH_SAMPLES,
     CONNECT_ATTEMPTS, CONNECT_INTERVAL, MAX_PIPELINE_BATCH_DEPTH, NORMAL_REQUEST_PAYLOAD,
     NORMAL_RESPONSE_PAYLOAD, SHM_ATTACH_TIMEOUT, UNTHROTTLED_SAMPLES,
 };
@@ -240,17 +240,15 @@ pub fn run(spec: ClientSpec, run_dir: &Path, service: &str, args: RunArgs) -> i3
 
 /// Connects at Level 1: up to 200 attempts, 10 ms apart.
 fn connect_l1(spec: ClientSpec, run_dir: &Path, service: &str) -> Result<ClientSession, String> {
-    let mut config = SessionConfig {
-        proposal: spec.proposal(),
-        shm_attach_timeout: SHM_ATTACH_TIMEOUT,
-        ..SessionConfig::default()
-    };
+    let endpoint = endpoint(run_dir, service)?;
+    let mut config =
+        SessionConfig::new(spec.proposal()).with_shm_attach_timeout(SHM_ATTACH_TIMEOUT);
     if let Some(wait) = wait_override() {
-        config.wait = wait;
+        config = config.with_wait(wait);
     }
     let mut last = String::new();
     for attempt in 0..CONNECT_ATTEMPTS {
-        match ClientSession::connect(run_dir, service, &config) {
+        match ClientSession::connect(&endpoint, &config) {
             Ok(s) => return Ok(s),
             Err(e) => last = e.to_string(),
         }
@@ -271,12 +269,11 @@ fn connect_l2(
     service: &str,
 ) -> Result<CgroupsSnapshotClient, String> {
     let mut config = netipc::service::ClientConfig::new(AUTH_TOKEN);
-    config.profiles = spec.profiles;
-    config.preferred = spec.profiles;
+    config = config.with_profiles(spec.profiles, spec.profiles);
     if let Some(wait) = wait_override() {
-        config.wait = wait;
+        config = config.with_wait(wait);
     }
-    let mut client = CgroupsSnapshotClient::new(run_dir, service, config);
+    let mut client = CgroupsSnapshotClient::new(endpoint(run_dir, service)?, config);
     for attempt in 0..CONNECT_ATTEMPTS {
         client.refresh();
         if client.ready() {
@@ -296,7 +293,7 @@ fn connect_l2(
         "cannot connect to {service} in {} after {CONNECT_ATTEMPTS} attempts: state {}, {}",
         run_dir.display(),
         status.state,
-        status.last_error.unwrap_or_default()
+        status.last_error.map(|e| e.to_string()).unwrap_or_default()
     ))
 }
 

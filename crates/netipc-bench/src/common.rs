@@ -4,13 +4,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use netipc::transport::wait::WaitConfig;
+use netipc::auth::AuthToken;
+use netipc::service::{Endpoint, WaitConfig};
+
+/// The endpoint `{run_dir}/{service}.sock`, or why it cannot be one.
+pub fn endpoint(run_dir: &std::path::Path, service: &str) -> Result<Endpoint, String> {
+    Endpoint::new(run_dir, service).map_err(|e| e.to_string())
+}
 
 /// Language tag printed in columns 2 and 3 of the client CSV line.
 pub const LANG: &str = "netipc";
 
 /// Auth token every driver sends in its HELLO.
-pub const AUTH_TOKEN: u64 = 0xBE4C_4000_00C0_FFEE;
+pub const AUTH_TOKEN: AuthToken = AuthToken::new(0xBE4C_4000_00C0_FFEE);
 
 /// Request payload proposed by the normal (non-batch) clients.
 pub const NORMAL_REQUEST_PAYLOAD: u32 = 4096;

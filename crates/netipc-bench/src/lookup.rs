@@ -4,6 +4,7 @@
 use std::hint::black_box;
 
 use netipc::cache::CgroupsTable;
+use netipc::codec::cgroups::CgroupItem;
 
 use crate::measure::{Outcome, Samples, Window};
 use crate::snapshot;
@@ -20,14 +21,12 @@ pub fn run(duration_sec: u64) -> i32 {
     let table = CgroupsTable::from_items(
         1,
         1,
-        items.iter().map(|c| {
-            (
-                c.hash,
-                c.options,
-                c.enabled,
-                c.name.as_bytes(),
-                c.path.as_bytes(),
-            )
+        items.iter().map(|c| CgroupItem {
+            hash: c.hash,
+            options: c.options,
+            enabled: c.enabled,
+            name: c.name.as_bytes(),
+            path: c.path.as_bytes(),
         }),
     );
     let keys: Vec<(u32, &[u8])> = items.iter().map(|c| (c.hash, c.name.as_bytes())).collect();

@@ -12,8 +12,8 @@ use netipc::service::{cgroups, increment, Handler, ManagedServer, ServerConfig};
 use netipc::wire::Profiles;
 
 use crate::common::{
-    cpu_ns, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD, NORMAL_RESPONSE_PAYLOAD,
-    SERVER_GRACE, SERVER_WORKERS,
+    cpu_ns, endpoint, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD,
+    NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
 };
 use crate::snapshot;
 
@@ -57,15 +57,14 @@ impl ServerSpec {
     /// Managed-server settings of this spec.
     fn config(&self) -> ServerConfig {
         let mut config = ServerConfig::new(AUTH_TOKEN);
-        config.profiles = self.profiles;
-        config.preferred = self.profiles;
-        config.response_payload = match self.kind {
+        config = config.with_profiles(self.profiles, self.profiles);
+        config = config.with_response_payload(match self.kind {
             ServerKind::IncrementBatch => BATCH_PAYLOAD,
             ServerKind::Increment | ServerKind::Snapshot => NORMAL_RESPONSE_PAYLOAD,
-        };
-        config.max_sessions = SERVER_WORKERS;
+        });
+        config = config.with_max_sessions(SERVER_WORKERS);
         if let Some(wait) = wait_override() {
-            config.wait = wait;
+            config = config.with_wait(wait);
         }
         config
     }
@@ -188,7 +187,7 @@ fn start(
     config: ServerConfig,
     handler: impl Handler,
 ) -> Result<ManagedServer, String> {
-    ManagedServer::start(run_dir, service, config, handler)
+    ManagedServer::start(endpoint(run_dir, service)?, config, handler)
         .map_err(|e| format!("cannot serve {service} in {}: {e}", run_dir.display()))
 }
 
@@ -201,10 +200,10 @@ mod tests {
         let s = ServerSpec::from_subcommand("shm-batch-ping-pong-server").unwrap();
         assert_eq!(s.kind, ServerKind::IncrementBatch);
         assert_eq!(s.profiles.0, 0x03);
-        assert_eq!(s.config().response_payload, 52096);
+        assert_eq!(s.config().session.policy.max_response_payload, 52096);
         let s = ServerSpec::from_subcommand("snapshot-server").unwrap();
         assert_eq!(s.profiles.0, 0x01);
-        assert_eq!(s.config().response_payload, 65536);
+        assert_eq!(s.config().session.policy.max_response_payload, 65536);
         assert_eq!(s.config().max_sessions, 8);
         assert!(ServerSpec::from_subcommand("pipeline-server").is_none());
     }

@@ -1,6 +1,7 @@
 //! The fixed 16-item cgroups data set shared by the snapshot servers and
 //! `lookup-bench`.
 
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::codec::CodecError;
 
@@ -45,13 +46,13 @@ pub fn template() -> Result<Vec<u8>, CodecError> {
     let mut buf = Vec::new();
     let mut b = SnapshotBuilder::new(&mut buf, 1, 0, ITEMS as usize);
     for it in items() {
-        b.push(
-            it.hash,
-            it.options,
-            it.enabled,
-            it.name.as_bytes(),
-            it.path.as_bytes(),
-        )?;
+        b.push(CgroupItem {
+            hash: it.hash,
+            options: it.options,
+            enabled: it.enabled,
+            name: it.name.as_bytes(),
+            path: it.path.as_bytes(),
+        })?;
     }
     b.finish()?;
     Ok(buf)

@@ -57,6 +57,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use netipc::codec::cgroups::SnapshotItem;
+
 /// Where the mount table is read from by default.
 pub const DEFAULT_MOUNTINFO: &str = "/proc/self/mountinfo";
 
@@ -330,40 +332,18 @@ pub fn item_enabled(name: &[u8]) -> u32 {
     u32::from(charted)
 }
 
-/// One cgroup in a scan result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CgroupItem {
-    /// [`name_hash`] of `name`.
-    pub hash: u32,
-    /// Option bits, see [`item_options`].
-    pub options: u32,
-    /// 1 if charted by default, else 0; see [`item_enabled`].
-    pub enabled: u32,
-    /// Path relative to the root without a leading slash; `/` for the root.
-    pub name: Vec<u8>,
-    /// Absolute directory path.
-    pub path: Vec<u8>,
-}
-
-impl CgroupItem {
-    fn new(name: Vec<u8>, path: Vec<u8>, layout: Layout) -> Self {
-        Self {
-            hash: name_hash(&name),
-            options: item_options(&name, layout),
-            enabled: item_enabled(&name),
-            name,
-            path,
-        }
-    }
-
-    /// `name` as an `OsStr`, for display or path handling.
-    pub fn name_os(&self) -> &OsStr {
-        OsStr::from_bytes(&self.name)
-    }
-
-    /// `path` as a `Path`.
-    pub fn path(&self) -> &Path {
-        Path::new(OsStr::from_bytes(&self.path))
+/// One cgroup of a scan result, as the snapshot codec holds it
+/// ([`SnapshotItem`]): `hash` is [`name_hash`] of `name`, `options` the bits
+/// of [`item_options`], `enabled` 1 if charted by default (see
+/// [`item_enabled`]); `name` is the path relative to the root without a
+/// leading slash (`/` for the root), `path` the absolute directory.
+fn scanned(name: Vec<u8>, path: Vec<u8>, layout: Layout) -> SnapshotItem {
+    SnapshotItem {
+        hash: name_hash(&name),
+        options: item_options(&name, layout),
+        enabled: item_enabled(&name),
+        name,
+        path,
     }
 }
 
@@ -378,7 +358,7 @@ pub struct ScanResult {
     /// previous successful scan, unchanged otherwise.
     pub generation: u64,
     /// All cgroups, sorted bytewise by name; the root is named `/`.
-    pub items: Vec<CgroupItem>,
+    pub items: Vec<SnapshotItem>,
     /// Directories that could not be listed and were left out, with their
     /// subtrees.
     pub skipped: usize,
@@ -390,7 +370,7 @@ pub struct ScanResult {
 
 impl ScanResult {
     /// The item named `name`, found by binary search.
-    pub fn find(&self, name: &[u8]) -> Option<&CgroupItem> {
+    pub fn find(&self, name: &[u8]) -> Option<&SnapshotItem> {
         self.items
             .binary_search_by(|item| item.name.as_slice().cmp(name))
             .ok()
@@ -551,7 +531,7 @@ impl Scanner {
 }
 
 /// Both lists sorted by name: are the name sets equal?
-fn same_names(a: &[CgroupItem], b: &[CgroupItem]) -> bool {
+fn same_names(a: &[SnapshotItem], b: &[SnapshotItem]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.name == y.name)
 }
 
@@ -567,7 +547,7 @@ fn has_systemd_dirs(root: &Path) -> bool {
 fn walk(
     root: &Path,
     layout: Layout,
-    items: &mut Vec<CgroupItem>,
+    items: &mut Vec<SnapshotItem>,
     scratch: &mut Vec<u8>,
 ) -> Result<usize, ScanError> {
     let unreadable = |source| ScanError::RootUnreadable {
@@ -581,11 +561,7 @@ fn walk(
 
     let listing = fs::read_dir(root).map_err(unreadable)?;
     let root_path = if base.is_empty() { ROOT_NAME } else { base };
-    items.push(CgroupItem::new(
-        ROOT_NAME.to_vec(),
-        root_path.to_vec(),
-        layout,
-    ));
+    items.push(scanned(ROOT_NAME.to_vec(), root_path.to_vec(), layout));
     scratch.clear();
     scratch.extend_from_slice(base);
     list_children(listing, scratch, base_len, layout, items).map_err(unreadable)?;
@@ -600,7 +576,7 @@ fn list_children(
     parent: &[u8],
     base_len: usize,
     layout: Layout,
-    items: &mut Vec<CgroupItem>,
+    items: &mut Vec<SnapshotItem>,
 ) -> io::Result<()> {
     for entry in listing {
         let entry = entry?;
@@ -616,7 +592,7 @@ fn list_children(
         path.push(b'/');
         path.extend_from_slice(file_name);
         let name = path[base_len + 1..].to_vec();
-        items.push(CgroupItem::new(name, path, layout));
+        items.push(scanned(name, path, layout));
     }
     Ok(())
 }
@@ -626,7 +602,7 @@ fn list_children(
 /// that cannot be listed is removed along with anything found inside it.
 /// Returns how many were removed that way.
 fn drain_queue(
-    items: &mut Vec<CgroupItem>,
+    items: &mut Vec<SnapshotItem>,
     from: usize,
     base_len: usize,
     layout: Layout,
@@ -852,7 +828,7 @@ garbage line
         let base_len = root.as_os_str().len();
         let layout = Layout::V2;
         let listing = fs::read_dir(root).unwrap();
-        items.push(CgroupItem::new(
+        items.push(scanned(
             ROOT_NAME.to_vec(),
             root.as_os_str().as_bytes().to_vec(),
             layout,

@@ -2,11 +2,11 @@
 //! tool's one-line errors and exit codes.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use netipc::service::{ClientState, ClientStatus, ConnectFailure};
+use netipc::service::{ClientState, ClientStatus, ConnectError, ConnectFailure, Endpoint};
 
-use crate::exit::CliError;
+use crate::exit::{describe, CliError};
 use crate::token::Token;
 
 /// The run directory used when `--run-dir` is not given.
@@ -18,43 +18,36 @@ pub const CGROUPS_SERVICE: &str = "cgroups-snapshot";
 /// The endpoint name `serve increment` and `ping` use by default.
 pub const INCREMENT_SERVICE: &str = "increment";
 
-/// `{run_dir}/{service}.sock`.
-pub fn socket_path(run_dir: &Path, service: &str) -> PathBuf {
-    run_dir.join(format!("{service}.sock"))
+/// The endpoint `{run_dir}/{service}.sock`.
+///
+/// # Errors
+///
+/// Exit 5 when the socket path would be too long for a Unix socket.
+pub fn endpoint(run_dir: &Path, service: &str) -> Result<Endpoint, CliError> {
+    Endpoint::new(run_dir, service).map_err(|e| CliError::run_dir(e.to_string()))
 }
 
-/// Checks a service name the way the protocol does: non-empty, not `.` or
-/// `..`, only `A-Z a-z 0-9 . _ -` (clap value parser).
+/// Checks a service name with the protocol's rule
+/// ([`Endpoint::check_service_name`]; clap value parser).
 ///
 /// # Errors
 ///
 /// A description of the problem.
 pub fn parse_service(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        return Err("a service name cannot be empty".into());
-    }
-    if s == "." || s == ".." {
-        return Err(format!("{s:?} is not a service name"));
-    }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "{c:?} is not allowed in a service name (only A-Z a-z 0-9 . _ -)"
-        ));
-    }
-    Ok(s.to_string())
+    Endpoint::check_service_name(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
-/// Checks, before connecting, that `run_dir` is a directory we can reach
-/// `service`'s socket through.
+/// Checks, before connecting, that the endpoint's run directory is a
+/// directory we can reach its socket through.
 ///
 /// # Errors
 ///
 /// Exit 5 when the directory does not exist, is not a directory, or cannot
 /// be searched.
-pub fn check_run_dir(run_dir: &Path, service: &str) -> Result<(), CliError> {
+pub fn check_run_dir(endpoint: &Endpoint) -> Result<(), CliError> {
+    let run_dir = endpoint.run_dir();
     let shown = run_dir.display();
     match std::fs::metadata(run_dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -66,7 +59,7 @@ pub fn check_run_dir(run_dir: &Path, service: &str) -> Result<(), CliError> {
         }
         Err(e) => return Err(run_dir_error(run_dir, &e)),
     }
-    match std::fs::symlink_metadata(socket_path(run_dir, service)) {
+    match std::fs::symlink_metadata(endpoint.socket_path()) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(run_dir_error(run_dir, &e)),
@@ -96,28 +89,46 @@ pub fn io_reason(e: &io::Error) -> String {
 ///
 /// # Errors
 ///
+/// As for [`connect_failed`], from the client's last connection attempt.
+pub fn check_state(
+    status: &ClientStatus,
+    endpoint: &Endpoint,
+    token: &Token,
+) -> Result<(), CliError> {
+    if status.state == ClientState::Ready {
+        return Ok(());
+    }
+    Err(match &status.last_connect_error {
+        Some(e) => connect_failed(e, endpoint, token),
+        None => CliError::failure(format!(
+            "cannot connect to {endpoint}: the client is {}",
+            status.state
+        )),
+    })
+}
+
+/// The tool's error for a failed connection attempt, chosen by
+/// [`ConnectError::kind`].
+///
 /// Exit 3 (no provider), 4 (token rejected), 5 (permission denied on the
 /// socket), 1 (anything else).
-pub fn check_state(status: &ClientStatus, socket: &Path, token: &Token) -> Result<(), CliError> {
-    let detail = status.last_error.as_deref().unwrap_or("unknown error");
-    match status.state {
-        ClientState::Ready => Ok(()),
-        ClientState::NotFound => Err(CliError::no_provider(socket)),
-        ClientState::AuthFailed => Err(CliError::auth_rejected(socket, &token.source.describe())),
-        ClientState::Incompatible => Err(CliError::failure(format!(
-            "provider at {} is incompatible: {detail}",
-            socket.display()
-        ))),
-        _ if status.last_connect_failure == Some(ConnectFailure::PermissionDenied) => {
-            Err(CliError::run_dir(format!(
-                "cannot connect to {}: permission denied",
-                socket.display()
-            )))
+pub fn connect_failed(e: &ConnectError, endpoint: &Endpoint, token: &Token) -> CliError {
+    let socket = endpoint.socket_path();
+    match e.kind() {
+        ConnectFailure::NotFound => CliError::no_provider(socket),
+        ConnectFailure::AuthFailed => CliError::auth_rejected(socket, &token.source.describe()),
+        ConnectFailure::PermissionDenied => {
+            CliError::run_dir(format!("cannot connect to {endpoint}: permission denied"))
         }
-        _ => Err(CliError::failure(format!(
-            "cannot connect to {}: {detail}",
-            socket.display()
-        ))),
+        ConnectFailure::Incompatible => CliError::failure(format!(
+            "provider at {endpoint} is incompatible: {}",
+            describe(e)
+        )),
+        ConnectFailure::SharedMemory => CliError::failure(format!(
+            "{} (the provider may run as another user; try without --shm)",
+            describe(e)
+        )),
+        _ => CliError::failure(format!("cannot connect to {endpoint}: {}", describe(e))),
     }
 }
 
@@ -144,67 +155,55 @@ mod tests {
     #[test]
     fn run_dir_problems_exit_5() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(check_run_dir(dir.path(), "x"), Ok(()));
+        let ep = |dir: &Path| Endpoint::new(dir, "x").unwrap();
+        assert_eq!(check_run_dir(&ep(dir.path())), Ok(()));
 
         let missing = dir.path().join("missing");
-        let e = check_run_dir(&missing, "x").unwrap_err();
+        let e = check_run_dir(&ep(&missing)).unwrap_err();
         assert_eq!(e.exit, Exit::RunDir);
         assert!(e.message.contains("does not exist"), "{e}");
 
         let file = dir.path().join("file");
         std::fs::write(&file, b"").unwrap();
-        let e = check_run_dir(&file, "x").unwrap_err();
+        let e = check_run_dir(&ep(&file)).unwrap_err();
         assert_eq!(e.exit, Exit::RunDir);
         assert!(e.message.ends_with("is not a directory"), "{e}");
     }
 
     #[test]
-    fn states_map_to_exit_codes() {
-        let sock = Path::new("/r/s.sock");
-        let exit = |state, failure| {
-            let status = ClientStatus {
-                state,
-                connects: 0,
-                reconnects: 0,
-                calls: 0,
-                failures: 0,
-                overflow_recoveries: 0,
-                profile: None,
-                session_id: None,
-                limits: None,
-                request_proposal: 0,
-                response_hint: 0,
-                last_error: Some("detail".into()),
-                last_connect_failure: failure,
-            };
-            check_state(&status, sock, &TOKEN).map_err(|e| e.exit)
-        };
-        assert_eq!(exit(ClientState::Ready, None), Ok(()));
+    fn connect_failures_map_to_exit_codes() {
+        use netipc::service::{EndpointError, HandshakeError, Incompatibility};
+        let ep = Endpoint::new("/r", "s").unwrap();
+        let path = ep.socket_path().to_path_buf();
+        let io = |n| std::io::Error::from_raw_os_error(n);
+        let exit = |e: ConnectError| connect_failed(&e, &ep, &TOKEN).exit;
         assert_eq!(
-            exit(ClientState::NotFound, Some(ConnectFailure::NotFound)),
-            Err(Exit::NoProvider)
+            exit(ConnectError::Endpoint(EndpointError::NotFound {
+                path: path.clone(),
+                source: io(2),
+            })),
+            Exit::NoProvider
         );
         assert_eq!(
-            exit(ClientState::AuthFailed, Some(ConnectFailure::AuthFailed)),
-            Err(Exit::AuthRejected)
+            exit(ConnectError::Handshake(HandshakeError::AuthFailed)),
+            Exit::AuthRejected
         );
         assert_eq!(
-            exit(
-                ClientState::Incompatible,
-                Some(ConnectFailure::Incompatible)
-            ),
-            Err(Exit::Failure)
+            exit(ConnectError::Endpoint(EndpointError::PermissionDenied {
+                path,
+                source: io(13),
+            })),
+            Exit::RunDir
         );
+        let incompatible = ConnectError::Handshake(HandshakeError::Incompatible(
+            Incompatibility::PeerSaidIncompatible,
+        ));
+        let e = connect_failed(&incompatible, &ep, &TOKEN);
+        assert_eq!(e.exit, Exit::Failure);
+        assert!(e.message.contains("INCOMPATIBLE"), "{e}");
         assert_eq!(
-            exit(
-                ClientState::Disconnected,
-                Some(ConnectFailure::PermissionDenied)
-            ),
-            Err(Exit::RunDir)
-        );
-        assert_eq!(
-            exit(ClientState::Disconnected, Some(ConnectFailure::Handshake)),
-            Err(Exit::Failure)
+            exit(ConnectError::Handshake(HandshakeError::Timeout)),
+            Exit::Failure
         );
     }
 

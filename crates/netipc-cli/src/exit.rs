@@ -120,9 +120,48 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+/// An error and its causes on one line: each message of the
+/// [`source`](std::error::Error::source) chain, joined by ": " (library
+/// errors name only their own context and leave the cause to `source`).
+/// An I/O error's "(os error N)" suffix is dropped.
+pub fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    while let Some(at) = text.find(" (os error") {
+        match text[at..].find(')') {
+            Some(end) => text.replace_range(at..at + end + 1, ""),
+            None => break,
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describe_joins_the_source_chain() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("cannot connect")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::from_raw_os_error(13));
+        assert_eq!(describe(&e), "cannot connect: Permission denied");
+    }
 
     #[test]
     fn codes_are_distinct_and_documented() {

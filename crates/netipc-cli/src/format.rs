@@ -8,20 +8,9 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
-/// One cgroup as printed by `snapshot`, `lookup` and `demo`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Row<'a> {
-    /// The producer's hash of `name`.
-    pub hash: u32,
-    /// Option bits.
-    pub options: u32,
-    /// Non-zero when the cgroup is collected.
-    pub enabled: u32,
-    /// Raw name bytes.
-    pub name: &'a [u8],
-    /// Raw path bytes.
-    pub path: &'a [u8],
-}
+/// One cgroup as printed by `snapshot`, `lookup` and `demo`: the codec's
+/// item.
+pub type Row<'a> = netipc::codec::cgroups::CgroupItem<'a>;
 
 /// The snapshot-wide fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,10 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`cgroupfs`] | discovers the cgroup hierarchy and scans it into cgroups snapshot items |
+//! | [`cgroups_source`] | answers cgroups lookups (name, orchestrator, labels) from an index of the cgroup roots |
+//! | [`cgroup_meta`] | orchestrator and labels of a cgroup, from its name |
+//! | [`apps_source`] | answers apps lookups (ppid, uid, start time, comm, cgroup) from `/proc` |
+//! | [`procfs`] | reads and parses `/proc/PID/{stat,status,cgroup}` |
 //! | [`provider`] | keeps the last scan encoded as a snapshot payload and serves it to request handlers |
 //! | [`cli`] | the command line (clap) |
 //! | [`commands`] | the subcommands: serve, snapshot, lookup, ping, status, demo |
@@ -18,13 +22,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apps_source;
+pub mod cgroup_meta;
 pub mod cgroupfs;
+pub mod cgroups_source;
 pub mod cli;
 pub mod commands;
 pub mod endpoint;
 pub mod exit;
 pub mod format;
 pub mod latency;
+pub mod procfs;
 pub mod provider;
 pub mod signals;
 pub mod token;

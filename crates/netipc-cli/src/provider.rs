@@ -69,13 +69,7 @@ impl Published {
             result.items.len(),
         );
         for item in &result.items {
-            builder.push(
-                item.hash,
-                item.options,
-                item.enabled,
-                &item.name,
-                &item.path,
-            )?;
+            builder.push_item(item)?;
         }
         builder.finish()?;
         Ok(Published {
@@ -214,7 +208,7 @@ pub enum RescanError {
     #[error(transparent)]
     Scan(#[from] ScanError),
     /// The result could not be encoded.
-    #[error("cannot encode the snapshot: {0}")]
+    #[error("cannot encode the snapshot")]
     Encode(#[from] CodecError),
 }
 

@@ -42,6 +42,13 @@ pub struct Token {
     pub source: TokenSource,
 }
 
+impl Token {
+    /// The token as the library takes it.
+    pub fn auth(&self) -> AuthToken {
+        AuthToken::new(self.value)
+    }
+}
+
 /// The token for a command: `explicit` (from `--token`) or the one derived
 /// from the environment.
 ///

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use netipc::auth::AuthToken;
 use netipc::service::cgroups::CgroupsSnapshotClient;
-use netipc::service::ClientConfig;
+use netipc::service::{ClientConfig, Endpoint};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -84,9 +85,12 @@ impl Provider {
         provider
     }
 
+    /// Waits for the socket and for the "serving …" line, printed once the
+    /// socket listens (the file exists a moment earlier, from `bind`).
     fn wait_for(&self, socket: &Path) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
+        let serving = || fs::read_to_string(&self.log).is_ok_and(|out| out.contains("serving "));
+        while !(socket.exists() && serving()) {
             assert!(
                 Instant::now() < deadline,
                 "no socket {} after 10 s; stderr: {}",
@@ -627,9 +631,8 @@ fn sigterm_removes_socket_and_shared_memory_files() {
     let mut clients: Vec<CgroupsSnapshotClient> = (0..2)
         .map(|_| {
             let mut c = CgroupsSnapshotClient::new(
-                &run,
-                "cgroups-snapshot",
-                ClientConfig::new(TOKEN_VALUE),
+                Endpoint::new(&run, "cgroups-snapshot").unwrap(),
+                ClientConfig::new(AuthToken::new(TOKEN_VALUE)),
             );
             c.refresh();
             assert!(c.ready(), "{:?}", c.status());

@@ -32,7 +32,10 @@ fn checked_in_header_is_up_to_date() {
     let fresh = generate();
     let path = header_path();
     if std::env::var_os("NETIPC_BLESS").is_some() {
-        std::fs::write(&path, &fresh).expect("write include/netipc.h");
+        // Atomically: the other tests of this file read the header.
+        let tmp = path.with_extension("h.new");
+        std::fs::write(&tmp, &fresh).expect("write include/netipc.h.new");
+        std::fs::rename(&tmp, &path).expect("replace include/netipc.h");
         return;
     }
     let current = std::fs::read_to_string(&path).unwrap_or_default();

@@ -8,19 +8,21 @@
 
 use std::time::Duration;
 
+use netipc::auth::AuthToken;
 use netipc::cache::CgroupsCache;
-use netipc::service::ClientConfig;
+use netipc::service::{ClientConfig, Endpoint};
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let run_dir = args.next().unwrap_or_else(|| "/tmp".into());
     let name = args
         .next()
         .unwrap_or_else(|| "system.slice/sshd.service".into());
-    let token = netipc::auth::token_from_env().map_or(0x5EED, |t| t.get());
+    let token = netipc::auth::token_from_env().unwrap_or(AuthToken::new(0x5EED));
     let hash = netipc::cache::name_hash(name.as_bytes());
 
-    let mut cache = CgroupsCache::new(&run_dir, "cgroups-snapshot", ClientConfig::new(token));
+    let endpoint = Endpoint::new(&run_dir, "cgroups-snapshot")?;
+    let mut cache = CgroupsCache::new(endpoint, ClientConfig::new(token));
     for _ in 0..10 {
         match cache.refresh() {
             Ok(()) => match cache.lookup(hash, name.as_bytes()) {
@@ -32,4 +34,5 @@ fn main() {
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+    Ok(())
 }

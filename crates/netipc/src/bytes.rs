@@ -11,6 +11,9 @@
 //!
 //! Every integer of protocol v1 is in the host's native byte order.
 
+// Some helpers serve only the Unix transports.
+#![cfg_attr(not(unix), allow(dead_code))]
+
 /// Rounds `x` up to the next multiple of 8 (also public as `wire::align8`).
 #[inline(always)]
 pub const fn align8(x: usize) -> usize {

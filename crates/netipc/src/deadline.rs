@@ -2,6 +2,9 @@
 //! time when a wait starts, so loops that wake up early (EINTR, spurious
 //! futex wake-ups, retries) carry on with the time that is left.
 
+// Some accessors serve only the Unix transports.
+#![cfg_attr(not(unix), allow(dead_code))]
+
 use std::time::{Duration, Instant};
 
 /// A timeout and the instant it expires, fixed when the wait starts.

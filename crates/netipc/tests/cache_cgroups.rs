@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use netipc::cache::{name_hash, CgroupsCache, CgroupsTable};
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::{cgroups, ClientConfig, HandlerError, ManagedServer, ServerConfig};
-use service_common::TOKEN;
+use service_common::{ep, TOKEN};
 
 const ITEMS: u32 = 10_000;
 
@@ -18,8 +19,7 @@ fn name(i: u32) -> String {
 
 fn provider(dir: &std::path::Path, fail: Arc<AtomicBool>) -> ManagedServer {
     ManagedServer::start(
-        dir,
-        "cgroups-snapshot",
+        ep(dir, "cgroups-snapshot"),
         ServerConfig::new(TOKEN),
         cgroups::handler(move |buf| {
             if fail.load(Ordering::SeqCst) {
@@ -29,13 +29,13 @@ fn provider(dir: &std::path::Path, fail: Arc<AtomicBool>) -> ManagedServer {
             for i in 0..ITEMS {
                 let n = name(i);
                 let path = format!("/sys/fs/cgroup/{n}");
-                b.push(
-                    name_hash(n.as_bytes()),
-                    i,
-                    i % 2,
-                    n.as_bytes(),
-                    path.as_bytes(),
-                )?;
+                b.push(CgroupItem {
+                    hash: name_hash(n.as_bytes()),
+                    options: i,
+                    enabled: i % 2,
+                    name: n.as_bytes(),
+                    path: path.as_bytes(),
+                })?;
             }
             b.finish()?;
             Ok(())
@@ -48,7 +48,7 @@ fn provider(dir: &std::path::Path, fail: Arc<AtomicBool>) -> ManagedServer {
 fn lookup_finds_every_item_and_misses_absent_keys() {
     let dir = tempfile::tempdir().unwrap();
     let _srv = provider(dir.path(), Arc::new(AtomicBool::new(false)));
-    let mut cache = CgroupsCache::new(dir.path(), "cgroups-snapshot", ClientConfig::new(TOKEN));
+    let mut cache = CgroupsCache::new(ep(dir.path(), "cgroups-snapshot"), ClientConfig::new(TOKEN));
     assert!(!cache.ready());
     assert!(cache
         .lookup(name_hash(name(0).as_bytes()), name(0).as_bytes())
@@ -89,7 +89,7 @@ fn failed_refresh_keeps_the_old_cache() {
     let dir = tempfile::tempdir().unwrap();
     let fail = Arc::new(AtomicBool::new(false));
     let srv = provider(dir.path(), fail.clone());
-    let mut cache = CgroupsCache::new(dir.path(), "cgroups-snapshot", ClientConfig::new(TOKEN));
+    let mut cache = CgroupsCache::new(ep(dir.path(), "cgroups-snapshot"), ClientConfig::new(TOKEN));
     cache.refresh().unwrap();
     let n = name(42);
     let hash = name_hash(n.as_bytes());
@@ -113,11 +113,18 @@ fn failed_refresh_keeps_the_old_cache() {
 
 #[test]
 fn table_handles_duplicates_and_colliding_hashes() {
+    let item = |hash, enabled, name: &'static [u8], path: &'static [u8]| CgroupItem {
+        hash,
+        options: 0,
+        enabled,
+        name,
+        path,
+    };
     let items = [
-        (7u32, 0u32, 1u32, &b"a"[..], &b"/a"[..]),
-        (7, 0, 1, b"b", b"/b"),
-        (7, 0, 1, b"a", b"/a-dup"),
-        (8, 0, 0, b"", b""),
+        item(7, 1, b"a", b"/a"),
+        item(7, 1, b"b", b"/b"),
+        item(7, 1, b"a", b"/a-dup"),
+        item(8, 0, b"", b""),
     ];
     let table = CgroupsTable::from_items(0, 1, items);
     assert_eq!(table.lookup(7, b"a").unwrap().path, b"/a", "first wins");
@@ -130,8 +137,20 @@ fn table_handles_duplicates_and_colliding_hashes() {
 #[test]
 fn table_items_by_position_follow_snapshot_order() {
     let items = [
-        (7u32, 1u32, 1u32, &b"a"[..], &b"/a"[..]),
-        (9, 2, 0, b"b", b"/b"),
+        CgroupItem {
+            hash: 7,
+            options: 1,
+            enabled: 1,
+            name: b"a",
+            path: b"/a",
+        },
+        CgroupItem {
+            hash: 9,
+            options: 2,
+            enabled: 0,
+            name: b"b",
+            path: b"/b",
+        },
     ];
     let table = CgroupsTable::from_items(0, 1, items);
     let walked: Vec<_> = (0..table.len()).map(|i| table.item(i).unwrap()).collect();

@@ -2,6 +2,7 @@
 //! builder's exact bytes, every decoding rule of the response, the borrowed
 //! and owned forms, and the builder's limit and rollback behaviour.
 
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::{SnapshotBuilder, SnapshotRequest, SnapshotView, REQUEST_LEN};
 use netipc::codec::CodecError;
 
@@ -16,7 +17,14 @@ fn build(items: &[Item<'_>], hint: usize) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut b = SnapshotBuilder::new(&mut buf, 1, 9, hint);
     for &(h, o, e, n, p) in items {
-        b.push(h, o, e, n, p).expect("push");
+        b.push(CgroupItem {
+            hash: h,
+            options: o,
+            enabled: e,
+            name: n,
+            path: p,
+        })
+        .expect("push");
     }
     b.finish().expect("finish");
     buf
@@ -143,7 +151,14 @@ fn builder_appends_after_existing_bytes() {
         let mut buf = b"prefix".to_vec();
         let mut b = SnapshotBuilder::new(&mut buf, 1, 9, hint);
         for &(h, o, e, n, p) in &TWO {
-            b.push(h, o, e, n, p).expect("push");
+            b.push(CgroupItem {
+                hash: h,
+                options: o,
+                enabled: e,
+                name: n,
+                path: p,
+            })
+            .expect("push");
         }
         assert_eq!(b.finish(), Ok(reference.len()));
         assert_eq!(&buf[..6], b"prefix");
@@ -161,7 +176,14 @@ fn builder_reuses_capacity_without_reallocating() {
         // A hint of 0 forces the item area to move right at finish().
         let mut b = SnapshotBuilder::new(&mut buf, 0, round, if round == 1 { 0 } else { 40 });
         for i in 0..20u32 {
-            b.push(i, i, i, b"name", b"/some/path").expect("push");
+            b.push(CgroupItem {
+                hash: i,
+                options: i,
+                enabled: i,
+                name: b"name",
+                path: b"/some/path",
+            })
+            .expect("push");
         }
         b.finish().expect("finish");
         assert_eq!(buf.as_ptr(), ptr);
@@ -174,9 +196,22 @@ fn builder_reuses_capacity_without_reallocating() {
 fn builder_rejects_interior_nul_with_index() {
     let mut buf = Vec::new();
     let mut b = SnapshotBuilder::new(&mut buf, 0, 0, 4);
-    b.push(1, 0, 0, b"ok", b"/ok").expect("push");
+    b.push(CgroupItem {
+        hash: 1,
+        options: 0,
+        enabled: 0,
+        name: b"ok",
+        path: b"/ok",
+    })
+    .expect("push");
     assert_eq!(
-        b.push(2, 0, 0, b"x\0y", b"/p"),
+        b.push(CgroupItem {
+            hash: 2,
+            options: 0,
+            enabled: 0,
+            name: b"x\0y",
+            path: b"/p"
+        }),
         Err(CodecError::InteriorNul {
             index: 1,
             field: "name",
@@ -184,7 +219,13 @@ fn builder_rejects_interior_nul_with_index() {
         })
     );
     assert_eq!(
-        b.push(2, 0, 0, b"x", b"/p\0"),
+        b.push(CgroupItem {
+            hash: 2,
+            options: 0,
+            enabled: 0,
+            name: b"x",
+            path: b"/p\0"
+        }),
         Err(CodecError::InteriorNul {
             index: 1,
             field: "path",
@@ -205,10 +246,23 @@ fn builder_limit_rejects_and_rolls_back() {
     let mut buf = Vec::new();
     let mut b = SnapshotBuilder::new(&mut buf, 1, 9, 2).with_limit(full.len() - 1);
     let (h, o, e, n, p) = TWO[0];
-    b.push(h, o, e, n, p).expect("first fits");
+    b.push(CgroupItem {
+        hash: h,
+        options: o,
+        enabled: e,
+        name: n,
+        path: p,
+    })
+    .expect("first fits");
     let (h, o, e, n, p) = TWO[1];
     assert_eq!(
-        b.push(h, o, e, n, p),
+        b.push(CgroupItem {
+            hash: h,
+            options: o,
+            enabled: e,
+            name: n,
+            path: p
+        }),
         Err(CodecError::TooLarge {
             need: full.len(),
             limit: full.len() - 1
@@ -222,7 +276,14 @@ fn builder_limit_rejects_and_rolls_back() {
     let mut buf = Vec::new();
     let mut b = SnapshotBuilder::new(&mut buf, 1, 9, 0).with_limit(full.len());
     for &(h, o, e, n, p) in &TWO {
-        b.push(h, o, e, n, p).expect("fits");
+        b.push(CgroupItem {
+            hash: h,
+            options: o,
+            enabled: e,
+            name: n,
+            path: p,
+        })
+        .expect("fits");
     }
     assert_eq!(b.finish(), Ok(full.len()));
     assert_eq!(buf, full);
@@ -247,7 +308,14 @@ fn dropped_builder_restores_buffer() {
     let mut buf = b"keep".to_vec();
     {
         let mut b = SnapshotBuilder::new(&mut buf, 1, 1, 8);
-        b.push(1, 2, 3, b"n", b"p").expect("push");
+        b.push(CgroupItem {
+            hash: 1,
+            options: 2,
+            enabled: 3,
+            name: b"n",
+            path: b"p",
+        })
+        .expect("push");
     }
     assert_eq!(buf, b"keep");
 }
@@ -312,7 +380,14 @@ fn one_mebibyte_item_round_trips() {
     let path = vec![b'p'; 1024 * 1024 - 300 * 1024 - 24 - 8 - 34];
     let mut buf = Vec::new();
     let mut b = SnapshotBuilder::new(&mut buf, 0, 1, 1).with_limit(1 << 20);
-    b.push(1, 2, 3, &name, &path).expect("fits exactly");
+    b.push(CgroupItem {
+        hash: 1,
+        options: 2,
+        enabled: 3,
+        name: &name,
+        path: &path,
+    })
+    .expect("fits exactly");
     assert_eq!(b.finish(), Ok(1 << 20));
     let v = SnapshotView::decode(&buf).expect("valid");
     let item = v.item(0).expect("item");
@@ -324,7 +399,13 @@ fn one_mebibyte_item_round_trips() {
     let mut longer = path.clone();
     longer.push(b'p');
     assert!(matches!(
-        b.push(1, 2, 3, &name, &longer),
+        b.push(CgroupItem {
+            hash: 1,
+            options: 2,
+            enabled: 3,
+            name: &name,
+            path: &longer
+        }),
         Err(CodecError::TooLarge { .. })
     ));
 }

@@ -4,6 +4,7 @@
 //! native byte order, so these tests only run on little-endian targets.
 #![cfg(target_endian = "little")]
 
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::{Snapshot, SnapshotBuilder, SnapshotRequest, SnapshotView};
 use netipc::codec::string_reverse::{self, StringView};
 use netipc::codec::{increment, CodecError};
@@ -210,13 +211,13 @@ fn build_with_hint(inputs: &Value, hint: usize, buf: &mut Vec<u8>) -> usize {
         hint,
     );
     for item in expected_items(inputs) {
-        b.push(
-            item.hash,
-            item.options,
-            item.enabled,
-            item.name.as_bytes(),
-            item.path.as_bytes(),
-        )
+        b.push(CgroupItem {
+            hash: item.hash,
+            options: item.options,
+            enabled: item.enabled,
+            name: item.name.as_bytes(),
+            path: item.path.as_bytes(),
+        })
         .expect("push");
     }
     b.finish().expect("finish")

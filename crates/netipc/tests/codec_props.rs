@@ -2,6 +2,7 @@
 //! fed arbitrary and mutated bytes, and a differential check of the snapshot
 //! decoder against a small, independent reference validator.
 
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::{
     Snapshot, SnapshotBuilder, SnapshotItem, SnapshotRequest, SnapshotView,
 };
@@ -338,7 +339,7 @@ proptest! {
         target.insert(pos, 0);
         let mut buf = vec![1, 2, 3];
         let mut b = SnapshotBuilder::new(&mut buf, 0, 0, 1);
-        let err = b.push(0, 0, 0, &name, &path);
+        let err = b.push(CgroupItem { hash: 0, options: 0, enabled: 0, name: &name, path: &path });
         let field = if in_path { "path" } else { "name" };
         prop_assert_eq!(err, Err(CodecError::InteriorNul { index: 0, field, at: pos }));
         drop(b);

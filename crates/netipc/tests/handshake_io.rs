@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
+use netipc::auth::AuthToken;
 use netipc::transport::error::Incompatibility;
 use netipc::transport::{
     client_handshake, server_handshake, ClientProposal, HandshakeError, ServerPolicy, UdsConn,
@@ -26,13 +27,13 @@ fn policy() -> ServerPolicy {
         preferred: Profiles(0),
         max_response_payload: 4096,
         packet_size: 0,
-        auth_token: TOKEN,
+        auth_token: AuthToken::new(TOKEN),
     }
 }
 
 fn proposal() -> ClientProposal {
     ClientProposal {
-        auth_token: TOKEN,
+        auth_token: AuthToken::new(TOKEN),
         ..ClientProposal::default()
     }
 }
@@ -154,7 +155,7 @@ fn auth_failure() {
 
     let (client, server) = client_vs_server(
         ClientProposal {
-            auth_token: 1,
+            auth_token: AuthToken::new(1),
             ..proposal()
         },
         policy(),

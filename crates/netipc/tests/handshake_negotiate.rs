@@ -1,6 +1,7 @@
 //! The negotiation matrix (PROTOCOL.md §5.3–§5.5) row by row, without
 //! sockets: `negotiate` is a pure function.
 
+use netipc::auth::AuthToken;
 use netipc::transport::handshake::{ClientProposal, DEFAULT_PAYLOAD_LIMIT};
 use netipc::transport::{negotiate, ServerPolicy, SessionIds};
 use netipc::wire::{Hello, Profiles, Status, MAX_REQUEST_PAYLOAD};
@@ -26,7 +27,7 @@ fn policy() -> ServerPolicy {
         preferred: Profiles(0),
         max_response_payload: 2048,
         packet_size: 8192,
-        auth_token: TOKEN,
+        auth_token: AuthToken::new(TOKEN),
     }
 }
 
@@ -326,7 +327,7 @@ fn client_proposal_defaults_for_zero_fields() {
         max_request_batch_items: 8,
         max_response_payload: 9,
         max_response_batch_items: 10,
-        auth_token: 11,
+        auth_token: AuthToken::new(11),
         packet_size: 12,
     };
     let h = p.to_hello(5000);

@@ -11,15 +11,14 @@ use std::time::Duration;
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::string_reverse::StringReverseClient;
 use netipc::service::{
-    CallError, ClientConfig, ClientState, HandlerError, ManagedServer, ServerConfig,
+    CallError, ClientConfig, ClientState, ConnectFailure, HandlerError, ManagedServer, ServerConfig,
 };
 use netipc::wire::{Profiles, Status};
 use service_common::*;
 
 fn start_increment(dir: &std::path::Path, service: &str) -> ManagedServer {
     ManagedServer::start(
-        dir,
-        service,
+        ep(dir, service),
         ServerConfig::new(TOKEN),
         increment::handler(|v| Ok(v.wrapping_add(1))),
     )
@@ -55,7 +54,7 @@ fn child_process_entry() {
         }
         "increment-provider-with-shm-client" => {
             let _server = start_increment(&dir, &service);
-            let mut client = IncrementClient::new(&dir, &service, ClientConfig::new(TOKEN));
+            let mut client = IncrementClient::new(ep(&dir, &service), ClientConfig::new(TOKEN));
             client.refresh();
             assert_eq!(client.call(1).unwrap(), 2);
             std::fs::write(dir.join(format!("{service}.ready")), b"").unwrap();
@@ -73,7 +72,7 @@ fn client_outlives_its_provider() {
     let service = "lifecycle";
 
     // Created before the provider exists: no error, no I/O.
-    let mut client = IncrementClient::new(dir.path(), service, ClientConfig::new(TOKEN));
+    let mut client = IncrementClient::new(ep(dir.path(), service), ClientConfig::new(TOKEN));
     assert_eq!(client.state(), ClientState::Disconnected);
     assert!(!client.ready());
     assert!(client.refresh(), "Disconnected -> NotFound is a change");
@@ -119,12 +118,17 @@ fn client_outlives_its_provider() {
 fn wrong_token_sticks_as_auth_failed() {
     let dir = tempfile::tempdir().unwrap();
     let _server = start_increment(dir.path(), "auth");
-    let mut client = IncrementClient::new(dir.path(), "auth", ClientConfig::new(TOKEN ^ 1));
+    let mut client = IncrementClient::new(ep(dir.path(), "auth"), ClientConfig::new(WRONG_TOKEN));
     assert!(client.refresh());
     assert_eq!(client.state(), ClientState::AuthFailed);
     assert!(!client.refresh(), "AuthFailed sticks");
     assert_eq!(client.state(), ClientState::AuthFailed);
-    assert!(client.status().last_error.unwrap().contains("auth"));
+    let status = client.status();
+    assert_eq!(status.connect_failure(), Some(ConnectFailure::AuthFailed));
+    assert_eq!(
+        status.last_error.unwrap().connect_failure(),
+        Some(ConnectFailure::AuthFailed)
+    );
     client.close();
     assert_eq!(client.state(), ClientState::Disconnected);
 }
@@ -133,17 +137,17 @@ fn wrong_token_sticks_as_auth_failed() {
 fn no_common_profile_is_incompatible() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(TOKEN);
-    config.profiles = Profiles::SHM_HYBRID;
-    config.preferred = Profiles::SHM_HYBRID;
+    config = config.with_profiles(Profiles::SHM_HYBRID, Profiles::SHM_HYBRID);
     let _server = ManagedServer::start(
-        dir.path(),
-        "profiles",
+        ep(dir.path(), "profiles"),
         config,
         increment::handler(|v| Ok(v + 1)),
     )
     .unwrap();
-    let mut client =
-        IncrementClient::new(dir.path(), "profiles", ClientConfig::new(TOKEN).uds_only());
+    let mut client = IncrementClient::new(
+        ep(dir.path(), "profiles"),
+        ClientConfig::new(TOKEN).uds_only(),
+    );
     assert!(client.refresh());
     assert_eq!(client.state(), ClientState::Incompatible);
     assert!(!client.refresh(), "Incompatible sticks");
@@ -153,7 +157,7 @@ fn no_common_profile_is_incompatible() {
 fn not_ready_call_does_no_io() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_increment(dir.path(), "noio");
-    let mut client = IncrementClient::new(dir.path(), "noio", ClientConfig::new(TOKEN));
+    let mut client = IncrementClient::new(ep(dir.path(), "noio"), ClientConfig::new(TOKEN));
     // Never refreshed: the provider is there, but the client must not talk.
     assert!(matches!(
         client.call(5),
@@ -169,7 +173,7 @@ fn not_ready_call_does_no_io() {
 fn retry_success_first_time() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_increment(dir.path(), "ok");
-    let mut client = IncrementClient::new(dir.path(), "ok", ClientConfig::new(TOKEN));
+    let mut client = IncrementClient::new(ep(dir.path(), "ok"), ClientConfig::new(TOKEN));
     client.refresh();
     for v in 0..100u64 {
         assert_eq!(client.call(v).unwrap(), v + 1);
@@ -187,8 +191,7 @@ fn retry_success_first_time() {
 fn flaky_server(dir: &std::path::Path, service: &str, failures: u32, panic: bool) -> ManagedServer {
     let left = Arc::new(AtomicU32::new(failures));
     ManagedServer::start(
-        dir,
-        service,
+        ep(dir, service),
         ServerConfig::new(TOKEN),
         increment::handler(move |v| {
             let fail = left
@@ -208,7 +211,7 @@ fn flaky_server(dir: &std::path::Path, service: &str, failures: u32, panic: bool
 fn retry_one_failure_then_success() {
     let dir = tempfile::tempdir().unwrap();
     let _server = flaky_server(dir.path(), "flaky", 1, true);
-    let mut client = IncrementClient::new(dir.path(), "flaky", ClientConfig::new(TOKEN));
+    let mut client = IncrementClient::new(ep(dir.path(), "flaky"), ClientConfig::new(TOKEN));
     client.refresh();
     // The first attempt hits the panicking handler (INTERNAL_ERROR, session
     // closed); the client reconnects and the retry succeeds.
@@ -225,7 +228,7 @@ fn retry_one_failure_then_success() {
 fn retry_failure_twice_breaks_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let server = flaky_server(dir.path(), "broken", u32::MAX, false);
-    let mut client = IncrementClient::new(dir.path(), "broken", ClientConfig::new(TOKEN));
+    let mut client = IncrementClient::new(ep(dir.path(), "broken"), ClientConfig::new(TOKEN));
     client.refresh();
     let err = client.call(7).unwrap_err();
     assert!(
@@ -244,7 +247,8 @@ fn retry_failure_twice_breaks_the_session() {
 fn unsupported_method_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_increment(dir.path(), "unsupported");
-    let mut client = StringReverseClient::new(dir.path(), "unsupported", ClientConfig::new(TOKEN));
+    let mut client =
+        StringReverseClient::new(ep(dir.path(), "unsupported"), ClientConfig::new(TOKEN));
     client.refresh();
     let err = client.call("abc").unwrap_err();
     assert!(
@@ -254,7 +258,7 @@ fn unsupported_method_is_rejected() {
     // UNSUPPORTED does not end the server's session: the server answered
     // twice (attempt and retry) and serves other clients normally.
     assert_eq!(server.stats().requests, 2);
-    let mut good = IncrementClient::new(dir.path(), "unsupported", ClientConfig::new(TOKEN));
+    let mut good = IncrementClient::new(ep(dir.path(), "unsupported"), ClientConfig::new(TOKEN));
     good.refresh();
     assert_eq!(good.call(1).unwrap(), 2);
 }
@@ -277,8 +281,7 @@ fn files_of_a_sigkilled_server_are_cleaned_at_the_next_start() {
 
     // While the provider lives, a second server must not touch its files.
     let second = ManagedServer::start(
-        dir.path(),
-        service,
+        ep(dir.path(), service),
         ServerConfig::new(TOKEN),
         increment::handler(|v| Ok(v + 1)),
     );
@@ -297,7 +300,8 @@ fn files_of_a_sigkilled_server_are_cleaned_at_the_next_start() {
         shm_files(dir.path()).is_empty(),
         "stale region swept at start"
     );
-    let mut client = IncrementClient::new(dir.path(), service, ClientConfig::new(TOKEN).uds_only());
+    let mut client =
+        IncrementClient::new(ep(dir.path(), service), ClientConfig::new(TOKEN).uds_only());
     client.refresh();
     assert_eq!(client.call(1).unwrap(), 2, "the stale socket was replaced");
     server.shutdown();
@@ -315,7 +319,7 @@ fn shm_attach_failure_falls_back_to_uds_for_good() {
     use netipc::wire::{Header, Profiles, Status};
 
     let dir = tempfile::tempdir().unwrap();
-    let listener = Listener::bind(dir.path(), "fallback", &ListenerConfig::default()).unwrap();
+    let listener = Listener::bind(&ep(dir.path(), "fallback"), &ListenerConfig::default()).unwrap();
     let policy = ServerPolicy {
         supported: Profiles::BASELINE | Profiles::SHM_HYBRID,
         preferred: Profiles::SHM_HYBRID,
@@ -350,8 +354,8 @@ fn shm_attach_failure_falls_back_to_uds_for_good() {
     });
 
     let mut config = ClientConfig::new(TOKEN);
-    config.shm_attach_timeout = Duration::from_millis(200);
-    let mut client = IncrementClient::new(dir.path(), "fallback", config);
+    config = config.with_shm_attach_timeout(Duration::from_millis(200));
+    let mut client = IncrementClient::new(ep(dir.path(), "fallback"), config);
     assert!(client.refresh());
     assert_eq!(client.state(), ClientState::Ready);
     assert_eq!(client.status().profile, Some(Profiles::BASELINE));

@@ -4,23 +4,22 @@
 
 mod service_common;
 
+use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::cgroups::{self, CgroupsSnapshotClient};
 use netipc::service::increment::{self, IncrementClient};
 use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
 use netipc::wire::Profiles;
-use service_common::TOKEN;
+use service_common::{ep, TOKEN};
 
 const ITEMS: usize = 5_000;
 const PATH_LEN: usize = 4096;
 
 fn big_snapshot_server(dir: &std::path::Path, profiles: Profiles) -> ManagedServer {
     let mut config = ServerConfig::new(TOKEN);
-    config.profiles = profiles;
-    config.preferred = profiles;
+    config = config.with_profiles(profiles, profiles);
     ManagedServer::start(
-        dir,
-        "big",
+        ep(dir, "big"),
         config,
         cgroups::handler(|buf| {
             let mut b = SnapshotBuilder::new(buf, 1, 77, ITEMS);
@@ -28,7 +27,13 @@ fn big_snapshot_server(dir: &std::path::Path, profiles: Profiles) -> ManagedServ
             for i in 0..ITEMS {
                 let name = format!("cg-{i}");
                 path[..name.len()].copy_from_slice(name.as_bytes());
-                b.push(i as u32, 0, 1, name.as_bytes(), &path)?;
+                b.push(CgroupItem {
+                    hash: i as u32,
+                    options: 0,
+                    enabled: 1,
+                    name: name.as_bytes(),
+                    path: &path,
+                })?;
             }
             b.finish()?;
             Ok(())
@@ -39,8 +44,7 @@ fn big_snapshot_server(dir: &std::path::Path, profiles: Profiles) -> ManagedServ
 
 fn client_config(profiles: Profiles) -> ClientConfig {
     let mut config = ClientConfig::new(TOKEN);
-    config.profiles = profiles;
-    config.preferred = profiles;
+    config = config.with_profiles(profiles, profiles);
     config
 }
 
@@ -48,7 +52,7 @@ fn check_big_snapshot(profiles: Profiles) {
     let dir = tempfile::tempdir().unwrap();
     let server = big_snapshot_server(dir.path(), profiles);
 
-    let mut first = CgroupsSnapshotClient::new(dir.path(), "big", client_config(profiles));
+    let mut first = CgroupsSnapshotClient::new(ep(dir.path(), "big"), client_config(profiles));
     first.refresh();
     let snapshot = first
         .call_snapshot()
@@ -68,7 +72,7 @@ fn check_big_snapshot(profiles: Profiles) {
 
     // The server learned the size: a second client negotiates it at once.
     assert!(server.stats().learned_response as usize >= payload_len);
-    let mut second = CgroupsSnapshotClient::new(dir.path(), "big", client_config(profiles));
+    let mut second = CgroupsSnapshotClient::new(ep(dir.path(), "big"), client_config(profiles));
     second.refresh();
     assert!(second.status().limits.unwrap().max_response_payload as usize >= payload_len);
     assert_eq!(second.call_snapshot().unwrap().item_count(), ITEMS);
@@ -93,17 +97,15 @@ fn big_snapshot_over_shm() {
 fn check_big_batch(profiles: Profiles) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(TOKEN);
-    config.profiles = profiles;
-    config.preferred = profiles;
+    config = config.with_profiles(profiles, profiles);
     let _server = ManagedServer::start(
-        dir.path(),
-        "batch",
+        ep(dir.path(), "batch"),
         config,
         increment::handler(|v| Ok(v + 1)),
     )
     .unwrap();
     // The client intends single calls: its first proposal is 8 bytes.
-    let mut client = IncrementClient::new(dir.path(), "batch", client_config(profiles));
+    let mut client = IncrementClient::new(ep(dir.path(), "batch"), client_config(profiles));
     client.refresh();
     assert_eq!(client.status().limits.unwrap().max_request_payload, 8);
     let values: Vec<u64> = (0..1000).collect();

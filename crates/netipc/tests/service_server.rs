@@ -19,12 +19,10 @@ fn server(
     sessions: usize,
 ) -> ManagedServer {
     let mut config = ServerConfig::new(TOKEN);
-    config.profiles = profiles;
-    config.preferred = profiles;
-    config.max_sessions = sessions;
+    config = config.with_profiles(profiles, profiles);
+    config = config.with_max_sessions(sessions);
     ManagedServer::start(
-        dir,
-        service,
+        ep(dir, service),
         config,
         increment::handler(|v| {
             if v == PANIC_VALUE {
@@ -38,9 +36,8 @@ fn server(
 
 fn client(dir: &std::path::Path, service: &str, profiles: Profiles) -> IncrementClient {
     let mut config = ClientConfig::new(TOKEN).with_batch_items(64);
-    config.profiles = profiles;
-    config.preferred = profiles;
-    let mut c = IncrementClient::new(dir, service, config);
+    config = config.with_profiles(profiles, profiles);
+    let mut c = IncrementClient::new(ep(dir, service), config);
     c.refresh();
     assert!(c.ready(), "{:?}", c.status());
     c
@@ -157,8 +154,11 @@ fn extra_shm_client_is_turned_away_quickly_and_keeps_shared_memory() {
     // retrying the attach for seconds, and must not give up shared memory
     // for a refusal that is only about load.
     let mut config = ClientConfig::new(TOKEN);
-    config.profiles = Profiles::BASELINE | Profiles::SHM_HYBRID;
-    let mut second = IncrementClient::new(dir.path(), "limit-shm", config);
+    config = config.with_profiles(
+        Profiles::BASELINE | Profiles::SHM_HYBRID,
+        Profiles::SHM_HYBRID,
+    );
+    let mut second = IncrementClient::new(ep(dir.path(), "limit-shm"), config);
     let started = Instant::now();
     second.refresh();
     // Depending on who is faster, the client may even attach before the
@@ -303,7 +303,7 @@ fn hostile_peer_ends_only_its_own_session() {
         vec![1, 2, 3], // shorter than a header
     ];
     for bytes in garbage {
-        let conn = connect(dir.path(), "hostile").unwrap();
+        let conn = connect(&ep(dir.path(), "hostile")).unwrap();
         let proposal = ClientProposal {
             auth_token: TOKEN,
             ..ClientProposal::default()

@@ -8,7 +8,7 @@
 mod shm_common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,31 +177,63 @@ fn timeout_does_not_consume_and_a_later_publication_is_received() {
     assert_eq!(&msg[32..], b"abcd");
 }
 
+fn assert_seq_corrupt(r: Result<Vec<u8>, ShmError>, want_expected: u64, want_found: u64) {
+    match r {
+        Err(ShmError::SequenceCorrupt {
+            word,
+            expected,
+            found,
+        }) => {
+            assert_eq!(word, "req_seq");
+            assert_eq!((expected, found), (want_expected, want_found));
+        }
+        other => panic!("expected a sequence error, got {other:?}"),
+    }
+}
+
 #[test]
-fn sequence_jump_yields_one_message_per_recv_then_timeout() {
+fn sequence_jump_is_corruption_and_consumes_nothing() {
     let mut s = setup();
     s.peer.write(REQ_AREA, &[7; 40]);
     s.peer.set_u32(OFF_REQ_LEN, 40);
     s.peer.bump(OFF_REQ_SEQ, 5);
-    for _ in 0..5 {
-        assert_eq!(recv(&mut s.server, SHORT).unwrap(), vec![7; 40]);
+    // Every attempt reports it; nothing is consumed or answered.
+    for _ in 0..3 {
+        assert_seq_corrupt(recv(&mut s.server, SHORT), 1, 5);
     }
-    assert_eq!(s.server.consumed(), 5);
-    assert_times_out(&mut s.server, SHORT);
-    assert_eq!(s.server.consumed(), 5);
+    assert_eq!(s.server.consumed(), 0);
     assert_eq!(s.server.published(), 0);
 }
 
 #[test]
-fn sequence_going_backwards_just_times_out() {
+fn sequence_going_backwards_or_to_the_maximum_is_corruption() {
     let mut s = setup();
     hostile_request(&s.peer, 40);
     recv(&mut s.server, SHORT).unwrap();
     s.peer.set_u64(OFF_REQ_SEQ, 0);
-    assert_times_out(&mut s.server, SHORT);
-    // Wrap-around garbage: a huge sequence number is "published".
+    assert_seq_corrupt(recv(&mut s.server, SHORT), 2, 0);
+    // The hostile client of the issue: req_seq = u64::MAX after one call.
     s.peer.set_u64(OFF_REQ_SEQ, u64::MAX);
-    assert!(recv(&mut s.server, SHORT).is_ok());
+    assert_seq_corrupt(recv(&mut s.server, SHORT), 2, u64::MAX);
+    assert_eq!(s.server.consumed(), 1);
+    // Restored to the last consumed value: just nothing new.
+    s.peer.set_u64(OFF_REQ_SEQ, 1);
+    assert_times_out(&mut s.server, SHORT);
+}
+
+#[test]
+fn scribbled_own_sequence_word_is_reported_on_send() {
+    let mut s = setup();
+    s.peer.set_u64(OFF_RESP_SEQ, 40);
+    let h = outer_header(KIND_RESPONSE, 1, 0, 1);
+    match s.server.send(&h, &[]) {
+        Err(ShmError::SequenceCorrupt {
+            word,
+            expected,
+            found,
+        }) => assert_eq!((word, expected, found), ("resp_seq", 0, 40)),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -281,15 +313,22 @@ fn oversized_send_is_refused_locally() {
     assert_eq!(s.peer.u32_at(OFF_RESP_LEN), CAP);
 }
 
-#[test]
-fn concurrent_scribbler_never_breaks_the_reader() {
+/// One round of a scribbler racing a reader on a fresh region, until the
+/// reader reports a sequence error (after which the session would end).
+/// The scribbler publishes garbage lengths and contents while the reader
+/// runs; it waits for the reader to classify each publication before the
+/// next one (so every outcome is reached whatever the machine's load), and
+/// now and then jumps the sequence number. Returns (messages, length
+/// errors, sequence errors).
+fn scribble_round(seed: u32) -> (u32, u32, u32) {
     let mut s = setup();
     let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicU64::new(0));
     let path = s.path.clone();
-    let stop2 = Arc::clone(&stop);
+    let (stop2, seen2) = (Arc::clone(&stop), Arc::clone(&seen));
     let t = std::thread::spawn(move || {
         let peer = RawPeer::open(&path);
-        let mut x: u32 = 0x1234_5678;
+        let mut x: u32 = seed | 1;
         let mut i = 0u64;
         while !stop2.load(Ordering::Relaxed) {
             x ^= x << 13;
@@ -302,16 +341,23 @@ fn concurrent_scribbler_never_breaks_the_reader() {
             };
             peer.write(REQ_AREA, &pattern(i, (x % CAP) as usize));
             peer.set_u32(OFF_REQ_LEN, len);
-            peer.bump(OFF_REQ_SEQ, u64::from(x % 3));
+            // One step, and now and then a jump.
+            peer.bump(OFF_REQ_SEQ, 1 + u64::from(x % 16 == 0));
             peer.bump(OFF_REQ_SIGNAL, 1);
             i += 1;
+            // Scribble over the area while the reader looks at it, until it
+            // has classified this publication.
+            while seen2.load(Ordering::Acquire) < i && !stop2.load(Ordering::Relaxed) {
+                peer.write(REQ_AREA, &pattern(i ^ u64::from(x), (x % CAP) as usize));
+                std::thread::yield_now();
+            }
         }
     });
     let mut buf = Vec::new();
     let mut waiter = Waiter::new(WaitConfig::default());
-    let (mut ok, mut errors) = (0u32, 0u32);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while ok + errors < 20_000 && Instant::now() < deadline {
+    let (mut ok, mut errors, mut seq_errors) = (0u32, 0u32, 0u32);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seq_errors == 0 && Instant::now() < deadline {
         match s.server.recv(&mut buf, Some(SHORT), &mut waiter) {
             Ok(n) => {
                 assert!((32..=CAP as usize).contains(&n));
@@ -326,13 +372,40 @@ fn concurrent_scribbler_never_breaks_the_reader() {
                 assert!((1..32).contains(&len));
                 errors += 1;
             }
-            Err(ShmError::Timeout { .. }) => {}
+            Err(ShmError::SequenceCorrupt {
+                expected, found, ..
+            }) => {
+                assert_eq!(expected, s.server.consumed() + 1);
+                assert_ne!(found, expected);
+                assert_ne!(found, s.server.consumed());
+                seq_errors += 1;
+            }
+            Err(ShmError::Timeout { .. }) => continue,
             Err(e) => panic!("{e}"),
         }
+        seen.fetch_add(1, Ordering::Release);
     }
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap();
-    assert!(ok > 0 && errors > 0, "ok {ok}, errors {errors}");
+    (ok, errors, seq_errors)
+}
+
+#[test]
+fn concurrent_scribbler_never_breaks_the_reader() {
+    let (mut ok, mut errors, mut seq_errors) = (0, 0, 0);
+    let mut seed = 0x1234_5678u32;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (ok == 0 || errors == 0 || seq_errors == 0) && Instant::now() < deadline {
+        let (o, e, q) = scribble_round(seed);
+        ok += o;
+        errors += e;
+        seq_errors += q;
+        seed = seed.wrapping_mul(747_796_405).wrapping_add(1);
+    }
+    assert!(
+        ok > 0 && errors > 0 && seq_errors > 0,
+        "ok {ok}, errors {errors}, sequence errors {seq_errors}"
+    );
 }
 
 proptest! {

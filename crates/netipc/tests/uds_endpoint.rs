@@ -11,13 +11,16 @@ use std::time::Duration;
 use common::*;
 use netipc::transport::endpoint::MAX_SOCKET_PATH;
 use netipc::transport::{
-    connect, connect_timeout, socket_path, validate_service_name, EndpointError, InUseReason,
-    Listener, ListenerConfig,
+    connect, connect_timeout, Endpoint, EndpointError, InUseReason, Listener, ListenerConfig,
 };
 use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
+fn ep(dir: impl AsRef<Path>, name: &str) -> Endpoint {
+    Endpoint::new(dir, name).unwrap()
+}
+
 fn bind(dir: &Path, name: &str) -> Listener {
-    Listener::bind(dir, name, &ListenerConfig::default()).unwrap()
+    Listener::bind(&ep(dir, name), &ListenerConfig::default()).unwrap()
 }
 
 /// Binds and listens at `path` with raw calls, returning the socket.
@@ -37,7 +40,8 @@ fn inode(path: &Path) -> u64 {
 #[test]
 fn valid_service_names() {
     for name in ["cgroups-snapshot", "a", "A.b_c-9", "...", ".hidden", "x..y"] {
-        validate_service_name(name).unwrap();
+        Endpoint::check_service_name(name).unwrap();
+        assert_eq!(ep("/run/x", name).service(), name);
     }
 }
 
@@ -57,31 +61,34 @@ fn invalid_service_names_are_rejected_with_the_name_in_the_message() {
         "semi;colon",
         "star*",
     ] {
-        let err = validate_service_name(name).unwrap_err();
+        let err = Endpoint::check_service_name(name).unwrap_err();
         assert!(
             matches!(err, EndpointError::InvalidServiceName { .. }),
             "{name:?}: {err:?}"
         );
         let msg = err.to_string();
         assert!(msg.contains(&format!("{name:?}")), "{msg}");
-        // socket_path validates too.
-        assert!(socket_path("/run/x", name).is_err());
+        // Building an endpoint applies the rule.
+        assert!(Endpoint::new("/run/x", name).is_err());
     }
-    let msg = validate_service_name("..").unwrap_err().to_string();
+    let msg = Endpoint::check_service_name("..").unwrap_err().to_string();
     assert!(msg.contains("\"..\""), "{msg}");
 }
 
 #[test]
 fn socket_path_layout_and_length_limit() {
+    let e = ep("/run/netdata", "cgroups-snapshot");
     assert_eq!(
-        socket_path("/run/netdata", "cgroups-snapshot").unwrap(),
+        e.socket_path(),
         Path::new("/run/netdata/cgroups-snapshot.sock")
     );
+    assert_eq!(e.run_dir(), Path::new("/run/netdata"));
+    assert_eq!(e.to_string(), "/run/netdata/cgroups-snapshot.sock");
     // Exactly 107 bytes fits; 108 does not.
     let dir = format!("/{}", "d".repeat(MAX_SOCKET_PATH - 1 - 1 - 1 - 5));
-    let ok = socket_path(&dir, "s").unwrap();
-    assert_eq!(ok.as_os_str().len(), 107);
-    let err = socket_path(&dir, "st").unwrap_err();
+    let ok = ep(&dir, "s");
+    assert_eq!(ok.socket_path().as_os_str().len(), 107);
+    let err = Endpoint::new(&dir, "st").unwrap_err();
     match &err {
         EndpointError::PathTooLong { path, len, max } => {
             assert_eq!((*len, *max), (108, 107));
@@ -92,6 +99,40 @@ fn socket_path_layout_and_length_limit() {
     assert!(err.to_string().contains("st.sock"), "{err}");
 }
 
+#[test]
+fn region_paths_are_named_after_the_endpoint() {
+    let e = ep("/run/x", "cgroups-snapshot");
+    let p = e.region_path(0xab);
+    assert_eq!(
+        p,
+        Path::new("/run/x/cgroups-snapshot-00000000000000ab.ipcshm")
+    );
+    assert_eq!(e.region_session_id(p.file_name().unwrap()), Some(0xab));
+    let max = ep("/r", "s").region_path(u64::MAX);
+    assert_eq!(max, Path::new("/r/s-ffffffffffffffff.ipcshm"));
+    let ab = ep("/r", "a-b");
+    assert_eq!(
+        ab.region_session_id("a-b-00000000deadbeef.ipcshm".as_ref()),
+        Some(0xdead_beef)
+    );
+    assert_eq!(
+        ep("/r", "a").region_session_id("a-b-00000000deadbeef.ipcshm".as_ref()),
+        None
+    );
+    for other in [
+        "cgroups-snapshot.sock",
+        "cgroups-snapshot-000000000000001.ipcshm",
+        "cgroups-snapshot-00000000000000012.ipcshm",
+        "cgroups-snapshot00000000000000ab.ipcshm",
+        "cgroups-snapshot-00000000000000AB.ipcshm",
+        "cgroups-snapshot-ab.ipcshm",
+        "other-00000000000000ab.ipcshm",
+        "cgroups-snapshot-00000000000000ab.ipcshm.tmp",
+    ] {
+        assert_eq!(e.region_session_id(other.as_ref()), None, "{other}");
+    }
+}
+
 // ------------------------------------------------------- bind and connect
 
 #[test]
@@ -99,7 +140,7 @@ fn bind_connect_accept_and_exchange() {
     let dir = tempfile::tempdir().unwrap();
     let listener = bind(dir.path(), "svc");
     assert_eq!(listener.path(), dir.path().join("svc.sock"));
-    let client = connect(dir.path(), "svc").unwrap();
+    let client = connect(&ep(dir.path(), "svc")).unwrap();
     let server = listener
         .accept(Some(Duration::from_secs(5)))
         .unwrap()
@@ -145,11 +186,10 @@ fn socket_file_mode_is_0600_by_default_and_configurable() {
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
 
-    let cfg = ListenerConfig {
-        socket_mode: 0o666,
-        backlog: 4,
-    };
-    let l = Listener::bind(dir.path(), "b", &cfg).unwrap();
+    let cfg = ListenerConfig::default()
+        .with_socket_mode(0o666)
+        .with_backlog(4);
+    let l = Listener::bind(&ep(dir.path(), "b"), &cfg).unwrap();
     let mode = std::fs::symlink_metadata(l.path())
         .unwrap()
         .permissions()
@@ -192,7 +232,7 @@ fn drop_never_removes_a_successors_socket() {
 fn the_run_dir_is_never_created() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("not-there");
-    let err = Listener::bind(&missing, "svc", &ListenerConfig::default()).unwrap_err();
+    let err = Listener::bind(&ep(&missing, "svc"), &ListenerConfig::default()).unwrap_err();
     assert_err!(err, EndpointError::Io { op: "bind", .. });
     assert!(!missing.exists());
 }
@@ -200,13 +240,13 @@ fn the_run_dir_is_never_created() {
 #[test]
 fn connect_to_a_missing_endpoint_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
-    let err = connect(dir.path(), "nobody").unwrap_err();
+    let err = connect(&ep(dir.path(), "nobody")).unwrap_err();
     assert_err!(err, EndpointError::NotFound { .. });
     assert!(err.to_string().contains("nobody.sock"), "{err}");
-    let err = connect(dir.path().join("missing-dir"), "nobody").unwrap_err();
+    let err = connect(&ep(dir.path().join("missing-dir"), "nobody")).unwrap_err();
     assert_err!(err, EndpointError::NotFound { .. });
     assert!(matches!(
-        connect(dir.path(), "../x"),
+        Endpoint::new(dir.path(), "../x"),
         Err(EndpointError::InvalidServiceName { .. })
     ));
 }
@@ -216,7 +256,7 @@ fn connect_to_a_stale_socket_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("svc.sock");
     drop(raw_listener(&path, SocketType::SEQPACKET, 4));
-    let err = connect(dir.path(), "svc").unwrap_err();
+    let err = connect(&ep(dir.path(), "svc")).unwrap_err();
     assert_err!(err, EndpointError::NotFound { .. });
 }
 
@@ -224,19 +264,15 @@ fn connect_to_a_stale_socket_is_not_found() {
 fn connect_timeout_gives_up_on_a_full_backlog() {
     let dir = tempfile::tempdir().unwrap();
     let l = Listener::bind(
-        dir.path(),
-        "svc",
-        &ListenerConfig {
-            socket_mode: 0o600,
-            backlog: 0,
-        },
+        &ep(dir.path(), "svc"),
+        &ListenerConfig::default().with_backlog(0),
     )
     .unwrap();
     // Fill the backlog (nobody accepts).
     let mut held = Vec::new();
     let t = Duration::from_millis(100);
     let err = loop {
-        match connect_timeout(dir.path(), "svc", t) {
+        match connect_timeout(&ep(dir.path(), "svc"), t) {
             Ok(c) => held.push(c),
             Err(e) => break e,
         }
@@ -245,7 +281,7 @@ fn connect_timeout_gives_up_on_a_full_backlog() {
     assert_err!(err, EndpointError::Timeout { .. });
     // Accepting makes room again; the connection then works normally.
     assert!(l.accept(Some(t)).unwrap().is_some());
-    let c = connect_timeout(dir.path(), "svc", Duration::from_secs(5)).unwrap();
+    let c = connect_timeout(&ep(dir.path(), "svc"), Duration::from_secs(5)).unwrap();
     c.send_packet(&[b"x"]).unwrap();
 }
 
@@ -271,7 +307,7 @@ fn a_stale_socket_is_recovered() {
         1,
         "stale file was not unlinked"
     );
-    let c = connect(dir.path(), "svc").unwrap();
+    let c = connect(&ep(dir.path(), "svc")).unwrap();
     assert!(l.accept(Some(Duration::from_secs(5))).unwrap().is_some());
     drop(c);
 }
@@ -286,7 +322,7 @@ fn a_forgotten_listener_whose_socket_is_still_open_is_live() {
     let path = l.path().to_owned();
     std::mem::forget(l);
     let before = inode(&path);
-    let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
+    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
     assert_err!(
         err,
         EndpointError::AddressInUse {
@@ -302,7 +338,7 @@ fn a_live_listener_gives_address_in_use_and_is_not_touched() {
     let dir = tempfile::tempdir().unwrap();
     let first = bind(dir.path(), "svc");
     let before = inode(first.path());
-    let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
+    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
     assert_err!(
         err,
         EndpointError::AddressInUse {
@@ -319,7 +355,7 @@ fn a_live_listener_gives_address_in_use_and_is_not_touched() {
     assert!(probe
         .recv_packet(&mut buf, Some(Duration::from_secs(5)))
         .is_err());
-    let c = connect(dir.path(), "svc").unwrap();
+    let c = connect(&ep(dir.path(), "svc")).unwrap();
     assert!(first
         .accept(Some(Duration::from_secs(5)))
         .unwrap()
@@ -332,7 +368,7 @@ fn a_regular_file_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("svc.sock");
     std::fs::write(&path, b"not a socket").unwrap();
-    let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
+    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
     assert_err!(
         err,
         EndpointError::AddressInUse {
@@ -350,7 +386,7 @@ fn a_symlink_is_left_alone() {
     std::fs::write(&target, b"x").unwrap();
     let path = dir.path().join("svc.sock");
     std::os::unix::fs::symlink(&target, &path).unwrap();
-    let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
+    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
     assert_err!(err, EndpointError::AddressInUse { .. });
     assert!(std::fs::symlink_metadata(&path)
         .unwrap()
@@ -382,7 +418,7 @@ fn a_probe_failing_with_another_errno_leaves_the_file() {
         assert!(pending.len() < 64);
     }
     let before = inode(&path);
-    let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
+    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
     match &err {
         EndpointError::AddressInUse {
             reason: InUseReason::ProbeFailed(e),
@@ -404,7 +440,7 @@ fn a_stream_socket_at_the_path_is_left_alone() {
     let path = dir.path().join("svc.sock");
     let other = raw_listener(&path, SocketType::STREAM, 4);
     let before = inode(&path);
-    let err = Listener::bind(dir.path(), "svc", &ListenerConfig::default()).unwrap_err();
+    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
     assert_err!(
         err,
         EndpointError::AddressInUse {

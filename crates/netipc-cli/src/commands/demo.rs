@@ -17,15 +17,15 @@ use std::time::Instant;
 use netipc::cache::{name_hash, CgroupsCache};
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::increment::{self, IncrementClient};
-use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
+use netipc::service::{CallError, ClientConfig, ManagedServer, ServerConfig};
 
 use super::output;
 use super::query::transport_name;
 use super::serve::{response_limit_for, start};
 use crate::cgroupfs::{Layout, ScanSource};
 use crate::cli::DemoArgs;
-use crate::endpoint::{check_state, socket_path, CGROUPS_SERVICE, INCREMENT_SERVICE};
-use crate::exit::{CliError, Exit};
+use crate::endpoint::{check_state, endpoint, CGROUPS_SERVICE, INCREMENT_SERVICE};
+use crate::exit::{describe, CliError, Exit};
 use crate::format::{self, Row};
 use crate::latency::{LatencySummary, Samples};
 use crate::provider::SnapshotProvider;
@@ -151,7 +151,7 @@ impl Demo<'_> {
         let (snapshot_server, increment_server) = self.start_providers(&provider)?;
         self.check_stop()?;
 
-        let config = ClientConfig::new(self.token.value);
+        let config = ClientConfig::new(self.token.auth());
         let mut uds = self.snapshot_client(config.clone().uds_only())?;
         let payload = self.show_snapshot(&mut uds)?;
         let mut shm = self.snapshot_client(config.clone())?;
@@ -200,10 +200,11 @@ impl Demo<'_> {
                 })?;
                 provider = SnapshotProvider::with_root(&root, Layout::V2);
                 let r = provider.rescan().map_err(|e| {
-                    CliError::failure(format!("cannot scan the synthetic tree: {e}"))
+                    CliError::failure(format!("cannot scan the synthetic tree: {}", describe(&e)))
                 })?;
                 self.say(format_args!(
-                    "cgroups        cannot scan this machine's cgroups: {e}\n               serving a synthetic tree of {} cgroups from {} instead",
+                    "cgroups        cannot scan this machine's cgroups: {}\n               serving a synthetic tree of {} cgroups from {} instead",
+                    describe(&e),
                     r.items,
                     root.display(),
                 ))?;
@@ -217,8 +218,8 @@ impl Demo<'_> {
         &mut self,
         provider: &SnapshotProvider,
     ) -> Result<(ManagedServer, ManagedServer), CliError> {
-        let mut config = ServerConfig::new(self.token.value);
-        config.response_payload = response_limit_for(provider.current().payload.len());
+        let mut config = ServerConfig::new(self.token.auth());
+        config = config.with_response_payload(response_limit_for(provider.current().payload.len()));
         let snapshots = start(
             self.dir,
             CGROUPS_SERVICE,
@@ -228,7 +229,7 @@ impl Demo<'_> {
         let increments = start(
             self.dir,
             INCREMENT_SERVICE,
-            ServerConfig::new(self.token.value),
+            ServerConfig::new(self.token.auth()),
             increment::handler(|v| Ok(v.wrapping_add(1))),
         )?;
         self.say(format_args!(
@@ -244,20 +245,12 @@ impl Demo<'_> {
         let profile = client.status().profile;
         let view = client.call_snapshot().map_err(|e| {
             CliError::failure(format!(
-                "snapshot call over {} failed: {e}",
-                transport_name(profile)
+                "snapshot call over {} failed: {}",
+                transport_name(profile),
+                describe(&e)
             ))
         })?;
-        let rows: Vec<Row<'_>> = view
-            .iter()
-            .map(|i| Row {
-                hash: i.hash(),
-                options: i.options(),
-                enabled: i.enabled(),
-                name: i.name(),
-                path: i.path(),
-            })
-            .collect();
+        let rows: Vec<Row<'_>> = view.iter().map(|i| i.item()).collect();
         self.say(format_args!(
             "\n1. snapshot over {} ({}): generation {}, systemd_enabled {}, {} {}, {}",
             transport_name(profile),
@@ -287,8 +280,9 @@ impl Demo<'_> {
             .map(|view| view.as_bytes() == payload)
             .map_err(|e| {
                 CliError::failure(format!(
-                    "snapshot call over {} failed: {e}",
-                    transport_name(profile)
+                    "snapshot call over {} failed: {}",
+                    transport_name(profile),
+                    describe(&e)
                 ))
             })?;
         self.say(format_args!(
@@ -305,16 +299,15 @@ impl Demo<'_> {
 
     /// Step 3: a few hits and a miss in a Level 3 cache.
     fn show_lookups(&mut self) -> Result<(), CliError> {
-        let mut cache = CgroupsCache::new(
-            self.dir,
-            CGROUPS_SERVICE,
-            ClientConfig::new(self.token.value),
-        );
+        let endpoint = endpoint(self.dir, CGROUPS_SERVICE)?;
+        let socket = endpoint.socket_path().to_path_buf();
+        let mut cache = CgroupsCache::new(endpoint, ClientConfig::new(self.token.auth()));
         let refreshed = Instant::now();
         cache.refresh().map_err(|e| {
             CliError::failure(format!(
-                "cache refresh from {} failed: {e}",
-                socket_path(self.dir, CGROUPS_SERVICE).display()
+                "cache refresh from {} failed: {}",
+                socket.display(),
+                describe(&e)
             ))
         })?;
         let refresh_took = refreshed.elapsed();
@@ -374,7 +367,7 @@ impl Demo<'_> {
             "   {:<14} {:<17} {:>10} {:>10} {:>10} {:>10}",
             "transport", "call", "min", "p50", "p99", "max"
         ))?;
-        let config = ClientConfig::new(self.token.value);
+        let config = ClientConfig::new(self.token.auth());
         for (label, config, client) in [
             ("UDS", config.clone().uds_only(), uds),
             ("shared memory", config.clone(), shm),
@@ -388,27 +381,18 @@ impl Demo<'_> {
     }
 
     fn snapshot_client(&self, config: ClientConfig) -> Result<CgroupsSnapshotClient, CliError> {
-        let mut client = CgroupsSnapshotClient::new(self.dir, CGROUPS_SERVICE, config);
+        let mut client = CgroupsSnapshotClient::new(endpoint(self.dir, CGROUPS_SERVICE)?, config);
         client.refresh();
-        let status = client.status();
-        check_state(
-            &status,
-            &socket_path(self.dir, CGROUPS_SERVICE),
-            &self.token,
-        )?;
+        check_state(&client.status(), client.endpoint(), &self.token)?;
         Ok(client)
     }
 
     fn time_increment(&self, config: ClientConfig, calls: u32) -> Result<LatencySummary, CliError> {
-        let mut client = IncrementClient::new(self.dir, INCREMENT_SERVICE, config);
+        let mut client = IncrementClient::new(endpoint(self.dir, INCREMENT_SERVICE)?, config);
         client.refresh();
-        let status = client.status();
-        check_state(
-            &status,
-            &socket_path(self.dir, INCREMENT_SERVICE),
-            &self.token,
-        )?;
-        let fail = |e| CliError::failure(format!("INCREMENT call failed: {e}"));
+        check_state(&client.status(), client.endpoint(), &self.token)?;
+        let fail =
+            |e: CallError| CliError::failure(format!("INCREMENT call failed: {}", describe(&e)));
         let mut value = 0;
         for _ in 0..100 {
             value = client.call(value).map_err(fail)?;
@@ -438,7 +422,9 @@ impl Demo<'_> {
         client: &mut CgroupsSnapshotClient,
         calls: u32,
     ) -> Result<LatencySummary, CliError> {
-        let fail = |e| CliError::failure(format!("CGROUPS_SNAPSHOT call failed: {e}"));
+        let fail = |e: CallError| {
+            CliError::failure(format!("CGROUPS_SNAPSHOT call failed: {}", describe(&e)))
+        };
         for _ in 0..10 {
             client.call_snapshot().map_err(fail)?;
         }

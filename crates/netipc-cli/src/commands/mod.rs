@@ -2,14 +2,13 @@
 //! one-line message and exit code; `main` prints and exits.
 
 use std::io;
-use std::path::Path;
 
-use netipc::service::{CallError, ClientState, ClientStatus};
+use netipc::service::{CallError, ClientState, ClientStatus, Endpoint};
 use netipc::wire::Status;
 
 use crate::cli::{Cli, Command, Serve};
 use crate::endpoint::check_state;
-use crate::exit::CliError;
+use crate::exit::{describe, CliError};
 use crate::signals::StopFlag;
 use crate::token::Token;
 
@@ -56,15 +55,16 @@ pub(crate) fn output(result: io::Result<()>) -> Result<(), CliError> {
 pub(crate) fn call_failed(
     status: &ClientStatus,
     err: &CallError,
-    socket: &Path,
+    endpoint: &Endpoint,
     token: &Token,
     method: &str,
 ) -> CliError {
+    let socket = endpoint.socket_path();
     if matches!(
         status.state,
         ClientState::NotFound | ClientState::AuthFailed | ClientState::Incompatible
     ) {
-        if let Err(e) = check_state(status, socket, token) {
+        if let Err(e) = check_state(status, endpoint, token) {
             return e;
         }
     }
@@ -74,8 +74,9 @@ pub(crate) fn call_failed(
             socket.display()
         )),
         other => CliError::failure(format!(
-            "{method} call to {} failed: {other}",
-            socket.display()
+            "{method} call to {} failed: {}",
+            socket.display(),
+            describe(other)
         )),
     }
 }

@@ -2,22 +2,21 @@
 
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::time::Instant;
 
 use netipc::cache::{name_hash, CgroupsCache};
 use netipc::codec::increment as increment_codec;
 use netipc::service::cgroups::CgroupsSnapshotClient;
 use netipc::service::increment::IncrementClient;
-use netipc::service::ClientConfig;
-use netipc::transport::session::{self, ClientSession, ConnectError};
-use netipc::transport::{ClientProposal, EndpointError, HandshakeError};
+use netipc::service::ClientError;
+use netipc::service::{ClientConfig, Endpoint};
+use netipc::transport::{ClientProposal, ClientSession, SessionConfig};
 use netipc::wire::{Header, Method, Profiles};
 
 use super::{call_failed, output};
 use crate::cli::{Common, LookupArgs, PingArgs, SnapshotArgs, StatusArgs};
-use crate::endpoint::{check_run_dir, check_state, socket_path};
-use crate::exit::{CliError, Exit};
+use crate::endpoint::{check_run_dir, check_state, connect_failed, endpoint};
+use crate::exit::{describe, CliError, Exit};
 use crate::format::{self, Row, SnapshotSummary};
 use crate::latency::Samples;
 use crate::token::{self, Token};
@@ -25,11 +24,12 @@ use crate::token::{self, Token};
 /// Round trips made before `ping` starts measuring.
 const PING_WARMUP: u32 = 100;
 
-/// Token, run-dir check and socket path shared by the client commands.
-fn prepare(common: &Common, service: &str) -> Result<(Token, std::path::PathBuf), CliError> {
+/// Token, endpoint and run-dir check shared by the client commands.
+fn prepare(common: &Common, service: &str) -> Result<(Token, Endpoint), CliError> {
     let token = token::resolve(common.token)?;
-    check_run_dir(&common.run_dir, service)?;
-    Ok((token, socket_path(&common.run_dir, service)))
+    let endpoint = endpoint(&common.run_dir, service)?;
+    check_run_dir(&endpoint)?;
+    Ok((token, endpoint))
 }
 
 /// `netipc snapshot`: fetch and print the whole snapshot.
@@ -39,12 +39,12 @@ fn prepare(common: &Common, service: &str) -> Result<(Token, std::path::PathBuf)
 /// No token, unusable run directory, no provider, token rejected, or a
 /// failed call.
 pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
-    let config = ClientConfig::new(token.value).uds_only();
-    let mut client = CgroupsSnapshotClient::new(&args.common.run_dir, &args.service, config);
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
+    let config = ClientConfig::new(token.auth()).uds_only();
+    let mut client = CgroupsSnapshotClient::new(endpoint.clone(), config);
     client.refresh();
     let status = client.status();
-    check_state(&status, &socket, &token)?;
+    check_state(&status, &endpoint, &token)?;
 
     let fetched = client.call_snapshot().map(|view| {
         let summary = SnapshotSummary {
@@ -54,13 +54,7 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
         };
         let stdout = io::stdout();
         let mut out = BufWriter::new(stdout.lock());
-        let rows = view.iter().map(|i| Row {
-            hash: i.hash(),
-            options: i.options(),
-            enabled: i.enabled(),
-            name: i.name(),
-            path: i.path(),
-        });
+        let rows = view.iter().map(|i| i.item());
         let written = if args.json {
             format::write_json(&mut out, &summary, rows)
         } else {
@@ -77,7 +71,7 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
             Err(call_failed(
                 &status,
                 &e,
-                &socket,
+                &endpoint,
                 &token,
                 "CGROUPS_SNAPSHOT",
             ))
@@ -91,19 +85,28 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
 ///
 /// As for [`snapshot`], plus exit 6 when no cgroup has that name.
 pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
-    let config = ClientConfig::new(token.value).uds_only();
-    let mut cache = CgroupsCache::new(&args.common.run_dir, &args.service, config);
-    if let Err(e) = cache.refresh() {
-        let status = cache.client().status();
-        check_state(&status, &socket, &token)?;
-        return Err(call_failed(
-            &status,
-            &e,
-            &socket,
-            &token,
-            "CGROUPS_SNAPSHOT",
-        ));
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
+    let config = ClientConfig::new(token.auth()).uds_only();
+    let mut cache = CgroupsCache::new(endpoint.clone(), config);
+    match cache.refresh() {
+        Ok(()) => {}
+        Err(ClientError::Connect(e)) => return Err(connect_failed(&e, &endpoint, &token)),
+        Err(ClientError::Call(e)) => {
+            let status = cache.client().status();
+            return Err(call_failed(
+                &status,
+                &e,
+                &endpoint,
+                &token,
+                "CGROUPS_SNAPSHOT",
+            ));
+        }
+        Err(other) => {
+            return Err(CliError::failure(format!(
+                "cache refresh from {endpoint} failed: {}",
+                describe(&other)
+            )))
+        }
     }
     let name = args.name.as_bytes();
     let hash = name_hash(name);
@@ -146,20 +149,20 @@ pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
 /// As for [`snapshot`], or when the endpoint does not answer INCREMENT
 /// correctly.
 pub fn ping(args: &PingArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
-    let mut config = ClientConfig::new(token.value);
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
+    let mut config = ClientConfig::new(token.auth());
     if !args.shm {
         config = config.uds_only();
     }
-    let mut client = IncrementClient::new(&args.common.run_dir, &args.service, config);
+    let mut client = IncrementClient::new(endpoint.clone(), config);
     client.refresh();
     let status = client.status();
-    check_state(&status, &socket, &token)?;
+    check_state(&status, &endpoint, &token)?;
     let transport = transport_name(status.profile);
 
     let fail = |client: &IncrementClient, e| {
         let status = client.status();
-        call_failed(&status, &e, &socket, &token, "INCREMENT")
+        call_failed(&status, &e, &endpoint, &token, "INCREMENT")
     };
     let mut value = 0u64;
     let mut samples = Samples::with_capacity(args.count as usize);
@@ -173,7 +176,7 @@ pub fn ping(args: &PingArgs) -> Result<(), CliError> {
         if answer != value.wrapping_add(1) {
             return Err(CliError::failure(format!(
                 "provider at {} answered {answer} to INCREMENT {value}",
-                socket.display()
+                endpoint
             )));
         }
         if i >= PING_WARMUP {
@@ -190,7 +193,7 @@ pub fn ping(args: &PingArgs) -> Result<(), CliError> {
         out,
         "{} INCREMENT round trips to {} over {transport}\n{}  mean {} ({} calls/s)",
         format::count(summary.count as u64),
-        socket.display(),
+        endpoint,
         summary.line(),
         format::duration(summary.mean),
         format::count(summary.per_second() as u64),
@@ -204,24 +207,21 @@ pub fn ping(args: &PingArgs) -> Result<(), CliError> {
 ///
 /// As for [`snapshot`].
 pub fn status(args: &StatusArgs) -> Result<(), CliError> {
-    let (token, socket) = prepare(&args.common, &args.service)?;
+    let (token, endpoint) = prepare(&args.common, &args.service)?;
     let offered = if args.shm {
         Profiles::BASELINE | Profiles::SHM_HYBRID
     } else {
         Profiles::BASELINE
     };
-    let config = session::ClientConfig {
-        proposal: ClientProposal {
-            supported: offered,
-            preferred: offered.highest(),
-            auth_token: token.value,
-            ..ClientProposal::default()
-        },
-        ..session::ClientConfig::default()
-    };
+    let config = SessionConfig::new(ClientProposal {
+        supported: offered,
+        preferred: offered.highest(),
+        auth_token: token.auth(),
+        ..ClientProposal::default()
+    });
     let started = Instant::now();
-    let mut session = ClientSession::connect(&args.common.run_dir, &args.service, &config)
-        .map_err(|e| connect_error(&e, &socket, &token))?;
+    let mut session = ClientSession::connect(&endpoint, &config)
+        .map_err(|e| connect_failed(&e, &endpoint, &token))?;
     let connected = started.elapsed();
     let ack = *session.negotiated();
 
@@ -231,7 +231,7 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
     let request = Header::request(Method::Increment, payload.len() as u32, 1);
     let started = Instant::now();
     let response = session.call(&request, &payload).map_err(|e| {
-        CliError::failure(format!("round trip to {} failed: {e}", socket.display()))
+        CliError::failure(format!("round trip to {endpoint} failed: {}", describe(&e)))
     })?;
     let round_trip = started.elapsed();
     let answered = match response.status() {
@@ -252,7 +252,7 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
          packet size     {} bytes\n\
          handshake       {} (connect + HELLO/HELLO_ACK{})\n\
          round trip      {} (one INCREMENT request, answered {answered})",
-        socket.display(),
+        endpoint,
         ack.session_id,
         ack.selected_profile,
         offered,
@@ -270,32 +270,6 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
         },
         format::duration(round_trip),
     ))
-}
-
-/// The tool's error for a failed Level 1 connect.
-fn connect_error(e: &ConnectError, socket: &Path, token: &Token) -> CliError {
-    match e {
-        ConnectError::Endpoint(EndpointError::NotFound { .. }) => CliError::no_provider(socket),
-        ConnectError::Handshake(HandshakeError::AuthFailed) => {
-            CliError::auth_rejected(socket, &token.source.describe())
-        }
-        ConnectError::Handshake(HandshakeError::NoCommonProfile) => CliError::failure(format!(
-            "provider at {} shares no transport profile with us",
-            socket.display()
-        )),
-        ConnectError::Handshake(HandshakeError::Incompatible(why)) => CliError::failure(format!(
-            "provider at {} is incompatible: {why}",
-            socket.display()
-        )),
-        ConnectError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
-            format!("cannot connect to {}: permission denied", socket.display()),
-        ),
-        ConnectError::ShmAttach { path, source } => CliError::failure(format!(
-            "cannot attach shared memory {}: {source} (the provider may run as another user; try without --shm)",
-            path.display()
-        )),
-        other => CliError::failure(format!("cannot connect to {}: {other}", socket.display())),
-    }
 }
 
 /// "UDS" or "shared memory" for a session's profile.

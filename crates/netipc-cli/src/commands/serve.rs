@@ -11,8 +11,8 @@ use netipc::transport::{EndpointError, InUseReason};
 
 use crate::cgroupfs::{Layout, ScanSource};
 use crate::cli::{LayoutArg, ServeCgroupsArgs, ServeIncrementArgs};
-use crate::endpoint::{io_reason, run_dir_error, socket_path};
-use crate::exit::CliError;
+use crate::endpoint::{endpoint, io_reason, run_dir_error};
+use crate::exit::{describe, CliError};
 use crate::format;
 use crate::provider::SnapshotProvider;
 use crate::signals::StopFlag;
@@ -46,15 +46,16 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
     let mut provider = SnapshotProvider::new(source);
     let mut last_failure = None;
     if let Err(e) = provider.rescan() {
+        let text = describe(&e);
         eprintln!(
-            "netipc: cannot scan the cgroup filesystem: {e}; serving an empty snapshot (generation 0) until a scan succeeds"
+            "netipc: cannot scan the cgroup filesystem: {text}; serving an empty snapshot (generation 0) until a scan succeeds"
         );
-        last_failure = Some(e.to_string());
+        last_failure = Some(text);
     }
 
     let first = provider.current();
-    let mut config = ServerConfig::new(token.value);
-    config.response_payload = response_limit_for(first.payload.len());
+    let mut config = ServerConfig::new(token.auth());
+    config = config.with_response_payload(response_limit_for(first.payload.len()));
     let server = start(run_dir, &args.service, config, provider.handle().handler())?;
     let root = provider
         .last_scan()
@@ -87,7 +88,7 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
             }
             Err(e) => {
                 // Report each distinct failure once, not every interval.
-                let text = e.to_string();
+                let text = describe(&e);
                 if last_failure.as_deref() != Some(text.as_str()) {
                     eprintln!(
                         "netipc: rescan failed, still serving generation {}: {text}",
@@ -115,7 +116,7 @@ pub fn increment(args: &ServeIncrementArgs, stop: &StopFlag) -> Result<(), CliEr
     let server = start(
         run_dir,
         &args.service,
-        ServerConfig::new(token.value),
+        ServerConfig::new(token.auth()),
         handler,
     )?;
     println!(
@@ -147,8 +148,9 @@ pub(crate) fn start(
     config: ServerConfig,
     handler: impl Handler,
 ) -> Result<ManagedServer, CliError> {
-    ManagedServer::start(run_dir, service, config, handler)
-        .map_err(|e| start_error(&e, &socket_path(run_dir, service)))
+    let endpoint = endpoint(run_dir, service)?;
+    let socket = endpoint.socket_path().to_path_buf();
+    ManagedServer::start(endpoint, config, handler).map_err(|e| start_error(&e, &socket))
 }
 
 fn start_error(e: &ServerError, socket: &Path) -> CliError {
@@ -163,7 +165,11 @@ fn start_error(e: &ServerError, socket: &Path) -> CliError {
         ServerError::Endpoint(EndpointError::PermissionDenied { .. }) => CliError::run_dir(
             format!("cannot listen at {}: permission denied", socket.display()),
         ),
-        other => CliError::failure(format!("cannot listen at {}: {other}", socket.display())),
+        other => CliError::failure(format!(
+            "cannot listen at {}: {}",
+            socket.display(),
+            describe(other)
+        )),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use netipc_core::auth::AuthToken;
 use netipc_core::cache::CgroupsTable;
 use netipc_core::service::cgroups::CgroupsSnapshotClient;
 use netipc_core::service::increment::IncrementClient;
@@ -10,7 +11,7 @@ use netipc_core::service::string_reverse::StringReverseClient;
 use netipc_core::service::{ClientConfig, ClientState};
 use netipc_core::wire::Profiles;
 
-use super::{call_failure, connect_failure_code, Endpoint, Kind};
+use super::{call_failure, connect_failure_code, error_text, Endpoint, Kind};
 use crate::ffi_client_status::*;
 use crate::result::*;
 
@@ -23,6 +24,7 @@ fn state_code(state: ClientState) -> u32 {
         ClientState::AuthFailed => NETIPC_STATE_AUTH_FAILED,
         ClientState::Incompatible => NETIPC_STATE_INCOMPATIBLE,
         ClientState::Broken => NETIPC_STATE_BROKEN,
+        _ => NETIPC_STATE_DISCONNECTED,
     }
 }
 
@@ -39,24 +41,24 @@ pub(crate) struct ClientSettings {
 
 impl ClientSettings {
     pub fn new(token: u64) -> Self {
-        let defaults = ClientConfig::new(token);
+        let defaults = ClientConfig::new(AuthToken::new(token));
+        let session = &defaults.session;
         ClientSettings {
             token,
-            profiles: defaults.profiles.bits(),
-            preferred: defaults.preferred.bits(),
+            profiles: session.proposal.supported.bits(),
+            preferred: session.proposal.preferred.bits(),
             batch_items: defaults.batch_items,
-            handshake_timeout: defaults.handshake_timeout,
-            response_timeout: defaults.response_timeout,
+            handshake_timeout: session.handshake_timeout,
+            response_timeout: session.response_timeout,
         }
     }
 
     fn config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new(self.token).with_batch_items(self.batch_items);
-        config.profiles = Profiles(self.profiles);
-        config.preferred = Profiles(self.preferred);
-        config.handshake_timeout = self.handshake_timeout;
-        config.response_timeout = self.response_timeout;
-        config
+        ClientConfig::new(AuthToken::new(self.token))
+            .with_profiles(Profiles(self.profiles), Profiles(self.preferred))
+            .with_batch_items(self.batch_items)
+            .with_handshake_timeout(self.handshake_timeout)
+            .with_response_timeout(self.response_timeout)
     }
 }
 
@@ -103,14 +105,14 @@ macro_rules! each {
 impl AnyClient {
     /// A client for the endpoint; no I/O happens.
     pub fn new(kind: Kind, endpoint: &Endpoint, settings: &ClientSettings) -> Self {
-        let (dir, service, config) = (&endpoint.run_dir, &endpoint.service, settings.config());
+        let (endpoint, config) = (endpoint.0.clone(), settings.config());
         match kind {
-            Kind::Increment => AnyClient::Increment(IncrementClient::new(dir, service, config)),
+            Kind::Increment => AnyClient::Increment(IncrementClient::new(endpoint, config)),
             Kind::StringReverse => {
-                AnyClient::StringReverse(StringReverseClient::new(dir, service, config))
+                AnyClient::StringReverse(StringReverseClient::new(endpoint, config))
             }
             Kind::CgroupsSnapshot => {
-                AnyClient::CgroupsSnapshot(CgroupsSnapshotClient::new(dir, service, config))
+                AnyClient::CgroupsSnapshot(CgroupsSnapshotClient::new(endpoint, config))
             }
         }
     }
@@ -174,10 +176,11 @@ impl AnyClient {
             calls: s.calls,
             failures: s.failures,
             overflow_recoveries: s.overflow_recoveries,
-            last_error: s.last_error.unwrap_or_default().into_bytes(),
-            last_connect_failure: s
-                .last_connect_failure
-                .map_or(NETIPC_OK, connect_failure_code),
+            last_connect_failure: s.connect_failure().map_or(NETIPC_OK, connect_failure_code),
+            last_error: s
+                .last_error
+                .map(|e| error_text(&e).into_bytes())
+                .unwrap_or_default(),
         }
     }
 

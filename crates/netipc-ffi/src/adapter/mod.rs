@@ -9,12 +9,12 @@ pub(crate) mod client;
 pub(crate) mod server;
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::Path;
 
 use netipc_core::auth;
-use netipc_core::service::{CallError, ConnectFailure};
-use netipc_core::transport::session::{ConnectError, SessionError};
-use netipc_core::transport::{self, EndpointError, HandshakeError, TransportError};
+use netipc_core::service::{
+    CallError, ConnectFailure, EndpointError, SessionError, TransportError,
+};
 use netipc_core::wire::{Method, Profiles, Status};
 
 use crate::result::*;
@@ -72,10 +72,7 @@ pub(crate) fn check_profiles(supported: u32, preferred: u32) -> Result<(), Failu
 
 /// A checked endpoint: `{run_dir}/{service}.sock`.
 #[derive(Debug, Clone)]
-pub(crate) struct Endpoint {
-    pub run_dir: PathBuf,
-    pub service: String,
-}
+pub(crate) struct Endpoint(pub(crate) netipc_core::service::Endpoint);
 
 impl Endpoint {
     pub fn new(run_dir: &[u8], service: &[u8]) -> Result<Endpoint, Failure> {
@@ -87,11 +84,10 @@ impl Endpoint {
         }
         let service = std::str::from_utf8(service)
             .map_err(|_| Failure::invalid("service name is not UTF-8"))?;
-        transport::validate_service_name(service).map_err(|e| endpoint_failure(&e))?;
-        Ok(Endpoint {
-            run_dir: PathBuf::from(std::ffi::OsStr::from_bytes(run_dir)),
-            service: service.to_string(),
-        })
+        let run_dir = Path::new(std::ffi::OsStr::from_bytes(run_dir));
+        netipc_core::service::Endpoint::new(run_dir, service)
+            .map(Endpoint)
+            .map_err(|e| endpoint_failure(&e))
     }
 }
 
@@ -128,7 +124,7 @@ pub(crate) fn endpoint_failure(e: &EndpointError) -> Failure {
     Failure::new(code, error_text(e))
 }
 
-/// The code of the kind of connect failure a client recorded.
+/// The code of a kind of connect failure.
 pub(crate) fn connect_failure_code(kind: ConnectFailure) -> netipc_result {
     match kind {
         ConnectFailure::NotFound => NETIPC_ERR_NO_PROVIDER,
@@ -136,24 +132,9 @@ pub(crate) fn connect_failure_code(kind: ConnectFailure) -> netipc_result {
         ConnectFailure::AuthFailed => NETIPC_ERR_AUTH_REJECTED,
         ConnectFailure::Incompatible => NETIPC_ERR_INCOMPATIBLE,
         ConnectFailure::LimitRejected => NETIPC_ERR_OVERFLOW,
-        ConnectFailure::Handshake => NETIPC_ERR_PROTOCOL,
-        _ => NETIPC_ERR_IO,
-    }
-}
-
-fn connect_error_code(e: &ConnectError) -> netipc_result {
-    match e {
-        ConnectError::Endpoint(e) => endpoint_failure(e).code,
-        ConnectError::Handshake(h) => match h {
-            HandshakeError::AuthFailed => NETIPC_ERR_AUTH_REJECTED,
-            HandshakeError::NoCommonProfile | HandshakeError::Incompatible(_) => {
-                NETIPC_ERR_INCOMPATIBLE
-            }
-            HandshakeError::LimitRejected => NETIPC_ERR_OVERFLOW,
-            HandshakeError::Timeout => NETIPC_ERR_TIMEOUT,
-            HandshakeError::PeerClosed => NETIPC_ERR_PEER_CLOSED,
-            _ => NETIPC_ERR_PROTOCOL,
-        },
+        ConnectFailure::TimedOut => NETIPC_ERR_TIMEOUT,
+        ConnectFailure::PeerClosed => NETIPC_ERR_PEER_CLOSED,
+        ConnectFailure::Protocol => NETIPC_ERR_PROTOCOL,
         _ => NETIPC_ERR_IO,
     }
 }
@@ -178,7 +159,7 @@ fn status_code(status: Status) -> netipc_result {
         Status::Incompatible | Status::Unsupported => NETIPC_ERR_INCOMPATIBLE,
         Status::LimitExceeded => NETIPC_ERR_OVERFLOW,
         Status::InternalError => NETIPC_ERR_PROVIDER_FAILED,
-        Status::BadEnvelope | Status::Ok => NETIPC_ERR_PROTOCOL,
+        _ => NETIPC_ERR_PROTOCOL,
     }
 }
 
@@ -187,12 +168,14 @@ pub(crate) fn call_failure(e: &CallError) -> Failure {
     let code = match e {
         CallError::NotReady(_) => NETIPC_ERR_NOT_READY,
         CallError::RequestTooLarge { .. } | CallError::Overflow { .. } => NETIPC_ERR_OVERFLOW,
-        CallError::Reconnect(c) => connect_error_code(c),
+        CallError::Reconnect(c) => connect_failure_code(c.kind()),
         CallError::Session(s) => session_error_code(s),
         CallError::Status(s) => status_code(*s),
         // The library names this cause only in its text.
         CallError::Mismatch(what) if what.contains("item count") => NETIPC_ERR_BAD_ITEM_COUNT,
-        CallError::Encode(_) => NETIPC_ERR_INVALID_ARGUMENT,
+        CallError::TooManyItems { .. } | CallError::Encode(_) | CallError::EncodeBatch(_) => {
+            NETIPC_ERR_INVALID_ARGUMENT
+        }
         _ => NETIPC_ERR_PROTOCOL,
     };
     Failure::new(code, error_text(e))

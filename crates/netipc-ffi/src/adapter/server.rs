@@ -1,6 +1,7 @@
 //! Managed servers for C handlers, and the snapshot builder they fill.
 
-use netipc_core::codec::cgroups::SnapshotBuilder;
+use netipc_core::auth::AuthToken;
+use netipc_core::codec::cgroups::{CgroupItem, SnapshotBuilder};
 use netipc_core::codec::CodecError;
 use netipc_core::service::{
     cgroups, increment, string_reverse, Handler, HandlerError, ManagedServer, ServerConfig,
@@ -32,24 +33,22 @@ pub(crate) struct ServerSettings {
 
 impl ServerSettings {
     pub fn new(token: u64) -> Self {
-        let defaults = ServerConfig::new(token);
+        let defaults = ServerConfig::new(AuthToken::new(token));
         ServerSettings {
             token,
             workers: DEFAULT_WORKERS,
-            profiles: defaults.profiles.bits(),
-            preferred: defaults.preferred.bits(),
+            profiles: defaults.session.policy.supported.bits(),
+            preferred: defaults.session.policy.preferred.bits(),
             max_response: DEFAULT_MAX_RESPONSE,
-            socket_mode: defaults.socket_mode,
+            socket_mode: defaults.listener.socket_mode,
         }
     }
 
     fn config(&self) -> ServerConfig {
-        let mut config = ServerConfig::new(self.token);
-        config.max_sessions = self.workers as usize;
-        config.profiles = Profiles(self.profiles);
-        config.preferred = Profiles(self.preferred);
-        config.socket_mode = self.socket_mode;
-        config
+        ServerConfig::new(AuthToken::new(self.token))
+            .with_max_sessions(self.workers as usize)
+            .with_profiles(Profiles(self.profiles), Profiles(self.preferred))
+            .with_socket_mode(self.socket_mode)
     }
 }
 
@@ -92,17 +91,12 @@ fn start(
     settings: &ServerSettings,
     handler: impl Handler,
 ) -> Result<Running, Failure> {
-    ManagedServer::start(
-        &endpoint.run_dir,
-        &endpoint.service,
-        settings.config(),
-        handler,
-    )
-    .map(Running)
-    .map_err(|e| match &e {
-        ServerError::Endpoint(inner) => endpoint_failure(inner),
-        _ => Failure::new(NETIPC_ERR_IO, error_text(&e)),
-    })
+    ManagedServer::start(endpoint.0.clone(), settings.config(), handler)
+        .map(Running)
+        .map_err(|e| match &e {
+            ServerError::Endpoint(inner) => endpoint_failure(inner),
+            _ => Failure::new(NETIPC_ERR_IO, error_text(&e)),
+        })
 }
 
 /// Serves INCREMENT with `f`; an `Err` is answered INTERNAL_ERROR.
@@ -117,7 +111,7 @@ where
     start(
         endpoint,
         settings,
-        increment::handler(move |v| f(v).map_err(HandlerError)),
+        increment::handler(move |v| f(v).map_err(HandlerError::new)),
     )
 }
 
@@ -136,7 +130,7 @@ where
         settings,
         string_reverse::handler(move |s| {
             let mut answer = Vec::new();
-            f(s.as_bytes(), &mut answer).map_err(HandlerError)?;
+            f(s.as_bytes(), &mut answer).map_err(HandlerError::new)?;
             String::from_utf8(answer)
                 .map_err(|_| HandlerError::new("the handler's answer is not UTF-8"))
         }),
@@ -163,8 +157,8 @@ where
                 builder: None,
                 limit,
             };
-            f(&mut sink).map_err(HandlerError)?;
-            sink.finish().map_err(HandlerError)
+            f(&mut sink).map_err(HandlerError::new)?;
+            sink.finish().map_err(HandlerError::new)
         }),
     )
 }
@@ -209,7 +203,13 @@ impl SnapshotSink<'_> {
             .as_mut()
             .ok_or_else(|| Failure::invalid("begin the snapshot before adding items"))?;
         builder
-            .push(hash, options, enabled, name, path)
+            .push(CgroupItem {
+                hash,
+                options,
+                enabled,
+                name,
+                path,
+            })
             .map_err(|e| {
                 let code = match e {
                     CodecError::TooLarge { .. } | CodecError::FieldOverflow { .. } => {

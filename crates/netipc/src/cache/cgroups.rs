@@ -1,40 +1,17 @@
 //! The owned, indexed cgroups snapshot and the cache that refreshes it.
 
-use std::path::Path;
 use std::time::Instant;
 
-use crate::codec::cgroups::SnapshotView;
+use crate::codec::cgroups::{CgroupItem, SnapshotView};
 use crate::service::cgroups::CgroupsSnapshotClient;
-use crate::service::{CallError, ClientConfig, ClientState};
+use crate::service::{CallError, ClientConfig, ClientError, ClientState, Endpoint};
 
 /// Fewest index buckets.
 const MIN_BUCKETS: usize = 16;
 
-/// One cgroup of a [`CgroupsTable`], borrowed from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cgroup<'a> {
-    /// The producer's identity hash of `name` (opaque; never recomputed).
-    pub hash: u32,
-    /// Producer-defined option bits.
-    pub options: u32,
-    /// Whether the producer collects this cgroup (non-zero = yes).
-    pub enabled: u32,
-    /// The cgroup's name (raw bytes, no NUL).
-    pub name: &'a [u8],
-    /// The cgroup's directory (raw bytes, no NUL).
-    pub path: &'a [u8],
-}
-
-impl Cgroup<'_> {
-    /// The name as text, with invalid UTF-8 replaced.
-    pub fn name_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.name)
-    }
-    /// The path as text, with invalid UTF-8 replaced.
-    pub fn path_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.path)
-    }
-}
+/// One cgroup of a [`CgroupsTable`], borrowed from it: the codec's
+/// [`CgroupItem`].
+pub type Cgroup<'a> = CgroupItem<'a>;
 
 /// Fixed-size part of an entry; its strings live in the table's arena.
 #[derive(Debug, Clone, Copy)]
@@ -76,26 +53,20 @@ impl CgroupsTable {
         table.entries.reserve_exact(view.item_count());
         table.strings.reserve_exact(bytes);
         for item in view.iter() {
-            table.push(
-                item.hash(),
-                item.options(),
-                item.enabled(),
-                item.name(),
-                item.path(),
-            );
+            table.push(item.item());
         }
         table.reindex();
         table
     }
 
-    /// Builds a table from `(hash, options, enabled, name, path)` tuples.
+    /// Builds a table from items.
     pub fn from_items<'a, I>(systemd_enabled: u32, generation: u64, items: I) -> Self
     where
-        I: IntoIterator<Item = (u32, u32, u32, &'a [u8], &'a [u8])>,
+        I: IntoIterator<Item = CgroupItem<'a>>,
     {
         let mut table = CgroupsTable::with_header(systemd_enabled, generation);
-        for (hash, options, enabled, name, path) in items {
-            table.push(hash, options, enabled, name, path);
+        for item in items {
+            table.push(item);
         }
         table.reindex();
         table
@@ -109,7 +80,14 @@ impl CgroupsTable {
         }
     }
 
-    fn push(&mut self, hash: u32, options: u32, enabled: u32, name: &[u8], path: &[u8]) {
+    fn push(&mut self, item: CgroupItem<'_>) {
+        let CgroupItem {
+            hash,
+            options,
+            enabled,
+            name,
+            path,
+        } = item;
         let name_start = self.strings.len();
         self.strings.extend_from_slice(name);
         let name_end = self.strings.len();
@@ -257,7 +235,8 @@ impl<'a> Iterator for Iter<'a> {
 impl ExactSizeIterator for Iter<'_> {}
 
 /// The cache's state and counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CacheStatus {
     /// At least one refresh succeeded.
     pub populated: bool,
@@ -275,8 +254,10 @@ pub struct CacheStatus {
     pub client_state: ClientState,
     /// When the cache was last replaced.
     pub last_success: Option<Instant>,
-    /// Why the last refresh failed, if it did.
-    pub last_error: Option<String>,
+    /// Why the last refresh failed, if it did (cleared by a successful
+    /// one). [`ClientError::connect_failure`] tells a missing provider, a
+    /// rejected token, a denied permission … apart.
+    pub last_error: Option<ClientError>,
 }
 
 /// A client-side cache of the cgroups snapshot, refreshed on demand.
@@ -292,14 +273,14 @@ pub struct CgroupsCache {
     successes: u64,
     failures: u64,
     last_success: Option<Instant>,
-    last_error: Option<String>,
+    last_error: Option<ClientError>,
 }
 
 impl CgroupsCache {
-    /// A cache fed by the endpoint `{run_dir}/{service}.sock`.
-    pub fn new(run_dir: impl AsRef<Path>, service: &str, config: ClientConfig) -> Self {
+    /// A cache fed by the provider at `endpoint`. No I/O happens here.
+    pub fn new(endpoint: Endpoint, config: ClientConfig) -> Self {
         CgroupsCache {
-            client: CgroupsSnapshotClient::new(run_dir, service, config),
+            client: CgroupsSnapshotClient::new(endpoint, config),
             table: CgroupsTable::default(),
             populated: false,
             successes: 0,
@@ -311,13 +292,24 @@ impl CgroupsCache {
 
     /// Refreshes the Level 2 client and fetches a new snapshot. On success
     /// the new snapshot replaces the cache; on failure the previous cache is
-    /// kept and the error returned.
-    pub fn refresh(&mut self) -> Result<(), CallError> {
+    /// kept and the error returned: [`ClientError::Connect`] with the real
+    /// cause when the client could not connect (no provider, token
+    /// rejected, permission denied, incompatible, timed out …),
+    /// [`ClientError::Call`] when the snapshot call failed.
+    pub fn refresh(&mut self) -> Result<(), ClientError> {
         self.client.refresh();
-        let fetched = self
-            .client
-            .call_snapshot()
-            .map(|view| CgroupsTable::from_view(&view));
+        let fetched = if self.client.ready() {
+            self.client
+                .call_snapshot()
+                .map(|view| CgroupsTable::from_view(&view))
+                .map_err(ClientError::Call)
+        } else {
+            let status = self.client.status();
+            Err(match status.last_connect_error {
+                Some(e) => ClientError::Connect(e),
+                None => ClientError::Call(CallError::NotReady(status.state)),
+            })
+        };
         match fetched {
             Ok(table) => {
                 self.table = table;
@@ -329,7 +321,7 @@ impl CgroupsCache {
             }
             Err(e) => {
                 self.failures += 1;
-                self.last_error = Some(e.to_string());
+                self.last_error = Some(e.clone());
                 Err(e)
             }
         }

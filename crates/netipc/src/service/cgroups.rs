@@ -7,10 +7,8 @@
 //! the snapshot fits, and later sessions start at the learned size.
 
 use super::client::{Client, Outgoing, ServiceKind};
-use super::server::{Handler, HandlerError, ServeError};
-use super::CallError;
+use super::{CallError, Handler, HandlerError, ServeError};
 use crate::codec::cgroups::{SnapshotRequest, SnapshotView, REQUEST_LEN};
-use crate::codec::CodecError;
 use crate::wire::Method;
 
 /// Response size hinted before anything was learned.
@@ -44,23 +42,22 @@ impl Client<CgroupsSnapshot> {
     }
 }
 
-impl From<CodecError> for HandlerError {
-    fn from(e: CodecError) -> Self {
-        HandlerError::new(e.to_string())
-    }
-}
-
 /// A managed-server handler for CGROUPS_SNAPSHOT.
 ///
 /// `f` writes the response payload into the buffer it is given, normally
 /// through a [`SnapshotBuilder`](crate::codec::cgroups::SnapshotBuilder):
 ///
 /// ```
-/// use netipc::codec::cgroups::SnapshotBuilder;
+/// use netipc::codec::cgroups::{CgroupItem, SnapshotBuilder};
 /// let handler = netipc::service::cgroups::handler(|buf| {
 ///     let mut b = SnapshotBuilder::new(buf, 1, 42, 1);
-///     b.push(0x1234, 0, 1, b"system.slice/sshd.service",
-///            b"/sys/fs/cgroup/system.slice/sshd.service")?;
+///     b.push(CgroupItem {
+///         hash: 0x1234,
+///         options: 0,
+///         enabled: 1,
+///         name: b"system.slice/sshd.service",
+///         path: b"/sys/fs/cgroup/system.slice/sshd.service",
+///     })?;
 ///     b.finish()?;
 ///     Ok(())
 /// });

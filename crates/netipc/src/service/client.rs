@@ -3,23 +3,34 @@
 //! (PROTOCOL.md §10.1–§10.5).
 
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
 use super::next_pow2;
-use crate::transport::session::{self, ClientSession, ConnectError, SessionError};
-use crate::transport::wait::WaitConfig;
-use crate::transport::EndpointError;
-use crate::transport::{ClientProposal, HandshakeError};
+use super::{CallError, ClientConfig, ClientError};
+use crate::transport::{
+    ClientSession, ConnectError, ConnectFailure, Endpoint, SessionConfig, SessionError,
+};
 use crate::wire::{Header, Method, Profiles, Status, MAX_REQUEST_PAYLOAD};
 
 /// Rounds of overflow recovery before a call gives up.
 const MAX_OVERFLOW_ROUNDS: u32 = 8;
 
+/// Seals [`ServiceKind`]: only this crate's service modules implement it.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::super::increment::Increment {}
+    impl Sealed for super::super::string_reverse::StringReverse {}
+    impl Sealed for super::super::cgroups::CgroupsSnapshot {}
+}
+
 /// A kind of service: its method code and the sizes its schema implies.
 ///
-/// Implemented by the marker types of the typed service modules.
-pub trait ServiceKind {
+/// Implemented by the marker types of the typed service modules
+/// ([`Increment`](super::increment::Increment),
+/// [`StringReverse`](super::string_reverse::StringReverse),
+/// [`CgroupsSnapshot`](super::cgroups::CgroupsSnapshot)); sealed, because
+/// a kind is only useful together with the typed calls its module adds.
+pub trait ServiceKind: sealed::Sealed {
     /// The method every request of this kind carries.
     const METHOD: Method;
     /// Request payload to propose for a plain call, or for batches of
@@ -31,6 +42,7 @@ pub trait ServiceKind {
 
 /// Connection state of a client context (PROTOCOL.md §10.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ClientState {
     /// Not connected; the next [`Client::refresh`] tries.
     Disconnected,
@@ -64,59 +76,6 @@ impl std::fmt::Display for ClientState {
     }
 }
 
-/// Settings of a client context. Sizes are never configured by the caller:
-/// they come from the service's schema and grow on demand.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// The shared secret the provider expects (see [`crate::auth`]).
-    pub auth_token: u64,
-    /// Profiles we can run. Default: UDS and shared memory.
-    pub profiles: Profiles,
-    /// Profiles we prefer. Default: shared memory.
-    pub preferred: Profiles,
-    /// Largest batch the caller intends to send (1 = no batches); sizes the
-    /// first request proposal.
-    pub batch_items: u32,
-    /// Longest wait for a HELLO_ACK.
-    pub handshake_timeout: Duration,
-    /// Longest wait for a response.
-    pub response_timeout: Duration,
-    /// How long to keep trying to attach a shared-memory region the server
-    /// announced before falling back to UDS for good.
-    pub shm_attach_timeout: Duration,
-    /// Spin-then-block policy of receives.
-    pub wait: WaitConfig,
-}
-
-impl ClientConfig {
-    /// Defaults with the given auth token.
-    pub fn new(auth_token: u64) -> Self {
-        ClientConfig {
-            auth_token,
-            profiles: Profiles::BASELINE | Profiles::SHM_HYBRID,
-            preferred: Profiles::SHM_HYBRID,
-            batch_items: 1,
-            handshake_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(30),
-            shm_attach_timeout: Duration::from_secs(5),
-            wait: WaitConfig::default(),
-        }
-    }
-
-    /// Only the UDS baseline.
-    pub fn uds_only(mut self) -> Self {
-        self.profiles = Profiles::BASELINE;
-        self.preferred = Profiles::BASELINE;
-        self
-    }
-
-    /// Sets the intended batch size.
-    pub fn with_batch_items(mut self, n: u32) -> Self {
-        self.batch_items = n.max(1);
-        self
-    }
-}
-
 /// Limits of the current session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NegotiatedLimits {
@@ -132,47 +91,9 @@ pub struct NegotiatedLimits {
     pub packet_size: u32,
 }
 
-/// Why the last connection attempt failed, as a kind a program can act on
-/// (the text is in [`ClientStatus::last_error`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectFailure {
-    /// No provider listens at the endpoint.
-    NotFound,
-    /// The socket exists but we may not connect to it.
-    PermissionDenied,
-    /// The provider rejected our auth token.
-    AuthFailed,
-    /// No common profile, or protocol versions that cannot work together.
-    Incompatible,
-    /// The provider refused our size proposal.
-    LimitRejected,
-    /// The handshake timed out or the provider broke the protocol.
-    Handshake,
-    /// Anything else (bad service name, I/O error, no profile left after a
-    /// shared-memory fallback).
-    Other,
-}
-
-impl ConnectFailure {
-    fn of(e: &ConnectError) -> Self {
-        match e {
-            ConnectError::Endpoint(EndpointError::NotFound { .. }) => ConnectFailure::NotFound,
-            ConnectError::Endpoint(EndpointError::PermissionDenied { .. }) => {
-                ConnectFailure::PermissionDenied
-            }
-            ConnectError::Handshake(HandshakeError::AuthFailed) => ConnectFailure::AuthFailed,
-            ConnectError::Handshake(
-                HandshakeError::NoCommonProfile | HandshakeError::Incompatible(_),
-            ) => ConnectFailure::Incompatible,
-            ConnectError::Handshake(HandshakeError::LimitRejected) => ConnectFailure::LimitRejected,
-            ConnectError::Handshake(_) => ConnectFailure::Handshake,
-            _ => ConnectFailure::Other,
-        }
-    }
-}
-
 /// A snapshot of a client context's state and counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientStatus {
     /// Current state.
     pub state: ClientState,
@@ -196,54 +117,19 @@ pub struct ClientStatus {
     pub request_proposal: u32,
     /// Response payload this context hints (learned, never shrinks).
     pub response_hint: u32,
-    /// The last connect or call error, as text.
-    pub last_error: Option<String>,
-    /// What kind of failure the last failed connection attempt was.
-    pub last_connect_failure: Option<ConnectFailure>,
+    /// The last failure, connecting or calling.
+    pub last_error: Option<ClientError>,
+    /// The last failed connection attempt: why the context is (or was) not
+    /// connected. [`ClientStatus::connect_failure`] gives its kind.
+    pub last_connect_error: Option<Arc<ConnectError>>,
 }
 
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// The context is not Ready; no I/O was done. Call `refresh()`.
-    #[error("not connected (state: {0}); call refresh() first")]
-    NotReady(ClientState),
-    /// The request can never fit: over the protocol's 1 MiB request cap.
-    #[error("request of {len} bytes exceeds the protocol's 1 MiB request cap")]
-    RequestTooLarge {
-        /// Encoded payload length.
-        len: usize,
-    },
-    /// Reconnecting during recovery failed.
-    #[error("reconnect failed: {0}")]
-    Reconnect(#[source] ConnectError),
-    /// The session failed twice in a row.
-    #[error("session failed: {0}")]
-    Session(#[source] SessionError),
-    /// The server answered with a non-OK status twice in a row.
-    #[error("server answered {0}")]
-    Status(Status),
-    /// The server answered with a status this implementation does not know.
-    #[error("server answered unknown status {0}")]
-    UnknownStatus(u16),
-    /// Overflow recovery could not grow the limits enough.
-    #[error("response or request still too large after {rounds} renegotiations")]
-    Overflow {
-        /// Recovery rounds run.
-        rounds: u32,
-    },
-    /// The response answered something else (code or item count differ).
-    #[error("mismatched response: {0}")]
-    Mismatch(&'static str),
-    /// The response payload does not decode.
-    #[error("undecodable response: {0}")]
-    Decode(#[from] crate::codec::CodecError),
-    /// A batch response does not decode.
-    #[error("undecodable batch response: {0}")]
-    Wire(#[from] crate::wire::WireError),
-    /// Building the request failed (e.g. an argument that cannot be encoded).
-    #[error("cannot encode request: {0}")]
-    Encode(String),
+impl ClientStatus {
+    /// The kind of the last failed connection attempt: no provider,
+    /// permission denied, auth token rejected, incompatible, timed out ….
+    pub fn connect_failure(&self) -> Option<ConnectFailure> {
+        self.last_connect_error.as_ref().map(|e| e.kind())
+    }
 }
 
 /// A request already encoded into the context's buffer.
@@ -277,42 +163,39 @@ enum AttemptError {
 /// fail at once without I/O unless the context is Ready.
 #[derive(Debug)]
 pub struct Client<K: ServiceKind> {
-    run_dir: PathBuf,
-    service: String,
-    config: ClientConfig,
-    supported: Profiles,
-    preferred: Profiles,
+    endpoint: Endpoint,
+    /// Built once from the [`ClientConfig`]; size learning and the
+    /// shared-memory fallback update its proposal in place.
+    config: SessionConfig,
     state: ClientState,
     session: Option<ClientSession>,
-    request_proposal: u32,
-    response_hint: u32,
-    batch_proposal: u32,
     next_message_id: u64,
     connects: u64,
     reconnects: u64,
     calls: u64,
     failures: u64,
     overflow_recoveries: u64,
-    last_error: Option<String>,
-    last_connect_failure: Option<ConnectFailure>,
+    last_error: Option<ClientError>,
+    last_connect_error: Option<Arc<ConnectError>>,
     /// Reusable buffer the typed calls encode requests into.
     pub(crate) request: Vec<u8>,
     _kind: PhantomData<K>,
 }
 
 impl<K: ServiceKind> Client<K> {
-    /// A context for `{run_dir}/{service}.sock`. No I/O happens here.
-    pub fn new(run_dir: impl AsRef<Path>, service: &str, config: ClientConfig) -> Self {
+    /// A context for `endpoint`. No I/O happens here: the session settings
+    /// are built once, from `config` and the service's schema.
+    pub fn new(endpoint: Endpoint, config: ClientConfig) -> Self {
         let batch = config.batch_items.max(1);
+        let mut session = config.session;
+        let proposal = &mut session.proposal;
+        proposal.max_request_payload = K::request_bytes(batch).min(MAX_REQUEST_PAYLOAD);
+        proposal.max_response_payload = K::response_bytes(batch);
+        proposal.max_request_batch_items = batch;
+        proposal.max_response_batch_items = batch;
         Client {
-            run_dir: run_dir.as_ref().to_path_buf(),
-            service: service.to_string(),
-            supported: config.profiles,
-            preferred: config.preferred,
-            request_proposal: K::request_bytes(batch).min(MAX_REQUEST_PAYLOAD),
-            response_hint: K::response_bytes(batch),
-            batch_proposal: batch,
-            config,
+            endpoint,
+            config: session,
             state: ClientState::Disconnected,
             session: None,
             next_message_id: 1,
@@ -322,7 +205,7 @@ impl<K: ServiceKind> Client<K> {
             failures: 0,
             overflow_recoveries: 0,
             last_error: None,
-            last_connect_failure: None,
+            last_connect_error: None,
             request: Vec::new(),
             _kind: PhantomData,
         }
@@ -357,6 +240,11 @@ impl<K: ServiceKind> Client<K> {
         self.state == ClientState::Ready
     }
 
+    /// The endpoint this context connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// The current state.
     pub fn state(&self) -> ClientState {
         self.state
@@ -381,10 +269,10 @@ impl<K: ServiceKind> Client<K> {
                 max_response_batch_items: a.agreed_max_response_batch_items,
                 packet_size: a.agreed_packet_size,
             }),
-            request_proposal: self.request_proposal,
-            response_hint: self.response_hint,
+            request_proposal: self.config.proposal.max_request_payload,
+            response_hint: self.config.proposal.max_response_payload,
             last_error: self.last_error.clone(),
-            last_connect_failure: self.last_connect_failure,
+            last_connect_error: self.last_connect_error.clone(),
         }
     }
 
@@ -397,44 +285,34 @@ impl<K: ServiceKind> Client<K> {
 
     /// One connect attempt (with the shared-memory attach fallback). On
     /// failure the state is the one PROTOCOL.md §10.1 assigns to the error.
-    fn connect(&mut self) -> Result<(), ConnectError> {
+    fn connect(&mut self) -> Result<(), Arc<ConnectError>> {
         self.state = ClientState::Connecting;
         loop {
-            let config = session::ClientConfig {
-                proposal: ClientProposal {
-                    supported: self.supported,
-                    preferred: self.preferred,
-                    max_request_payload: self.request_proposal,
-                    max_request_batch_items: self.batch_proposal,
-                    max_response_payload: self.response_hint,
-                    max_response_batch_items: self.batch_proposal,
-                    auth_token: self.config.auth_token,
-                    packet_size: 0,
-                },
-                handshake_timeout: self.config.handshake_timeout,
-                response_timeout: self.config.response_timeout,
-                shm_attach_timeout: self.config.shm_attach_timeout,
-                wait: self.config.wait,
-            };
-            match ClientSession::connect(&self.run_dir, &self.service, &config) {
+            match ClientSession::connect(&self.endpoint, &self.config) {
                 Ok(session) => {
                     self.session = Some(session);
                     self.state = ClientState::Ready;
                     return Ok(());
                 }
                 Err(ConnectError::ShmAttach { .. })
-                    if !self.supported.without(Profiles::SHM_ANY).is_empty() =>
+                    if !self
+                        .config
+                        .proposal
+                        .supported
+                        .without(Profiles::SHM_ANY)
+                        .is_empty() =>
                 {
                     // No same-session fallback: drop shared memory from
                     // this context for good and handshake again.
-                    self.supported = self.supported.without(Profiles::SHM_ANY);
-                    self.preferred = self.preferred.without(Profiles::SHM_ANY);
+                    let proposal = &mut self.config.proposal;
+                    proposal.supported = proposal.supported.without(Profiles::SHM_ANY);
+                    proposal.preferred = proposal.preferred.without(Profiles::SHM_ANY);
                 }
                 Err(e) => {
-                    let failure = ConnectFailure::of(&e);
-                    self.state = state_after(failure);
-                    self.last_error = Some(e.to_string());
-                    self.last_connect_failure = Some(failure);
+                    self.state = state_after(e.kind());
+                    let e = Arc::new(e);
+                    self.last_error = Some(ClientError::Connect(e.clone()));
+                    self.last_connect_error = Some(e.clone());
                     return Err(e);
                 }
             }
@@ -452,7 +330,7 @@ impl<K: ServiceKind> Client<K> {
         let result = self.call_with_recovery(out);
         if let Err(e) = &result {
             self.failures += 1;
-            self.last_error = Some(e.to_string());
+            self.last_error = Some(ClientError::Call(e.clone()));
         }
         result
     }
@@ -499,17 +377,20 @@ impl<K: ServiceKind> Client<K> {
     /// Raises the proposal an overflow showed to be too small (PROTOCOL.md
     /// §10.5). `response_limit` is the failed session's response limit.
     fn learn(&mut self, what: Overflow, response_limit: u32) {
+        let proposal = &mut self.config.proposal;
         match what {
             Overflow::Request(len) => {
                 let want = next_pow2(len as u64).min(MAX_REQUEST_PAYLOAD);
-                self.request_proposal = self.request_proposal.max(want);
+                proposal.max_request_payload = proposal.max_request_payload.max(want);
             }
             Overflow::Batch(n) => {
-                self.batch_proposal = self.batch_proposal.max(n.next_power_of_two());
+                let batch = proposal.max_request_batch_items.max(n.next_power_of_two());
+                proposal.max_request_batch_items = batch;
+                proposal.max_response_batch_items = batch;
             }
             Overflow::Response => {
                 let want = next_pow2(2 * u64::from(response_limit)).min(MAX_REQUEST_PAYLOAD);
-                self.response_hint = self.response_hint.max(want);
+                proposal.max_response_payload = proposal.max_response_payload.max(want);
             }
         }
     }
@@ -522,9 +403,9 @@ impl<K: ServiceKind> Client<K> {
             ack.map_or(0, |a| a.agreed_max_request_payload_bytes),
             ack.map_or(0, |a| a.agreed_max_response_payload_bytes),
             ack.map_or(0, |a| a.agreed_max_request_batch_items),
-            self.request_proposal,
-            self.response_hint,
-            self.batch_proposal,
+            self.config.proposal.max_request_payload,
+            self.config.proposal.max_response_payload,
+            self.config.proposal.max_request_batch_items,
         ]
     }
 
@@ -571,7 +452,7 @@ impl<K: ServiceKind> Client<K> {
             Err(SessionError::RequestTooLarge { len, .. }) => {
                 return Err(AttemptError::Overflow(Overflow::Request(len)))
             }
-            Err(e) => return Err(AttemptError::Failure(CallError::Session(e))),
+            Err(e) => return Err(AttemptError::Failure(CallError::Session(Arc::new(e)))),
         };
         if response.code != K::METHOD.code() {
             return Err(AttemptError::Failure(CallError::Mismatch(

@@ -2,8 +2,7 @@
 //! benchmark method).
 
 use super::client::{Client, Outgoing, ServiceKind};
-use super::server::{Handler, HandlerError, ServeError};
-use super::CallError;
+use super::{CallError, Handler, HandlerError, ServeError};
 use crate::codec::increment;
 use crate::wire::{BatchBuilder, BatchView, Method};
 
@@ -64,14 +63,17 @@ impl Client<Increment> {
             }
             _ => {}
         }
-        let n = u32::try_from(values.len())
-            .map_err(|_| CallError::Encode("more than 2^32 items".into()))?;
+        let n = u32::try_from(values.len()).map_err(|_| CallError::TooManyItems {
+            count: values.len(),
+        })?;
         self.request.clear();
-        let mut batch = BatchBuilder::new(&mut self.request, n)?;
+        let mut batch = BatchBuilder::new(&mut self.request, n).map_err(CallError::EncodeBatch)?;
         for v in values {
-            batch.push(&increment::encode(*v))?;
+            batch
+                .push(&increment::encode(*v))
+                .map_err(CallError::EncodeBatch)?;
         }
-        batch.finish()?;
+        batch.finish().map_err(CallError::EncodeBatch)?;
         self.exchange(Outgoing { batch: Some(n) })?;
         let view = BatchView::new(self.payload(), n)?;
         for item in view.iter() {

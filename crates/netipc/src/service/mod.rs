@@ -17,17 +17,29 @@
 
 pub mod cgroups;
 mod client;
+mod config;
+mod error;
 pub mod increment;
 pub mod server;
 pub mod string_reverse;
 
-pub use client::{
-    CallError, ClientConfig, ClientState, ClientStatus, ConnectFailure, NegotiatedLimits,
+pub use client::{Client, ClientState, ClientStatus, NegotiatedLimits, ServiceKind};
+pub use config::{ClientConfig, ServerConfig};
+pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
+pub use server::{Handler, ManagedServer, ServerStats};
+
+// What a Level 2 user meets in the signatures and errors above, so that
+// nothing below this layer needs importing.
+pub use crate::auth::AuthToken;
+pub use crate::codec::CodecError;
+pub use crate::transport::shm::{BadSizeReason, NotReadyReason, ShmError};
+pub use crate::transport::wait::{WaitConfig, WaitPolicy};
+pub use crate::transport::{
+    ClientProposal, ConnectError, ConnectFailure, Endpoint, EndpointError, HandshakeError,
+    InUseReason, Incompatibility, ListenerConfig, ServerPolicy, ServerSessionConfig, SessionConfig,
+    SessionError, TransportError,
 };
-pub use client::{Client, ServiceKind};
-pub use server::{
-    Handler, HandlerError, ManagedServer, ServeError, ServerConfig, ServerError, ServerStats,
-};
+pub use crate::wire::{Method, Profiles, Status, WireError};
 
 /// `next_pow2` of the protocol's size learning: 16 below 16, else the
 /// smallest power of two ≥ `n`, saturating at 2^31.

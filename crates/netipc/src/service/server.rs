@@ -3,49 +3,20 @@
 //! (PROTOCOL.md §10.5–§10.6).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::next_pow2;
-use crate::transport::handshake::{ServerPolicy, SessionIds};
-use crate::transport::session::{ServerSession, ServerSessionConfig};
+use super::{next_pow2, ServeError, ServerConfig, ServerError};
+use crate::transport::handshake::SessionIds;
 use crate::transport::shm::region::sweep_stale;
-use crate::transport::wait::WaitConfig;
-use crate::transport::{EndpointError, Listener, ListenerConfig};
-use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Profiles, Status};
+use crate::transport::{Endpoint, Listener, ServerSession};
+use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Status};
 
 /// How often idle loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
-
-/// A typed handler failed; the client receives INTERNAL_ERROR.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
-
-impl HandlerError {
-    /// A handler error with a message for the server's log.
-    pub fn new(msg: impl Into<String>) -> Self {
-        HandlerError(msg.into())
-    }
-}
-
-/// Why one request (or batch item) could not be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServeError {
-    /// The request payload does not decode: answered BAD_ENVELOPE.
-    BadRequest,
-    /// The handler failed: answered INTERNAL_ERROR.
-    Handler(HandlerError),
-}
-
-impl From<HandlerError> for ServeError {
-    fn from(e: HandlerError) -> Self {
-        ServeError::Handler(e)
-    }
-}
 
 /// What a managed server runs for each request item.
 ///
@@ -65,66 +36,6 @@ pub trait Handler: Send + Sync + 'static {
     /// response item to `out`. Batches are split by the server, which calls
     /// this once per item, in order.
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError>;
-}
-
-/// Settings of a managed server.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// The shared secret clients must present.
-    pub auth_token: u64,
-    /// Profiles offered. Default: UDS and shared memory.
-    pub profiles: Profiles,
-    /// Profiles preferred. Default: shared memory.
-    pub preferred: Profiles,
-    /// Response payload limit announced before anything was learned.
-    pub response_payload: u32,
-    /// UDS packet size to propose (0 = SO_SNDBUF − 32).
-    pub packet_size: u32,
-    /// Concurrent sessions served; an extra client completes its handshake
-    /// and is then disconnected (it sees the session close on first use).
-    pub max_sessions: usize,
-    /// Socket file mode.
-    pub socket_mode: u32,
-    /// Longest wait for a client's HELLO.
-    pub handshake_timeout: Duration,
-    /// Spin-then-block policy of workers' receives.
-    pub wait: WaitConfig,
-}
-
-impl ServerConfig {
-    /// Defaults with the given auth token.
-    pub fn new(auth_token: u64) -> Self {
-        ServerConfig {
-            auth_token,
-            profiles: Profiles::BASELINE | Profiles::SHM_HYBRID,
-            preferred: Profiles::SHM_HYBRID,
-            response_payload: 1024,
-            packet_size: 0,
-            max_sessions: 8,
-            socket_mode: 0o600,
-            handshake_timeout: Duration::from_secs(5),
-            wait: WaitConfig::default(),
-        }
-    }
-}
-
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// Binding the endpoint failed.
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    /// The stale shared-memory sweep failed.
-    #[error("cannot sweep stale shared-memory files in {dir}: {source}")]
-    Sweep {
-        /// Run directory.
-        dir: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The acceptor thread could not be started.
-    #[error("cannot start the acceptor thread: {0}")]
-    Thread(std::io::Error),
 }
 
 /// Counters of a running server.
@@ -161,42 +72,31 @@ struct Shared {
 pub struct ManagedServer {
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
-    socket_path: PathBuf,
+    endpoint: Endpoint,
 }
 
 impl std::fmt::Debug for ManagedServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManagedServer")
-            .field("socket_path", &self.socket_path)
+            .field("endpoint", &self.endpoint)
             .field("stats", &self.stats())
             .finish()
     }
 }
 
 impl ManagedServer {
-    /// Removes stale shared-memory files of `service`, binds
-    /// `{run_dir}/{service}.sock` and starts accepting. Returns once the
-    /// socket is bound.
+    /// Removes the endpoint's stale shared-memory files, binds its socket
+    /// and starts accepting. Returns once the socket is bound.
     pub fn start(
-        run_dir: impl AsRef<Path>,
-        service: &str,
+        endpoint: Endpoint,
         config: ServerConfig,
         handler: impl Handler,
     ) -> Result<ManagedServer, ServerError> {
-        let run_dir = run_dir.as_ref().to_path_buf();
-        sweep_stale(&run_dir, service).map_err(|source| ServerError::Sweep {
-            dir: run_dir.clone(),
+        sweep_stale(&endpoint).map_err(|source| ServerError::Sweep {
+            dir: endpoint.run_dir().to_path_buf(),
             source,
         })?;
-        let listener = Listener::bind(
-            &run_dir,
-            service,
-            &ListenerConfig {
-                socket_mode: config.socket_mode,
-                ..ListenerConfig::default()
-            },
-        )?;
-        let socket_path = listener.path().to_path_buf();
+        let listener = Listener::bind(&endpoint, &config.listener)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             active: AtomicUsize::new(0),
@@ -205,12 +105,18 @@ impl ManagedServer {
             requests: AtomicU64::new(0),
             handler_failures: AtomicU64::new(0),
             learned_request: AtomicU32::new(0),
-            learned_response: AtomicU32::new(config.response_payload.max(1)),
+            learned_response: AtomicU32::new(
+                config
+                    .session
+                    .policy
+                    .effective_max_response_payload()
+                    .max(1),
+            ),
         });
+        let thread_name = format!("netipc-accept-{}", endpoint.service());
         let acceptor = Acceptor {
             listener,
-            run_dir,
-            service: service.to_string(),
+            endpoint: Arc::new(endpoint.clone()),
             config,
             handler: Arc::new(handler),
             shared: shared.clone(),
@@ -218,19 +124,24 @@ impl ManagedServer {
             workers: Vec::new(),
         };
         let acceptor = std::thread::Builder::new()
-            .name(format!("netipc-accept-{service}"))
+            .name(thread_name)
             .spawn(move || acceptor.run())
             .map_err(ServerError::Thread)?;
         Ok(ManagedServer {
             shared,
             acceptor: Some(acceptor),
-            socket_path,
+            endpoint,
         })
+    }
+
+    /// The endpoint served.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// The listening socket's path.
     pub fn socket_path(&self) -> &Path {
-        &self.socket_path
+        self.endpoint.socket_path()
     }
 
     /// Current counters.
@@ -271,8 +182,7 @@ impl Drop for ManagedServer {
 
 struct Acceptor<H: Handler> {
     listener: Listener,
-    run_dir: PathBuf,
-    service: String,
+    endpoint: Arc<Endpoint>,
     config: ServerConfig,
     handler: Arc<H>,
     shared: Arc<Shared>,
@@ -293,34 +203,27 @@ impl<H: Handler> Acceptor<H> {
                 }
             };
             let session_id = self.ids.next_id();
-            let config = ServerSessionConfig {
-                policy: ServerPolicy {
-                    supported: self.config.profiles,
-                    preferred: self.config.preferred,
-                    max_response_payload: self.shared.learned_response.load(Ordering::Relaxed),
-                    packet_size: self.config.packet_size,
-                    auth_token: self.config.auth_token,
-                },
-                handshake_timeout: self.config.handshake_timeout,
-                wait: self.config.wait,
-            };
+            // The session settings were built once; only the learned
+            // response limit changes between sessions.
+            let mut config = self.config.session.clone();
+            config.policy.max_response_payload =
+                self.shared.learned_response.load(Ordering::Relaxed);
             let worker = Worker {
                 handler: self.handler.clone(),
                 shared: self.shared.clone(),
                 max_sessions: self.config.max_sessions.max(1),
             };
-            let run_dir = self.run_dir.clone();
-            let service = self.service.clone();
+            let endpoint = self.endpoint.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("netipc-session-{session_id}"))
-                .spawn(move || {
-                    match ServerSession::accept(conn, &run_dir, &service, session_id, &config) {
+                .spawn(
+                    move || match ServerSession::accept(conn, &endpoint, session_id, &config) {
                         Ok(session) => worker.run(session),
                         Err(_) => {
                             worker.shared.refused.fetch_add(1, Ordering::Relaxed);
                         }
-                    }
-                });
+                    },
+                );
             match spawned {
                 Ok(handle) => self.workers.push(handle),
                 Err(_) => {

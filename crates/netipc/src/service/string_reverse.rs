@@ -2,8 +2,7 @@
 //! method).
 
 use super::client::{Client, Outgoing, ServiceKind};
-use super::server::{Handler, HandlerError, ServeError};
-use super::CallError;
+use super::{CallError, Handler, HandlerError, ServeError};
 use crate::codec::string_reverse::{self, StringView};
 use crate::wire::{align8, BatchBuilder, BatchView, Method};
 
@@ -40,7 +39,7 @@ impl Client<StringReverse> {
     /// Sends `s`; returns the server's answer, borrowed until the next call.
     pub fn call(&mut self, s: &str) -> Result<&str, CallError> {
         self.request.clear();
-        string_reverse::encode_into(&mut self.request, s.as_bytes())?;
+        string_reverse::encode_into(&mut self.request, s.as_bytes()).map_err(CallError::Encode)?;
         self.exchange(Outgoing { batch: None })?;
         Ok(StringView::decode(self.payload())?.to_str()?)
     }
@@ -54,15 +53,17 @@ impl Client<StringReverse> {
             _ => {}
         }
         let n = u32::try_from(items.len())
-            .map_err(|_| CallError::Encode("more than 2^32 items".into()))?;
+            .map_err(|_| CallError::TooManyItems { count: items.len() })?;
         self.request.clear();
-        let mut batch = BatchBuilder::new(&mut self.request, n)?;
+        let mut batch = BatchBuilder::new(&mut self.request, n).map_err(CallError::EncodeBatch)?;
         for s in items {
             let mut encoded = Ok(());
-            batch.push_with(|buf| encoded = string_reverse::encode_into(buf, s.as_bytes()))?;
-            encoded?;
+            batch
+                .push_with(|buf| encoded = string_reverse::encode_into(buf, s.as_bytes()))
+                .map_err(CallError::EncodeBatch)?;
+            encoded.map_err(CallError::Encode)?;
         }
-        batch.finish()?;
+        batch.finish().map_err(CallError::EncodeBatch)?;
         self.exchange(Outgoing { batch: Some(n) })?;
         let view = BatchView::new(self.payload(), n)?;
         view.iter()
@@ -95,6 +96,6 @@ where
             .map_err(|_| ServeError::BadRequest)?;
         let answer = (self.0)(s)?;
         string_reverse::encode_into(out, answer.as_bytes())
-            .map_err(|e| ServeError::Handler(HandlerError::new(e.to_string())))
+            .map_err(|e| ServeError::Handler(HandlerError::Encode(e)))
     }
 }

@@ -21,6 +21,7 @@ use crate::wire::{Kind, Profiles, Status, WireError};
 
 /// A failure to name, bind or reach an endpoint.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EndpointError {
     /// The service name breaks the naming rule (non-empty, not `.` or `..`,
     /// only `A-Z a-z 0-9 . _ -`). Names are rejected, never sanitised.
@@ -43,7 +44,7 @@ pub enum EndpointError {
     },
     /// Nobody listens at the path (the file is missing, or it is a stale
     /// socket nobody accepts on). Level 2 maps this to NOT_FOUND.
-    #[error("no listener at {path:?}: {source}")]
+    #[error("no listener at {path:?}")]
     NotFound {
         /// The socket path.
         path: PathBuf,
@@ -52,7 +53,7 @@ pub enum EndpointError {
         source: std::io::Error,
     },
     /// The caller may not use the path (EACCES / EPERM).
-    #[error("permission denied for {path:?}: {source}")]
+    #[error("permission denied for {path:?}")]
     PermissionDenied {
         /// The socket path.
         path: PathBuf,
@@ -76,7 +77,7 @@ pub enum EndpointError {
         path: PathBuf,
     },
     /// Any other system-call failure.
-    #[error("{op} {path:?}: {source}")]
+    #[error("{op} {path:?} failed")]
     Io {
         /// The operation that failed (e.g. `"bind"`).
         op: &'static str,
@@ -90,6 +91,7 @@ pub enum EndpointError {
 
 /// Why a socket path is considered in use (see [`EndpointError::AddressInUse`]).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InUseReason {
     /// A probe connection succeeded: a listener is alive there.
     #[error("a live listener accepted a probe connection")]
@@ -99,19 +101,25 @@ pub enum InUseReason {
     NotASocket,
     /// The probe connection failed with an errno that does not prove the
     /// socket is stale (for example EACCES, or EAGAIN from a full backlog).
-    #[error("probing the existing socket failed ({0}); leaving it in place")]
+    #[error("probing the existing socket failed; leaving it in place")]
     ProbeFailed(#[source] std::io::Error),
     /// `bind` itself reported EADDRINUSE (another process bound the path
     /// between our stale check and our bind).
     #[error("bind reported the address in use")]
     BindRace,
+    /// Windows: creating the first pipe instance failed with
+    /// ERROR_ACCESS_DENIED or ERROR_PIPE_BUSY, so another process serves
+    /// the name.
+    #[error("another process already serves this pipe name")]
+    PipeInstanceExists,
 }
 
 /// A failure while moving messages over an established session.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// A system call failed.
-    #[error("{op}: {source}")]
+    #[error("{op} failed")]
     Io {
         /// The operation that failed (e.g. `"sendmsg"`).
         op: &'static str,
@@ -137,10 +145,10 @@ pub enum TransportError {
         total: usize,
     },
     /// A received outer header or chunk header does not decode.
-    #[error("malformed header: {0}")]
+    #[error("malformed header")]
     Wire(#[from] WireError),
     /// A received batch directory is invalid.
-    #[error("malformed batch: {0}")]
+    #[error("malformed batch")]
     BadBatch(#[source] WireError),
     /// A received packet is shorter than a 32-byte header.
     #[error("packet of {len} bytes is shorter than a 32-byte header")]
@@ -294,6 +302,7 @@ pub enum TransportError {
 
 impl TransportError {
     /// Wraps an errno from the system call `op`.
+    #[cfg(unix)]
     pub(crate) fn io(op: &'static str, errno: rustix::io::Errno) -> TransportError {
         TransportError::Io {
             op,
@@ -340,6 +349,7 @@ impl TransportError {
 
 /// What made a handshake incompatible (see [`HandshakeError::Incompatible`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Incompatibility {
     /// The peer answered with status INCOMPATIBLE.
     #[error("the server answered INCOMPATIBLE")]
@@ -370,6 +380,7 @@ pub enum Incompatibility {
 /// On the server the same variants describe the rejection it sent;
 /// [`HandshakeError::status`] gives the status.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// The auth tokens differ.
     #[error("authentication failed: the auth tokens differ")]
@@ -388,10 +399,10 @@ pub enum HandshakeError {
     Rejected(Status),
     /// Server side: the HELLO payload is short or has non-zero flags or
     /// reserved bytes; BAD_ENVELOPE was sent.
-    #[error("malformed HELLO: {0}")]
+    #[error("malformed HELLO")]
     BadHello(#[source] WireError),
     /// The packet's outer header does not decode; nothing was sent.
-    #[error("malformed handshake header: {0}")]
+    #[error("malformed handshake header")]
     BadHeader(#[source] WireError),
     /// The packet is not a HELLO (server) or not a HELLO_ACK (client).
     #[error("unexpected handshake message: kind {kind}, code {code}")]
@@ -402,7 +413,7 @@ pub enum HandshakeError {
         code: u16,
     },
     /// Client side: the HELLO_ACK payload or status does not decode.
-    #[error("malformed HELLO_ACK: {0}")]
+    #[error("malformed HELLO_ACK")]
     BadAck(#[source] WireError),
     /// Client side: an OK HELLO_ACK agrees on a packet size of 32 or less,
     /// or on one larger than the client proposed.
@@ -421,7 +432,7 @@ pub enum HandshakeError {
     },
     /// Server side: preparing the session (e.g. creating its shared-memory
     /// region) failed; INTERNAL_ERROR was sent.
-    #[error("preparing the session failed: {0}")]
+    #[error("preparing the session failed")]
     Prepare(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The peer said nothing before the timeout.
     #[error("handshake timed out")]
@@ -430,7 +441,7 @@ pub enum HandshakeError {
     #[error("the peer closed the connection during the handshake")]
     PeerClosed,
     /// Another transport failure (I/O error, oversize packet …).
-    #[error("handshake transport failure: {0}")]
+    #[error("handshake transport failure")]
     Transport(#[source] TransportError),
 }
 

@@ -23,8 +23,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::error::{HandshakeError, Incompatibility};
+use super::error::{HandshakeError, Incompatibility, TransportError};
+#[cfg(unix)]
 use super::uds::{UdsConn, FALLBACK_PACKET_SIZE};
+#[cfg(windows)]
+use super::windows::DEFAULT_PACKET_SIZE as FALLBACK_PACKET_SIZE;
+use crate::auth::AuthToken;
 use crate::wire::{
     ControlOpcode, Flags, Header, Hello, HelloAck, Kind, Profiles, Status, WireError, HEADER_LEN,
     HELLO_ACK_LEN, HELLO_LEN, MAX_REQUEST_PAYLOAD, VERSION,
@@ -34,6 +38,49 @@ use crate::wire::{
 /// bytes and a HELLO_ACK packet 80; bytes past the structures are ignored,
 /// as the reference peers do.
 pub const HANDSHAKE_BUF_LEN: usize = 128;
+
+/// What the handshake needs from a baseline connection: one packet out,
+/// one packet in, and the packet size to propose when configured as 0.
+///
+/// Implemented by the UDS connection on Unix and by the named-pipe
+/// connection on Windows, so both platforms run the same handshake code.
+pub trait HandshakeConn {
+    /// Sends one packet made of `parts` concatenated.
+    fn send_handshake_packet(&self, parts: &[&[u8]]) -> Result<(), TransportError>;
+
+    /// Receives one packet into `buf`, waiting up to `timeout`, and returns
+    /// its length. For a packet longer than `buf` an implementation either
+    /// returns the real length (the caller uses the bytes that fitted) or
+    /// fails.
+    fn recv_handshake_packet(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, TransportError>;
+
+    /// The packet size to propose (client) or cap at (server) when the
+    /// configuration says 0.
+    fn auto_packet_size(&self) -> u32;
+}
+
+#[cfg(unix)]
+impl HandshakeConn for UdsConn {
+    fn send_handshake_packet(&self, parts: &[&[u8]]) -> Result<(), TransportError> {
+        self.send_packet(parts)
+    }
+
+    fn recv_handshake_packet(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, TransportError> {
+        self.recv_raw(buf, Some(timeout))
+    }
+
+    fn auto_packet_size(&self) -> u32 {
+        self.default_packet_size()
+    }
+}
 
 /// Payload limit used for a limit configured as 0 (PROTOCOL.md §12).
 pub const DEFAULT_PAYLOAD_LIMIT: u32 = 1024;
@@ -45,8 +92,8 @@ pub const DEFAULT_BATCH_ITEMS: u32 = 1;
 ///
 /// Zero fields take the protocol defaults: `supported` 0 → baseline only
 /// (0x01), `max_response_payload` 0 → 1024, `packet_size` 0 → automatic
-/// (`SO_SNDBUF − 32` of the accepted socket, see
-/// [`UdsConn::default_packet_size`]).
+/// ([`HandshakeConn::auto_packet_size`] of the accepted connection: on UDS
+/// `SO_SNDBUF − 32`, on a named pipe 65 536).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServerPolicy {
     /// Profiles the server can run (S).
@@ -58,17 +105,19 @@ pub struct ServerPolicy {
     /// Packet size the server proposes (PS).
     pub packet_size: u32,
     /// The token every HELLO must carry.
-    pub auth_token: u64,
+    pub auth_token: AuthToken,
 }
 
 impl Default for ServerPolicy {
+    /// Baseline only, 1024-byte responses, automatic packet size and the
+    /// token 0 (set a real one).
     fn default() -> Self {
         ServerPolicy {
             supported: Profiles::BASELINE,
             preferred: Profiles(0),
             max_response_payload: DEFAULT_PAYLOAD_LIMIT,
             packet_size: 0,
-            auth_token: 0,
+            auth_token: AuthToken::new(0),
         }
     }
 }
@@ -135,7 +184,7 @@ pub fn negotiate(
     policy: &ServerPolicy,
     session_id: u64,
 ) -> Result<HelloAck, Status> {
-    if !tokens_equal(hello.auth_token, policy.auth_token) {
+    if !tokens_equal(hello.auth_token, policy.auth_token.get()) {
         return Err(Status::AuthFailed);
     }
     let supported = policy.effective_supported();
@@ -209,9 +258,13 @@ fn control_header(opcode: ControlOpcode, status: Status, payload_len: usize) -> 
     .encode()
 }
 
-fn send_ack(conn: &UdsConn, status: Status, ack: &HelloAck) -> Result<(), HandshakeError> {
+fn send_ack(
+    conn: &impl HandshakeConn,
+    status: Status,
+    ack: &HelloAck,
+) -> Result<(), HandshakeError> {
     let header = control_header(ControlOpcode::HelloAck, status, HELLO_ACK_LEN);
-    conn.send_packet(&[&header, &ack.encode()])?;
+    conn.send_handshake_packet(&[&header, &ack.encode()])?;
     Ok(())
 }
 
@@ -219,11 +272,11 @@ fn send_ack(conn: &UdsConn, status: Status, ack: &HelloAck) -> Result<(), Handsh
 /// version. Returns the packet (cut to the buffer; bytes past it are
 /// ignored), the version and the header.
 fn recv_control<'b>(
-    conn: &UdsConn,
+    conn: &impl HandshakeConn,
     timeout: Duration,
     buf: &'b mut [u8; HANDSHAKE_BUF_LEN],
 ) -> Result<(&'b [u8], u16, Header), HandshakeError> {
-    let n = conn.recv_raw(buf, Some(timeout))?;
+    let n = conn.recv_handshake_packet(buf, timeout)?;
     let packet = &buf[..n.min(HANDSHAKE_BUF_LEN)];
     let (version, header) =
         Header::decode_any_version(packet).map_err(HandshakeError::BadHeader)?;
@@ -232,7 +285,7 @@ fn recv_control<'b>(
 
 /// Sends a rejection ACK. A peer that is already gone cannot be told, and
 /// the handshake fails either way, so a send error is ignored.
-fn reject(conn: &UdsConn, status: Status) {
+fn reject(conn: &impl HandshakeConn, status: Status) {
     let _ = send_ack(conn, status, &HelloAck::REJECTION);
 }
 
@@ -247,7 +300,7 @@ fn reject(conn: &UdsConn, status: Status) {
 /// 3. HELLO layout version ≠ 1 → INCOMPATIBLE. Short HELLO, non-zero flags
 ///    or non-zero reserved bytes → BAD_ENVELOPE.
 /// 4. [`negotiate`] (with `policy.packet_size` 0 replaced by
-///    [`UdsConn::default_packet_size`]); a rejection is sent as a
+///    [`HandshakeConn::auto_packet_size`]); a rejection is sent as a
 ///    HELLO_ACK with that status.
 /// 5. `prepare(&ack)` runs before the success ACK is sent: this is where
 ///    the shared-memory region of an SHM session is created and
@@ -261,7 +314,7 @@ fn reject(conn: &UdsConn, status: Status) {
 /// On every error the caller should close the connection; a rejection ACK
 /// has already been sent where the protocol calls for one.
 pub fn server_handshake<E>(
-    conn: &UdsConn,
+    conn: &impl HandshakeConn,
     policy: &ServerPolicy,
     session_id: u64,
     timeout: Duration,
@@ -299,7 +352,7 @@ where
     };
 
     let server_packet = if policy.packet_size == 0 {
-        conn.default_packet_size()
+        conn.auto_packet_size()
     } else {
         policy.packet_size
     };
@@ -352,7 +405,7 @@ where
 /// `supported` → baseline (0x01); payload limits → 1024; batch items → 1;
 /// `packet_size` → automatic (`SO_SNDBUF − 32` of the connected socket).
 /// `preferred` and `auth_token` are sent as given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientProposal {
     /// Profiles the client can run.
     pub supported: Profiles,
@@ -368,9 +421,26 @@ pub struct ClientProposal {
     /// Response batch hint (ignored by servers).
     pub max_response_batch_items: u32,
     /// The shared secret.
-    pub auth_token: u64,
+    pub auth_token: AuthToken,
     /// Packet size proposal.
     pub packet_size: u32,
+}
+
+impl Default for ClientProposal {
+    /// Every field zero (the protocol's defaults) and the token 0 (set a
+    /// real one).
+    fn default() -> Self {
+        ClientProposal {
+            supported: Profiles(0),
+            preferred: Profiles(0),
+            max_request_payload: 0,
+            max_request_batch_items: 0,
+            max_response_payload: 0,
+            max_response_batch_items: 0,
+            auth_token: AuthToken::new(0),
+            packet_size: 0,
+        }
+    }
 }
 
 impl ClientProposal {
@@ -394,7 +464,7 @@ impl ClientProposal {
                 self.max_response_batch_items,
                 DEFAULT_BATCH_ITEMS,
             ),
-            auth_token: self.auth_token,
+            auth_token: self.auth_token.get(),
             packet_size: nonzero_or(self.packet_size, auto_packet_size),
         }
     }
@@ -417,18 +487,18 @@ impl ClientProposal {
 ///    we offered → `BadSelection` (both safe extras beyond the reference
 ///    clients, which only check the first).
 pub fn client_handshake(
-    conn: &UdsConn,
+    conn: &impl HandshakeConn,
     proposal: &ClientProposal,
     timeout: Duration,
 ) -> Result<HelloAck, HandshakeError> {
     let auto = if proposal.packet_size == 0 {
-        conn.default_packet_size()
+        conn.auto_packet_size()
     } else {
         proposal.packet_size
     };
     let hello = proposal.to_hello(auto);
     let header = control_header(ControlOpcode::Hello, Status::Ok, HELLO_LEN);
-    conn.send_packet(&[&header, &hello.encode()])?;
+    conn.send_handshake_packet(&[&header, &hello.encode()])?;
 
     let mut buf = [0u8; HANDSHAKE_BUF_LEN];
     let (packet, version, header) = recv_control(conn, timeout, &mut buf)?;

@@ -16,15 +16,17 @@
 
 #![forbid(unsafe_code)]
 
+use rustix::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::endpoint;
+use super::config::{ServerSessionConfig, SessionConfig};
+use super::endpoint::{self, Endpoint};
 use super::error::{EndpointError, HandshakeError, TransportError};
-use super::handshake::{self, ClientProposal, ServerPolicy};
-use super::shm::region::{region_path, ShmError, ShmRegion};
+use super::handshake;
+use super::shm::region::{ShmError, ShmRegion};
 use super::uds::{Limits, UdsChannel, UdsConn};
-use super::wait::{WaitConfig, Waiter};
+use super::wait::Waiter;
 use crate::deadline::Deadline;
 use crate::wire::{BatchView, Header, HelloAck, Kind, Profiles, WireError, HEADER_LEN};
 
@@ -36,37 +38,9 @@ const SHM_SLICE: Duration = Duration::from_millis(50);
 /// packet arrived (the first packet itself is awaited in short slices).
 const SERVER_MESSAGE_REST: Duration = Duration::from_secs(5);
 
-/// Client-side settings of one connection attempt (Level 1).
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// What the client proposes in its HELLO; zero fields take the
-    /// protocol's defaults.
-    pub proposal: ClientProposal,
-    /// Longest wait for the HELLO_ACK.
-    pub handshake_timeout: Duration,
-    /// Longest wait for a response.
-    pub response_timeout: Duration,
-    /// How long to keep retrying the shared-memory attach after a handshake
-    /// that selected shared memory.
-    pub shm_attach_timeout: Duration,
-    /// Spin-then-block policy of receives.
-    pub wait: WaitConfig,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            proposal: ClientProposal::default(),
-            handshake_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(30),
-            shm_attach_timeout: Duration::from_secs(5),
-            wait: WaitConfig::default(),
-        }
-    }
-}
-
 /// Why a client could not establish a session.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// Connecting the socket failed (`NotFound` when no provider listens).
     #[error(transparent)]
@@ -76,7 +50,7 @@ pub enum ConnectError {
     Handshake(#[from] HandshakeError),
     /// The server selected shared memory but its region could not be
     /// attached; the session has been closed.
-    #[error("cannot attach shared memory {path}: {source}")]
+    #[error("cannot attach the shared-memory region {path:?}")]
     ShmAttach {
         /// Region file.
         path: PathBuf,
@@ -85,9 +59,77 @@ pub enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// The kind of failure: the one classification every layer and tool
+    /// uses to decide what to do (or what to tell a person).
+    pub fn kind(&self) -> ConnectFailure {
+        match self {
+            ConnectError::Endpoint(e) => match e {
+                EndpointError::NotFound { .. } => ConnectFailure::NotFound,
+                EndpointError::PermissionDenied { .. } => ConnectFailure::PermissionDenied,
+                EndpointError::Timeout { .. } => ConnectFailure::TimedOut,
+                _ => ConnectFailure::Other,
+            },
+            ConnectError::Handshake(e) => match e {
+                HandshakeError::AuthFailed => ConnectFailure::AuthFailed,
+                HandshakeError::NoCommonProfile | HandshakeError::Incompatible(_) => {
+                    ConnectFailure::Incompatible
+                }
+                HandshakeError::LimitRejected => ConnectFailure::LimitRejected,
+                HandshakeError::Timeout => ConnectFailure::TimedOut,
+                HandshakeError::PeerClosed => ConnectFailure::PeerClosed,
+                _ => ConnectFailure::Protocol,
+            },
+            ConnectError::ShmAttach { .. } => ConnectFailure::SharedMemory,
+        }
+    }
+}
+
+/// The kind of a [`ConnectError`] ([`ConnectError::kind`]): why a client
+/// could not connect, as a value a program can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// No provider listens at the endpoint (no socket file, or a stale one).
+    #[error("no provider")]
+    NotFound,
+    /// The socket exists but we may not connect to it (EACCES / EPERM).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The provider rejected our auth token.
+    #[error("auth token rejected")]
+    AuthFailed,
+    /// No common profile, or protocol versions or packet sizes that cannot
+    /// work together.
+    #[error("incompatible provider")]
+    Incompatible,
+    /// The provider refused our size proposal.
+    #[error("size proposal rejected")]
+    LimitRejected,
+    /// Connecting or the handshake did not complete in time.
+    #[error("timed out")]
+    TimedOut,
+    /// The provider closed the connection during the handshake or the
+    /// shared-memory attach (for example because it is at its session
+    /// limit).
+    #[error("closed by the provider")]
+    PeerClosed,
+    /// The provider broke the handshake protocol or rejected it with an
+    /// unexpected status.
+    #[error("handshake protocol error")]
+    Protocol,
+    /// The shared-memory region the provider announced cannot be attached.
+    #[error("shared memory unavailable")]
+    SharedMemory,
+    /// Anything else (an I/O error).
+    #[error("I/O error")]
+    Other,
+}
+
 /// Why a send or receive on an established session failed. After any error
 /// except [`SessionError::RequestTooLarge`] the session must be dropped.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The message is larger than the negotiated limit; nothing was sent.
     #[error("message of {len} payload bytes exceeds the negotiated limit of {limit}")]
@@ -104,7 +146,7 @@ pub enum SessionError {
     #[error(transparent)]
     Shm(#[from] ShmError),
     /// A message read from shared memory has a bad envelope.
-    #[error("shared-memory message: {0}")]
+    #[error("malformed shared-memory message")]
     Wire(#[from] WireError),
     /// A message read from shared memory breaks the negotiated limits or its
     /// own length.
@@ -223,8 +265,14 @@ impl Core {
                     Err(e) => Err(e.into()),
                 }
             }
-            Plane::Shm { region, buf } => match region.recv(buf, Some(slice), &mut self.waiter) {
+            Plane::Shm { region, buf } => match region.recv_watching(
+                buf,
+                Some(slice),
+                &mut self.waiter,
+                self.chan.conn().as_fd(),
+            ) {
                 Ok(len) => check_shm_message(&buf[..len], &self.limits).map(Some),
+                Err(ShmError::PeerGone) => Err(SessionError::PeerClosed),
                 Err(ShmError::Timeout { .. }) => {
                     if self.chan.conn().is_hung_up() {
                         Err(SessionError::PeerClosed)
@@ -282,24 +330,27 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
-    /// Connects to `{run_dir}/{service}.sock`, runs the handshake and, when
+    /// Connects to the endpoint's socket, runs the handshake and, when
     /// shared memory is selected, attaches the session's region.
     pub fn connect(
-        run_dir: &Path,
-        service: &str,
-        config: &ClientConfig,
+        endpoint: &Endpoint,
+        config: &SessionConfig,
     ) -> Result<ClientSession, ConnectError> {
-        let conn = endpoint::connect(run_dir, service)?;
+        let conn = endpoint::connect(endpoint)?;
         let ack = handshake::client_handshake(&conn, &config.proposal, config.handshake_timeout)?;
         let limits = Limits::for_client(&ack);
         let plane = if ack.selected_profile.has_shm() {
-            let path = region_path(run_dir, service, ack.session_id).map_err(|source| {
-                ConnectError::ShmAttach {
-                    path: run_dir.join(service),
-                    source,
-                }
-            })?;
-            let region = match attach_with_retry(&path, config.shm_attach_timeout, &conn) {
+            let path = endpoint.region_path(ack.session_id);
+            let attached =
+                attach_with_retry(&path, config.shm_attach_timeout, &conn).and_then(|r| {
+                    r.check_limits(
+                        ack.agreed_max_request_payload_bytes,
+                        ack.agreed_max_response_payload_bytes,
+                    )
+                    .map(|()| r)
+                    .map_err(Attach::Failed)
+                });
+            let region = match attached {
                 Ok(region) => region,
                 // The server ended the session (for example because it is
                 // at its session limit): a transient refusal, not a reason
@@ -438,17 +489,6 @@ fn attach_with_retry(path: &Path, timeout: Duration, conn: &UdsConn) -> Result<S
     }
 }
 
-/// Server-side settings of one session.
-#[derive(Debug, Clone)]
-pub struct ServerSessionConfig {
-    /// The handshake policy.
-    pub policy: ServerPolicy,
-    /// Longest wait for the HELLO.
-    pub handshake_timeout: Duration,
-    /// Spin-then-block policy of receives.
-    pub wait: WaitConfig,
-}
-
 /// The server end of an established session.
 #[derive(Debug)]
 pub struct ServerSession {
@@ -458,13 +498,12 @@ pub struct ServerSession {
 impl ServerSession {
     /// Runs the server side of the handshake on an accepted connection.
     /// When shared memory is selected the region
-    /// `{run_dir}/{service}-{session_id:016x}.ipcshm` is created and
+    /// [`Endpoint::region_path`]`(session_id)` is created and
     /// initialised before the successful HELLO_ACK is sent; it is removed
     /// when the session is dropped.
     pub fn accept(
         conn: UdsConn,
-        run_dir: &Path,
-        service: &str,
+        endpoint: &Endpoint,
         session_id: u64,
         config: &ServerSessionConfig,
     ) -> Result<ServerSession, HandshakeError> {
@@ -476,9 +515,8 @@ impl ServerSession {
             config.handshake_timeout,
             |ack: &HelloAck| -> Result<(), ShmError> {
                 if ack.selected_profile.has_shm() {
-                    let path = region_path(run_dir, service, session_id)?;
                     region = Some(ShmRegion::create(
-                        &path,
+                        endpoint.region_path(session_id),
                         ack.agreed_max_request_payload_bytes,
                         ack.agreed_max_response_payload_bytes,
                     )?);

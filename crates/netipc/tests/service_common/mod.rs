@@ -5,7 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-pub const TOKEN: u64 = 0x5EED_0000_0000_0001;
+use netipc::auth::AuthToken;
+use netipc::service::Endpoint;
+
+pub const TOKEN: AuthToken = AuthToken::new(0x5EED_0000_0000_0001);
+
+/// A token other than [`TOKEN`].
+pub const WRONG_TOKEN: AuthToken = AuthToken::new(0x5EED_0000_0000_0001 ^ 1);
+
+/// The endpoint `{dir}/{service}.sock`.
+pub fn ep(dir: impl AsRef<Path>, service: &str) -> Endpoint {
+    Endpoint::new(dir, service).expect("valid test endpoint")
+}
 
 /// Environment variable that turns a test binary into a child process.
 pub const CHILD_ROLE: &str = "NETIPC_TEST_CHILD_ROLE";

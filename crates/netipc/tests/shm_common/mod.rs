@@ -78,14 +78,17 @@ pub struct Crafted {
 }
 
 impl Default for Crafted {
-    /// A valid region: 128-byte areas, owned by this process.
+    /// A valid region: 128-byte areas, owned by this process (our pid and
+    /// the generation this implementation records for it).
     fn default() -> Self {
+        let owner_pid = std::process::id() as i32;
         Crafted {
             magic: 0x4e53_484d,
             version: 3,
             header_len: 64,
-            owner_pid: std::process::id() as i32,
-            owner_generation: 1,
+            owner_pid,
+            owner_generation: netipc::transport::shm::process_generation(owner_pid)
+                .expect("/proc is mounted"),
             request_offset: 64,
             request_capacity: 128,
             response_offset: 192,

@@ -2,8 +2,8 @@
 //! caller-owned buffer.
 
 use super::{
-    ItemView, SnapshotItem, DIRECTORY_ENTRY_LEN, ITEM_ALIGN, ITEM_HEADER_LEN, LAYOUT_VERSION,
-    MAX_RESERVED_SLOTS, RESPONSE_HEADER_LEN,
+    CgroupItem, ItemView, SnapshotItem, DIRECTORY_ENTRY_LEN, ITEM_ALIGN, ITEM_HEADER_LEN,
+    LAYOUT_VERSION, MAX_RESERVED_SLOTS, RESPONSE_HEADER_LEN,
 };
 use crate::bytes::{align8, get_u32, put_u32};
 use crate::codec::{to_u32, CodecError};
@@ -25,12 +25,13 @@ use crate::codec::{to_u32, CodecError};
 /// with `?` leaves no partial payload behind.
 ///
 /// ```
-/// use netipc::codec::cgroups::{SnapshotBuilder, SnapshotView};
+/// use netipc::codec::cgroups::{CgroupItem, SnapshotBuilder, SnapshotView};
 ///
 /// let mut buf = Vec::with_capacity(4096);
 /// let mut b = SnapshotBuilder::new(&mut buf, 1, 42, 2);
-/// b.push(0x1234, 0, 1, b"init.scope", b"/sys/fs/cgroup/init.scope")?;
-/// b.push(0x5678, 0, 0, b"", b"")?;
+/// b.push(CgroupItem { hash: 0x1234, options: 0, enabled: 1,
+///     name: b"init.scope", path: b"/sys/fs/cgroup/init.scope" })?;
+/// b.push(CgroupItem { hash: 0x5678, ..CgroupItem::default() })?;
 /// let len = b.finish()?;
 /// assert_eq!(len, buf.len());
 ///
@@ -128,14 +129,14 @@ impl<'b> SnapshotBuilder<'b> {
     ///   with [`with_limit`](Self::with_limit).
     ///
     /// On error nothing is written and the builder can still be used.
-    pub fn push(
-        &mut self,
-        hash: u32,
-        options: u32,
-        enabled: u32,
-        name: &[u8],
-        path: &[u8],
-    ) -> Result<(), CodecError> {
+    pub fn push(&mut self, item: CgroupItem<'_>) -> Result<(), CodecError> {
+        let CgroupItem {
+            hash,
+            options,
+            enabled,
+            name,
+            path,
+        } = item;
         let index = self.count;
         // `contains` on bytes uses a word-at-a-time search; the position is
         // only computed for the error.
@@ -200,13 +201,7 @@ impl<'b> SnapshotBuilder<'b> {
     ///
     /// As for [`push`](Self::push).
     pub fn push_item(&mut self, item: &SnapshotItem) -> Result<(), CodecError> {
-        self.push(
-            item.hash,
-            item.options,
-            item.enabled,
-            &item.name,
-            &item.path,
-        )
+        self.push(item.as_item())
     }
 
     /// Appends a copy of a decoded item. Same rules as [`push`](Self::push).
@@ -216,13 +211,7 @@ impl<'b> SnapshotBuilder<'b> {
     /// As for [`push`](Self::push); in particular a decoded item whose name
     /// or path contains a NUL is refused.
     pub fn push_view(&mut self, item: &ItemView<'_>) -> Result<(), CodecError> {
-        self.push(
-            item.hash(),
-            item.options(),
-            item.enabled(),
-            item.name(),
-            item.path(),
-        )
+        self.push(item.item())
     }
 
     /// Completes the payload and returns its length in bytes.

@@ -31,11 +31,13 @@
 //! `view.rs` (validation and borrowed access) and `owned.rs` (owned copies).
 
 mod builder;
+mod item;
 mod owned;
 mod request;
 mod view;
 
 pub use builder::SnapshotBuilder;
+pub use item::CgroupItem;
 pub use owned::{Snapshot, SnapshotItem};
 pub use request::SnapshotRequest;
 pub use view::{ItemView, Items, SnapshotView};

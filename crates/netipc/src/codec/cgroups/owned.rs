@@ -1,7 +1,7 @@
 //! [`Snapshot`] and [`SnapshotItem`]: owned copies of a CGROUPS_SNAPSHOT
 //! response, encoded through [`SnapshotBuilder`](super::SnapshotBuilder).
 
-use super::SnapshotBuilder;
+use super::{CgroupItem, SnapshotBuilder};
 use crate::codec::CodecError;
 
 /// An owned CGROUPS_SNAPSHOT response.
@@ -28,6 +28,19 @@ pub struct SnapshotItem {
     pub name: Vec<u8>,
     /// The cgroup path, without NUL.
     pub path: Vec<u8>,
+}
+
+impl SnapshotItem {
+    /// The item with its strings borrowed.
+    pub fn as_item(&self) -> CgroupItem<'_> {
+        CgroupItem {
+            hash: self.hash,
+            options: self.options,
+            enabled: self.enabled,
+            name: &self.name,
+            path: &self.path,
+        }
+    }
 }
 
 impl Snapshot {

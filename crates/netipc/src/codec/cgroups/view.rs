@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::iter::FusedIterator;
 use std::slice::ChunksExact;
 
+use super::CgroupItem;
 use super::{
     Snapshot, SnapshotItem, DIRECTORY_ENTRY_LEN, ITEM_ALIGN, ITEM_HEADER_LEN, LAYOUT_VERSION,
     RESPONSE_HEADER_LEN,
@@ -334,6 +335,18 @@ impl<'a> ItemView<'a> {
             name: slice(16, 20)?,
             path: slice(24, 28)?,
         })
+    }
+
+    /// All fields at once, borrowed from the payload.
+    #[inline]
+    pub fn item(&self) -> CgroupItem<'a> {
+        CgroupItem {
+            hash: self.hash,
+            options: self.options,
+            enabled: self.enabled,
+            name: self.name,
+            path: self.path,
+        }
     }
 
     /// The producer's identity hash of the name (opaque; never recomputed).

@@ -53,6 +53,9 @@ pub enum BadSizeReason {
     Overlap,
     /// The file ends before one of the areas does.
     FileTooSmall,
+    /// An area is smaller than the negotiated payload limit (plus the
+    /// 32-byte outer header) needs.
+    AreaTooSmall,
 }
 
 impl fmt::Display for BadSizeReason {
@@ -62,6 +65,7 @@ impl fmt::Display for BadSizeReason {
             BadSizeReason::Overflow => "request_offset + request_capacity overflows 32 bits",
             BadSizeReason::Overlap => "the response area overlaps the request area",
             BadSizeReason::FileTooSmall => "the file is smaller than the areas it declares",
+            BadSizeReason::AreaTooSmall => "an area is smaller than the negotiated limit needs",
         })
     }
 }
@@ -70,15 +74,6 @@ impl fmt::Display for BadSizeReason {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShmError {
-    /// The service name cannot be used in a region file name.
-    #[error(
-        "invalid service name {name:?}: must be non-empty, not \".\" or \"..\", \
-         and use only A-Z a-z 0-9 . _ -"
-    )]
-    InvalidServiceName {
-        /// The rejected name.
-        name: String,
-    },
     /// The region path is 256 bytes or longer.
     #[error("shared-memory path {} is {len} bytes long; it must be shorter than 256", path.display())]
     PathTooLong {
@@ -115,6 +110,21 @@ pub enum ShmError {
         max_request_payload: u32,
         /// Requested response payload limit.
         max_response_payload: u32,
+    },
+    /// The region's backing store could not be allocated (`fallocate`
+    /// failed: full file system, quota, file size limit, or a file system
+    /// without `fallocate`). The new file has been removed; no sparse file is
+    /// ever used instead, because touching an unbacked page of a shared
+    /// mapping kills the process with `SIGBUS`.
+    #[error("cannot allocate {size} bytes for shared-memory region {}", path.display())]
+    Allocate {
+        /// The region file (already removed again).
+        path: PathBuf,
+        /// The region size that was requested.
+        size: u64,
+        /// The error `fallocate` returned.
+        #[source]
+        source: io::Error,
     },
     /// The path exists but is not a regular file.
     #[error("{} is not a regular file", path.display())]
@@ -191,6 +201,23 @@ pub enum ShmError {
         /// The published length.
         len: u32,
     },
+    /// A sequence number in the region is neither the last value this side
+    /// saw nor the next one: the peer (or someone else who can write the
+    /// file) scribbled it. The session must end; nothing was consumed.
+    #[error("shared-memory {word} holds {found}, not a valid next value (expected {expected})")]
+    SequenceCorrupt {
+        /// `"req_seq"` or `"resp_seq"`.
+        word: &'static str,
+        /// The value the next publication must produce (for our own word:
+        /// the value we last published).
+        expected: u64,
+        /// The value found.
+        found: u64,
+    },
+    /// The session's control socket reports that the peer hung up (checked
+    /// by [`super::ShmRegion::recv_watching`]).
+    #[error("the peer closed the session's control socket")]
+    PeerGone,
     /// No message arrived within the timeout. The slot was not consumed: a
     /// later `recv` still returns the message when it comes.
     #[error("no shared-memory message within {timeout:?}")]

@@ -198,9 +198,28 @@ impl Area {
     }
 }
 
+/// Reads the 64-byte header with `pread` (no mapping, so a hole or a file
+/// truncated meanwhile cannot fault). `Ok(None)` if the file ends first.
+pub(super) fn pread_header(
+    fd: rustix::fd::BorrowedFd<'_>,
+) -> Result<Option<[u8; HEADER_LEN]>, rustix::io::Errno> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut done = 0;
+    while done < HEADER_LEN {
+        match rustix::io::pread(fd, &mut header[done..], done as u64) {
+            Ok(0) => return Ok(None),
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(header))
+}
+
 /// `owner_generation` per PROTOCOL §7.3: low 32 bits of
-/// `tv_sec XOR (tv_nsec >> 10)` of CLOCK_MONOTONIC, never 0.
-pub(super) fn owner_generation() -> u32 {
+/// `tv_sec XOR (tv_nsec >> 10)` of CLOCK_MONOTONIC, never 0. Used only when
+/// `/proc` cannot give the process's start time (see `owner.rs`).
+pub(super) fn monotonic_generation() -> u32 {
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     // Truncation to the low 32 bits is the definition.
     let g = ((ts.tv_sec as u64) ^ ((ts.tv_nsec as u64) >> 10)) as u32;
@@ -249,6 +268,6 @@ mod tests {
 
     #[test]
     fn generation_is_never_zero() {
-        assert_ne!(owner_generation(), 0);
+        assert_ne!(monotonic_generation(), 0);
     }
 }

@@ -153,23 +153,6 @@ impl Mapping {
             dst.set_len(len);
         }
     }
-
-    /// Copies the `N` bytes at byte offset `off` into an array.
-    ///
-    /// # Panics
-    /// If the source range is out of bounds.
-    #[inline]
-    pub(crate) fn read_array<const N: usize>(&self, off: usize) -> [u8; N] {
-        self.check(off, N, 1);
-        let mut out = [0u8; N];
-        // SAFETY: the source range was checked to lie inside the live mapping;
-        // `out` is a local array of exactly `N` bytes. Racy source bytes are
-        // harmless for the reasons given in `copy_out`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), out.as_mut_ptr(), N);
-        }
-        out
-    }
 }
 
 impl Drop for Mapping {
@@ -206,9 +189,11 @@ mod tests {
         m.copy_out(0, 0, &mut v);
         assert!(v.is_empty());
         m.atomic_u64(32).store(7, Ordering::Release);
-        assert_eq!(m.read_array::<8>(32), 7u64.to_ne_bytes());
+        m.copy_out(32, 8, &mut v);
+        assert_eq!(v, 7u64.to_ne_bytes());
         m.atomic_u32(4092).store(9, Ordering::Release);
-        assert_eq!(m.read_array::<4>(4092), 9u32.to_ne_bytes());
+        m.copy_out(4092, 4, &mut v);
+        assert_eq!(v, 9u32.to_ne_bytes());
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! ([`ShmRegion::send`], [`ShmRegion::recv`]); the socket used for the
 //! handshake stays open but carries no data.
 //!
-//! * [`region`] — the region handle (create/attach, publish/consume), with
-//!   the layout, file names, stale files and errors (private files
-//!   `layout.rs`, `path.rs`, `stale.rs`, `error.rs`) re-exported from it;
+//! * [`region`] — the region handle (create/attach; publish/consume in the
+//!   private `transfer.rs`), with the layout, file names, owner identity,
+//!   stale files, control-socket watch and errors (private files
+//!   `layout.rs`, `path.rs`, `owner.rs`, `stale.rs`, `watch.rs`, `error.rs`)
+//!   re-exported from it;
 //! * [`futex`] — the cross-process futex wait/wake used to sleep and wake.
 //!
 //! All `unsafe` code of the crate lives in this module, in a small private
@@ -21,11 +23,14 @@ mod layout;
 // The only module of the crate allowed to contain `unsafe` code.
 #[allow(unsafe_code)]
 mod mapping;
+mod owner;
 mod path;
 pub mod region;
 mod stale;
+mod transfer;
+mod watch;
 
 pub use region::{
-    region_path, stale_check, sweep_stale, BadSizeReason, NotReadyReason, RegionLayout, ShmError,
-    ShmRegion, ShmRole, StaleVerdict,
+    process_generation, stale_check, sweep_stale, BadSizeReason, NotReadyReason, RegionLayout,
+    ShmError, ShmRegion, ShmRole, StaleVerdict, PEER_CHECK_INTERVAL,
 };

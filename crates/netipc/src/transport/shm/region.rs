@@ -1,5 +1,5 @@
-//! The per-session shared-memory region handle: create, attach, publish,
-//! consume.
+//! The per-session shared-memory region handle: create and attach (this
+//! file), publish and consume (`transfer.rs`).
 //!
 //! # One publication per direction
 //!
@@ -9,38 +9,38 @@
 //! previous one, so each area holds at most one message and needs no ring.
 //!
 //! The file layout is in `layout.rs`, file names in `path.rs`, stale-file
-//! handling in `stale.rs` and the errors in `error.rs`; their public items
-//! are re-exported here. See `docs/shm.md` for the full protocol
-//! description.
+//! handling in `stale.rs` and `owner.rs`, the control-socket watch in
+//! `watch.rs` and the errors in `error.rs`; their public items are
+//! re-exported here. See `docs/shm.md` for the full protocol description.
 
 use rustix::fd::{AsFd, OwnedFd};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
-use std::time::Duration;
+use std::time::Instant;
 
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{FallocateFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::error::io_err;
-use super::futex::{self, WaitOutcome};
+use super::futex;
 use super::layout::{
-    owner_generation, Area, OFF_HEADER_LEN, OFF_MAGIC, OFF_OWNER_GENERATION, OFF_OWNER_PID,
+    pread_header, Area, OFF_HEADER_LEN, OFF_MAGIC, OFF_OWNER_GENERATION, OFF_OWNER_PID,
     OFF_REQUEST_CAPACITY, OFF_REQUEST_OFFSET, OFF_REQ_SEQ, OFF_RESPONSE_CAPACITY,
     OFF_RESPONSE_OFFSET, OFF_RESP_SEQ, OFF_VERSION,
 };
 use super::mapping::Mapping;
+use super::owner::own_generation;
 use super::path::check_path_len;
 use crate::bytes::{get_u16, get_u32};
-use crate::deadline::Deadline;
-use crate::transport::wait::Waiter;
 
 pub use super::error::{BadSizeReason, NotReadyReason, ShmError};
 pub use super::layout::{
     RegionLayout, MESSAGE_HEADER_LEN, SHM_ALIGN, SHM_HEADER_LEN, SHM_MAGIC, SHM_VERSION,
 };
-pub use super::path::{region_path, MAX_PATH_LEN, REGION_SUFFIX};
+pub use super::owner::process_generation;
+pub use super::path::{MAX_PATH_LEN, REGION_SUFFIX};
 pub use super::stale::{stale_check, sweep_stale, StaleVerdict};
+pub use super::watch::PEER_CHECK_INTERVAL;
 
 /// Which side of the session a region handle plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,25 +56,30 @@ pub enum ShmRole {
 /// One session's shared-memory region, from the point of view of one side.
 ///
 /// Owns the file descriptor and the mapping. [`ShmRegion::send`] publishes in
-/// the side's own area, [`ShmRegion::recv`] consumes from the peer's. Dropping
-/// a server handle unlinks the file; a client handle never does.
+/// the side's own area, [`ShmRegion::recv`] and [`ShmRegion::recv_watching`]
+/// consume from the peer's. Dropping a server handle unlinks the file; a
+/// client handle never does. Dropping either nudges the peer's wait (see
+/// [`ShmRegion::recv_watching`]).
 ///
 /// `ShmRegion` is `Send` (it may be moved to a worker thread) but not `Sync`:
 /// publishing and consuming take `&mut self`, matching the protocol's single
 /// publisher and single consumer per direction.
 #[derive(Debug)]
 pub struct ShmRegion {
-    map: Mapping,
+    pub(super) map: Mapping,
     _fd: OwnedFd,
-    path: PathBuf,
+    pub(super) path: PathBuf,
     role: ShmRole,
     layout: RegionLayout,
-    own: Area,
-    peer: Area,
+    pub(super) own: Area,
+    pub(super) peer: Area,
     /// Messages we have published (mirrors our seq word).
-    published: u64,
+    pub(super) published: u64,
     /// Peer messages we have consumed.
-    consumed: u64,
+    pub(super) consumed: u64,
+    /// When [`ShmRegion::recv_watching`] next looks at the control socket
+    /// even if messages keep arriving.
+    pub(super) next_peer_check: Instant,
 }
 
 /// Removes the file a failed `create` made, unless disarmed.
@@ -96,18 +101,34 @@ fn open_exclusive(path: &Path) -> Result<OwnedFd, Errno> {
     )
 }
 
+/// `fallocate(fd, 0, 0, size)`, retried on `EINTR` only.
+fn allocate(fd: &OwnedFd, size: u64) -> Result<(), Errno> {
+    loop {
+        match rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, size) {
+            Err(Errno::INTR) => {}
+            other => return other,
+        }
+    }
+}
+
 impl ShmRegion {
     /// Creates the region file at `path` (server side) sized for the given
     /// payload limits (each area holds a 32-byte header plus that payload,
-    /// rounded up to 64 bytes).
+    /// rounded up to 64 bytes; see [`RegionLayout::for_payload_limits`]).
     ///
     /// Steps: `open(O_RDWR|O_CREAT|O_EXCL, 0600)` then `fchmod(0600)` (so the
     /// mode does not depend on the umask); if the file exists, the stale check
     /// runs ([`stale_check`]): a live owner gives [`ShmError::AddressInUse`],
     /// a stale file is removed and the exclusive create retried once. Then
-    /// `ftruncate`, shared mapping, header, release fence. The areas are not
-    /// written: a file freshly extended by `ftruncate` already reads as zeros,
-    /// and leaving the pages untouched avoids committing memory for them.
+    /// the whole file is allocated with `fallocate(fd, 0, 0, size)` (retried
+    /// on `EINTR` only), mapped shared, the header written, release fence.
+    ///
+    /// Allocation failure (a full file system, a quota, `RLIMIT_FSIZE`, a
+    /// file system without `fallocate`) is [`ShmError::Allocate`]. There is
+    /// deliberately no fallback to a sparse file: on a full tmpfs, touching
+    /// an unbacked page of the mapping would kill both processes with
+    /// `SIGBUS`. The caller (the handshake) then offers the socket transport
+    /// instead.
     ///
     /// If anything fails after the file was created, it is removed again.
     pub fn create(
@@ -147,8 +168,11 @@ impl ShmRegion {
 
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))
             .map_err(|e| io_err("fchmod", path, e))?;
-        rustix::fs::ftruncate(&fd, layout.region_size())
-            .map_err(|e| io_err("ftruncate", path, e))?;
+        allocate(&fd, layout.region_size()).map_err(|e| ShmError::Allocate {
+            path: path.to_owned(),
+            size: layout.region_size(),
+            source: e.into(),
+        })?;
         let map = Mapping::map(fd.as_fd(), size).map_err(|e| io_err("mmap", path, e))?;
 
         let mut header = [0u8; 32];
@@ -158,7 +182,7 @@ impl ShmRegion {
         header[OFF_HEADER_LEN..OFF_HEADER_LEN + 2].copy_from_slice(&SHM_HEADER_LEN.to_ne_bytes());
         header[OFF_OWNER_PID..OFF_OWNER_PID + 4].copy_from_slice(&pid.to_ne_bytes());
         header[OFF_OWNER_GENERATION..OFF_OWNER_GENERATION + 4]
-            .copy_from_slice(&owner_generation().to_ne_bytes());
+            .copy_from_slice(&own_generation().to_ne_bytes());
         for (off, v) in [
             (OFF_REQUEST_OFFSET, layout.request_offset),
             (OFF_REQUEST_CAPACITY, layout.request_capacity),
@@ -181,13 +205,20 @@ impl ShmRegion {
             layout,
             published: 0,
             consumed: 0,
+            next_peer_check: Instant::now(),
         })
     }
 
-    /// Attaches to an existing region (client side), following PROTOCOL §7.5:
-    /// open read-write, check the size, map the whole file, then check magic,
-    /// version, header length, and the layout (in that order, each with its
-    /// own error). The local counters start from the current sequence numbers.
+    /// Attaches to an existing region (client side), following PROTOCOL §7.5
+    /// but without touching the file through a mapping before its size is
+    /// known to cover the layout: open read-write, `fstat`, read the header
+    /// with `pread`, check magic, version, header length and the layout
+    /// against the file size (in that order, each with its own error), and
+    /// only then map exactly the region's size. The local counters start
+    /// from the current sequence numbers.
+    ///
+    /// Callers that know the negotiated payload limits should also call
+    /// [`ShmRegion::check_limits`].
     pub fn attach(path: impl AsRef<Path>) -> Result<Self, ShmError> {
         let path = path.as_ref();
         check_path_len(path)?;
@@ -204,23 +235,17 @@ impl ShmRegion {
             });
         }
         let file_size = u64::try_from(st.st_size).unwrap_or(0);
+        let too_small = ShmError::NotReady {
+            path: path.to_owned(),
+            reason: NotReadyReason::FileTooSmall { size: file_size },
+        };
         if file_size < u64::from(SHM_HEADER_LEN) {
-            return Err(ShmError::NotReady {
-                path: path.to_owned(),
-                reason: NotReadyReason::FileTooSmall { size: file_size },
-            });
+            return Err(too_small);
         }
-        let map_len = usize::try_from(file_size).map_err(|_| {
-            io_err(
-                "mmap",
-                path,
-                io::Error::new(io::ErrorKind::InvalidData, "file too large to map"),
-            )
-        })?;
-        let map = Mapping::map(fd.as_fd(), map_len).map_err(|e| io_err("mmap", path, e))?;
-        fence(Ordering::Acquire);
-
-        let header: [u8; 32] = map.read_array(0);
+        let header = match pread_header(fd.as_fd()).map_err(|e| io_err("read", path, e))? {
+            Some(h) => h,
+            None => return Err(too_small),
+        };
         let magic = get_u32(&header, OFF_MAGIC);
         if magic != SHM_MAGIC {
             return Err(ShmError::BadMagic {
@@ -242,8 +267,19 @@ impl ShmRegion {
                 found: header_len,
             });
         }
-        let layout = RegionLayout::from_header(&header);
+        let mut fields = [0u8; 32];
+        fields.copy_from_slice(&header[..32]);
+        let layout = RegionLayout::from_header(&fields);
         layout.validate(path, file_size)?;
+        // Only fails on 32-bit targets, for a region beyond the address space.
+        let map_len = usize::try_from(layout.region_size()).map_err(|_| ShmError::BadSize {
+            path: path.to_owned(),
+            reason: BadSizeReason::Overflow,
+            layout,
+            file_size,
+        })?;
+        let map = Mapping::map(fd.as_fd(), map_len).map_err(|e| io_err("mmap", path, e))?;
+        fence(Ordering::Acquire);
 
         let published = map.atomic_u64(OFF_REQ_SEQ).load(Ordering::Acquire);
         let consumed = map.atomic_u64(OFF_RESP_SEQ).load(Ordering::Acquire);
@@ -257,124 +293,31 @@ impl ShmRegion {
             layout,
             published,
             consumed,
+            next_peer_check: Instant::now(),
         })
     }
 
-    /// Publishes one message, `header` followed by `payload`, in our own area
-    /// (PROTOCOL §7.6): both parts are copied straight into the mapping, then
-    /// the length is stored (release), the sequence number incremented
-    /// (release; the publication point), the signal word incremented and one
-    /// waiter woken with `FUTEX_WAKE` — on every publish, because a peer may be
-    /// asleep on the signal word.
-    ///
-    /// The caller is responsible for the header's contents (its `payload_len`
-    /// should equal `payload.len()`), and must not publish again before the
-    /// peer answered: each area holds one message.
-    ///
-    /// Fails with [`ShmError::MessageTooLarge`] (nothing written) if the
-    /// message does not fit. An [`ShmError::Io`] from the wake-up means the
-    /// message *was* published but a sleeping peer may not have been woken.
-    pub fn send(&mut self, header: &[u8; 32], payload: &[u8]) -> Result<(), ShmError> {
-        let area = self.own;
-        let len = MESSAGE_HEADER_LEN.saturating_add(payload.len());
-        if len > area.capacity as usize {
-            return Err(ShmError::MessageTooLarge {
-                len,
-                capacity: area.capacity,
+    /// Checks that the areas hold the negotiated payload limits: request
+    /// area ≥ 32 + `max_request_payload`, response area ≥ 32 +
+    /// `max_response_payload`. Otherwise [`ShmError::BadSize`] with
+    /// [`BadSizeReason::AreaTooSmall`].
+    pub fn check_limits(
+        &self,
+        max_request_payload: u32,
+        max_response_payload: u32,
+    ) -> Result<(), ShmError> {
+        let needs = |payload: u32| MESSAGE_HEADER_LEN as u64 + u64::from(payload);
+        if u64::from(self.layout.request_capacity) < needs(max_request_payload)
+            || u64::from(self.layout.response_capacity) < needs(max_response_payload)
+        {
+            return Err(ShmError::BadSize {
+                path: self.path.clone(),
+                reason: BadSizeReason::AreaTooSmall,
+                layout: self.layout,
+                file_size: self.layout.region_size(),
             });
         }
-        self.map.copy_in(area.offset, header);
-        self.map.copy_in(area.offset + MESSAGE_HEADER_LEN, payload);
-        // Lossless: len ≤ capacity, a u32.
-        self.map
-            .atomic_u32(area.len)
-            .store(len as u32, Ordering::Release);
-        self.map
-            .atomic_u64(area.seq)
-            .fetch_add(1, Ordering::Release);
-        let signal = self.map.atomic_u32(area.signal);
-        signal.fetch_add(1, Ordering::Release);
-        self.published = self.published.wrapping_add(1);
-        futex::wake(signal, 1).map_err(|e| io_err("futex wake", &self.path, e))?;
         Ok(())
-    }
-
-    /// Waits for the peer's next message and copies it into `buf` (PROTOCOL
-    /// §7.7), returning its length (header included; `buf.len()` equals it).
-    ///
-    /// First polls the peer's sequence number as `waiter` decides, then
-    /// sleeps on the peer's signal word. `timeout` (`None` = forever) counts
-    /// from the end of the polling phase. On [`ShmError::Timeout`] nothing is
-    /// consumed, so callers may wait in slices and check other conditions in
-    /// between.
-    ///
-    /// Once a publication is seen, the length is read once and must satisfy
-    /// `32 ≤ len ≤ capacity` of the peer's area ([`ShmError::Corrupt`] for 0
-    /// or beyond the capacity, [`ShmError::ShortMessage`] below 32); the slot
-    /// is consumed in all these cases. Exactly `len` bytes are copied; `buf`'s
-    /// allocation is reused when large enough. The message itself (outer
-    /// header) is not decoded here.
-    pub fn recv(
-        &mut self,
-        buf: &mut Vec<u8>,
-        timeout: Option<Duration>,
-        waiter: &mut Waiter,
-    ) -> Result<usize, ShmError> {
-        let area = self.peer;
-        let expected = self.consumed.wrapping_add(1);
-        let seq = self.map.atomic_u64(area.seq);
-        let ready = || seq.load(Ordering::Acquire) >= expected;
-
-        if waiter.spin(|| ready().then_some(())).is_none() {
-            let signal = self.map.atomic_u32(area.signal);
-            // A timeout too large to represent means "forever".
-            let deadline = Deadline::new(timeout);
-            let result = loop {
-                // Read the signal word before re-checking seq: a publication
-                // after this load changes the word, so FUTEX_WAIT returns at
-                // once instead of missing the wake-up.
-                let observed = signal.load(Ordering::Acquire);
-                if ready() {
-                    break Ok(());
-                }
-                let remaining = deadline.remaining();
-                if let (Some(timeout), Some(left)) = (deadline.timeout(), remaining) {
-                    if left.is_zero() {
-                        break Err(ShmError::Timeout { timeout });
-                    }
-                }
-                match futex::wait(signal, observed, remaining) {
-                    // On TimedOut the loop re-checks seq once more and then
-                    // reports the timeout through the deadline check.
-                    Ok(
-                        WaitOutcome::Woken
-                        | WaitOutcome::ValueChanged
-                        | WaitOutcome::Interrupted
-                        | WaitOutcome::TimedOut,
-                    ) => {}
-                    Err(e) => break Err(io_err("futex wait", &self.path, e)),
-                }
-            };
-            waiter.finish_wait();
-            result?;
-        }
-
-        self.consumed = expected;
-        // Read the length exactly once; everything below uses this local.
-        let len = self.map.atomic_u32(area.len).load(Ordering::Acquire);
-        if len == 0 || len > area.capacity {
-            return Err(ShmError::Corrupt {
-                len,
-                capacity: area.capacity,
-            });
-        }
-        if (len as usize) < MESSAGE_HEADER_LEN {
-            return Err(ShmError::ShortMessage { len });
-        }
-        // In bounds: len ≤ capacity, and the area was validated to lie inside
-        // the mapping (attach) or was laid out by us (create).
-        self.map.copy_out(area.offset, len as usize, buf);
-        Ok(len as usize)
     }
 
     /// Capacity of the request area (client → server), header included.
@@ -422,10 +365,17 @@ impl ShmRegion {
 }
 
 impl Drop for ShmRegion {
-    /// The server removes the file (a client that still has it mapped keeps
-    /// its mapping); the mapping and the descriptor are released by the
+    /// Nudges the peer: our signal word is incremented and one waiter woken
+    /// without a publication, so a peer waiting in
+    /// [`ShmRegion::recv_watching`] looks at the control socket at once
+    /// instead of at its next timed check (other peers just wait again).
+    /// Then the server removes the file (a client that still has it mapped
+    /// keeps its mapping); the mapping and the descriptor are released by the
     /// fields' own drops. The client never unlinks.
     fn drop(&mut self) {
+        let signal = self.map.atomic_u32(self.own.signal);
+        signal.fetch_add(1, Ordering::Release);
+        let _ = futex::wake(signal, 1);
         if self.role == ShmRole::Server {
             let _ = std::fs::remove_file(&self.path);
         }

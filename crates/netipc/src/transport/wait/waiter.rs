@@ -170,7 +170,7 @@ impl Waiter {
         if plan.yield_phase {
             let cap = duration_ns(max_spin);
             while duration_ns(start.elapsed()) < cap {
-                rustix::thread::sched_yield();
+                std::thread::yield_now();
                 if let Some(v) = try_once() {
                     self.stats.yield_hits += 1;
                     self.observe(start.elapsed());

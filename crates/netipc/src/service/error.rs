@@ -1,0 +1,167 @@
+//! Error types of Level 2. A message names only its own context; the
+//! underlying cause is its [`source`](std::error::Error::source), never
+//! repeated in the text.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::ClientState;
+use crate::codec::CodecError;
+use crate::transport::{ConnectError, ConnectFailure, EndpointError, SessionError};
+use crate::wire::{Status, WireError};
+
+/// Why a call failed.
+///
+/// Cheap to clone: the transport errors it carries are shared.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The context is not Ready; no I/O was done. Call `refresh()`; why the
+    /// context is not connected is in
+    /// [`ClientStatus::last_connect_error`](super::ClientStatus::last_connect_error).
+    #[error("not connected (state: {0}); call refresh() first")]
+    NotReady(ClientState),
+    /// The request can never fit: over the protocol's 1 MiB request cap.
+    #[error("request of {len} bytes exceeds the protocol's 1 MiB request cap")]
+    RequestTooLarge {
+        /// Encoded payload length.
+        len: usize,
+    },
+    /// A batch of more items than a message can announce (2^32 − 1).
+    #[error("a batch of {count} items is more than a message can carry")]
+    TooManyItems {
+        /// Items given.
+        count: usize,
+    },
+    /// Reconnecting during recovery failed.
+    #[error("reconnecting failed")]
+    Reconnect(#[source] Arc<ConnectError>),
+    /// The session failed twice in a row.
+    #[error("the session failed")]
+    Session(#[source] Arc<SessionError>),
+    /// The server answered with a non-OK status twice in a row.
+    #[error("server answered {0}")]
+    Status(Status),
+    /// The server answered with a status this implementation does not know.
+    #[error("server answered unknown status {0}")]
+    UnknownStatus(u16),
+    /// Overflow recovery could not grow the limits enough.
+    #[error("response or request still too large after {rounds} renegotiations")]
+    Overflow {
+        /// Recovery rounds run.
+        rounds: u32,
+    },
+    /// The response answered something else (code or item count differ).
+    #[error("mismatched response: {0}")]
+    Mismatch(&'static str),
+    /// An argument cannot be encoded into a request (for example a string
+    /// too long for the codec).
+    #[error("cannot encode the request")]
+    Encode(#[source] CodecError),
+    /// The batch request cannot be built.
+    #[error("cannot build the batch request")]
+    EncodeBatch(#[source] WireError),
+    /// The response payload does not decode.
+    #[error("undecodable response")]
+    Decode(#[from] CodecError),
+    /// A batch response does not decode.
+    #[error("undecodable batch response")]
+    DecodeBatch(#[from] WireError),
+}
+
+impl CallError {
+    /// The kind of connect failure behind this error, when a reconnect
+    /// failed ([`CallError::Reconnect`]).
+    pub fn connect_failure(&self) -> Option<ConnectFailure> {
+        match self {
+            CallError::Reconnect(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+}
+
+/// The last failure of a client context: a failed connection attempt or a
+/// failed call. Cheap to clone (it is kept in
+/// [`ClientStatus`](super::ClientStatus) and
+/// [`CacheStatus`](crate::cache::CacheStatus)).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Connecting failed; [`ConnectError::kind`] says why.
+    #[error(transparent)]
+    Connect(Arc<ConnectError>),
+    /// A call failed.
+    #[error(transparent)]
+    Call(CallError),
+}
+
+impl ClientError {
+    /// The kind of connect failure behind this error, if a connection
+    /// attempt failed (directly, or while a call reconnected).
+    pub fn connect_failure(&self) -> Option<ConnectFailure> {
+        match self {
+            ClientError::Connect(e) => Some(e.kind()),
+            ClientError::Call(e) => e.connect_failure(),
+        }
+    }
+}
+
+impl From<CallError> for ClientError {
+    fn from(e: CallError) -> Self {
+        ClientError::Call(e)
+    }
+}
+
+/// A typed handler failed; the client receives INTERNAL_ERROR and the
+/// server counts a handler failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// The handler's answer cannot be encoded (for example a snapshot
+    /// builder or string encoder refused it).
+    #[error("cannot encode the response")]
+    Encode(#[from] CodecError),
+    /// The handler's own failure.
+    #[error("the handler failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl HandlerError {
+    /// A handler failure with its cause: any error, or a message
+    /// (`HandlerError::new("no data yet")`).
+    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        HandlerError::Failed(cause.into())
+    }
+}
+
+/// Why one request (or batch item) could not be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The request payload does not decode: answered BAD_ENVELOPE.
+    #[error("undecodable request")]
+    BadRequest,
+    /// The handler failed: answered INTERNAL_ERROR.
+    #[error(transparent)]
+    Handler(#[from] HandlerError),
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding the endpoint failed.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The stale shared-memory sweep failed.
+    #[error("cannot sweep stale shared-memory files in {dir:?}")]
+    Sweep {
+        /// Run directory.
+        dir: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The acceptor thread could not be started.
+    #[error("cannot start the acceptor thread")]
+    Thread(#[source] std::io::Error),
+}

@@ -35,6 +35,29 @@ impl Deadline {
         Deadline::new(Some(timeout))
     }
 
+    /// A deadline at `at` (already expired when `at` has passed).
+    pub(crate) fn at(at: Instant) -> Deadline {
+        Deadline {
+            timeout: Some(at.saturating_duration_since(Instant::now())),
+            at: Some(at),
+        }
+    }
+
+    /// The instant this deadline expires; `None` when waiting forever.
+    pub(crate) fn instant(&self) -> Option<Instant> {
+        self.at
+    }
+
+    /// The earlier of this deadline and `other` (`None`: no other bound).
+    /// The result's timeout is its time left from now.
+    pub(crate) fn min_at(self, other: Option<Instant>) -> Deadline {
+        match (self.at, other) {
+            (_, None) => self,
+            (Some(mine), Some(theirs)) if mine <= theirs => self,
+            (_, Some(theirs)) => Deadline::at(theirs),
+        }
+    }
+
     /// The timeout this deadline was started with; `None` when waiting
     /// forever.
     pub(crate) fn timeout(&self) -> Option<Duration> {
@@ -79,6 +102,22 @@ mod tests {
         assert_eq!(d.timeout(), Some(Duration::ZERO));
         assert_eq!(d.remaining(), Some(Duration::ZERO));
         assert!(d.expired());
+    }
+
+    #[test]
+    fn min_at_picks_the_earlier_instant() {
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(1);
+        let late = now + Duration::from_secs(3600);
+        let d = Deadline::at(late).min_at(Some(soon));
+        assert_eq!(d.instant(), Some(soon));
+        let d = Deadline::at(soon).min_at(Some(late));
+        assert_eq!(d.instant(), Some(soon));
+        let d = Deadline::new(None).min_at(Some(soon));
+        assert_eq!(d.instant(), Some(soon));
+        assert!(d.timeout().unwrap() <= Duration::from_secs(1));
+        assert_eq!(Deadline::new(None).min_at(None).instant(), None);
+        assert!(Deadline::at(now).expired());
     }
 
     #[test]

@@ -53,10 +53,18 @@ fn run_child(test: &str, wrapper: &[&str]) -> ExitStatus {
         }
         None => Command::new(exe),
     };
-    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+    // The child's output goes through pipes, not whatever this process's
+    // stdout is: under a lowered RLIMIT_FSIZE a child writing to an
+    // inherited regular file would exceed the limit itself. It is shown
+    // from here instead.
+    let out = cmd
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, test)
-        .status()
-        .expect("start child test process")
+        .output()
+        .expect("start child test process");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    out.status
 }
 
 fn region_name(id: u64) -> String {

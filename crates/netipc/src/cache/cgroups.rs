@@ -1,10 +1,10 @@
 //! The owned, indexed cgroups snapshot and the cache that refreshes it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::codec::cgroups::{CgroupItem, SnapshotView};
 use crate::service::cgroups::CgroupsSnapshotClient;
-use crate::service::{CallError, ClientConfig, ClientError, ClientState, Endpoint};
+use crate::service::{AbortHandle, CallError, ClientConfig, ClientError, ClientState, Endpoint};
 
 /// Fewest index buckets.
 const MIN_BUCKETS: usize = 16;
@@ -265,6 +265,13 @@ pub struct CacheStatus {
 /// Creating it does no I/O. [`CgroupsCache::refresh`] connects (or
 /// reconnects) and fetches a new snapshot; when anything fails the previous
 /// cache stays in place and the error is returned and remembered.
+///
+/// A refresh is bounded like any Level 2 call: connecting by the handshake
+/// timeout, the snapshot call by the call timeout
+/// ([`ClientConfig::with_call_timeout`],
+/// [`CgroupsCache::refresh_with_timeout`]); and it can be aborted from
+/// another thread through [`CgroupsCache::abort_handle`]. A refresh that
+/// times out or is aborted keeps the previous snapshot.
 #[derive(Debug)]
 pub struct CgroupsCache {
     client: CgroupsSnapshotClient,
@@ -297,19 +304,16 @@ impl CgroupsCache {
     /// rejected, permission denied, incompatible, timed out …),
     /// [`ClientError::Call`] when the snapshot call failed.
     pub fn refresh(&mut self) -> Result<(), ClientError> {
-        self.client.refresh();
-        let fetched = if self.client.ready() {
-            self.client
-                .call_snapshot()
-                .map(|view| CgroupsTable::from_view(&view))
-                .map_err(ClientError::Call)
-        } else {
-            let status = self.client.status();
-            Err(match status.last_connect_error {
-                Some(e) => ClientError::Connect(e),
-                None => ClientError::Call(CallError::NotReady(status.state)),
-            })
-        };
+        let timeout = self.client.call_timeout();
+        self.refresh_with_timeout(timeout)
+    }
+
+    /// [`CgroupsCache::refresh`] with the snapshot call bounded by
+    /// `timeout` instead of the call timeout (zero: the call timeout).
+    /// While the abort handle is aborted it fails at once with
+    /// [`CallError::Aborted`] and does no I/O.
+    pub fn refresh_with_timeout(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        let fetched = self.fetch(timeout);
         match fetched {
             Ok(table) => {
                 self.table = table;
@@ -325,6 +329,45 @@ impl CgroupsCache {
                 Err(e)
             }
         }
+    }
+
+    /// Connects if needed and fetches a new table.
+    fn fetch(&mut self, timeout: Duration) -> Result<CgroupsTable, ClientError> {
+        let abort = self.client.abort_handle();
+        if abort.is_aborted() {
+            return Err(ClientError::Call(CallError::Aborted));
+        }
+        self.client.refresh();
+        if abort.is_aborted() {
+            // The connection attempt was aborted.
+            return Err(ClientError::Call(CallError::Aborted));
+        }
+        if self.client.ready() {
+            self.client
+                .call_with_timeout(timeout, |c| {
+                    c.call_snapshot().map(|view| CgroupsTable::from_view(&view))
+                })
+                .map_err(ClientError::Call)
+        } else {
+            let status = self.client.status();
+            Err(match status.last_connect_error {
+                Some(e) => ClientError::Connect(e),
+                None => ClientError::Call(CallError::NotReady(status.state)),
+            })
+        }
+    }
+
+    /// A handle that aborts this cache's refreshes from any thread: a
+    /// blocked refresh returns [`CallError::Aborted`] promptly and every
+    /// refresh fails at once until the handle is cleared. The cached
+    /// snapshot is kept. The same handle as the Level 2 client's.
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.client.abort_handle()
+    }
+
+    /// Sets the deadline of one refresh's snapshot call (zero: 30 s).
+    pub fn set_call_timeout(&mut self, timeout: Duration) {
+        self.client.set_call_timeout(timeout);
     }
 
     /// True once a refresh has succeeded (not "connected").

@@ -21,7 +21,8 @@ const DEFAULT_PREFERRED: Profiles = Profiles::SHM_HYBRID;
 const DEFAULT_MAX_SESSIONS: usize = 8;
 
 /// Settings of a client context: the Level 1 [`SessionConfig`] it connects
-/// with and the batch size the caller intends to use.
+/// with, the batch size the caller intends to use and the deadline of one
+/// call.
 ///
 /// Sizes are never configured by the caller: the context fills the
 /// proposal's payload and batch limits from the service's schema once, and
@@ -35,8 +36,9 @@ const DEFAULT_MAX_SESSIONS: usize = 8;
 /// let config = ClientConfig::new(AuthToken::new(0x1234))
 ///     .uds_only()
 ///     .with_batch_items(64)
-///     .with_response_timeout(Duration::from_secs(2));
+///     .with_call_timeout(Duration::from_secs(2));
 /// assert_eq!(config.batch_items, 64);
+/// assert_eq!(config.call_timeout, Duration::from_secs(2));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,6 +50,9 @@ pub struct ClientConfig {
     /// Largest batch the caller intends to send (1 = no batches); sizes the
     /// first request proposal. Default 1.
     pub batch_items: u32,
+    /// Deadline of one logical call: every chunk, shared-memory wait,
+    /// retry and reconnect it makes. Zero means the default, 30 s.
+    pub call_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -62,6 +67,7 @@ impl ClientConfig {
                 ..ClientProposal::default()
             }),
             batch_items: 1,
+            call_timeout: Duration::ZERO,
         }
     }
 
@@ -83,15 +89,39 @@ impl ClientConfig {
         self
     }
 
-    /// Sets the longest wait for a HELLO_ACK.
+    /// Sets the deadline of one call (zero: the default, 30 s). A call
+    /// can set its own with
+    /// [`Client::call_with_timeout`](super::Client::call_with_timeout).
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest time a connection attempt may take: connecting
+    /// (waiting for room in the provider's backlog), the handshake and the
+    /// shared-memory attach.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.session.handshake_timeout = timeout;
         self
     }
 
-    /// Sets the longest wait for a response.
+    /// Sets the longest wait for one response, within the call's deadline.
     pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
         self.session.response_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest response payload accepted, whatever the provider
+    /// announces (default 64 MiB).
+    pub fn with_response_cap(mut self, bytes: u32) -> Self {
+        self.session.response_cap = bytes;
+        self
+    }
+
+    /// Sets whether the provider must run as our uid or root (default on;
+    /// see [`SessionConfig::require_trusted_peer`]).
+    pub fn with_trusted_peer_check(mut self, on: bool) -> Self {
+        self.session.require_trusted_peer = on;
         self
     }
 

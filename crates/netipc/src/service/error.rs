@@ -33,6 +33,18 @@ pub enum CallError {
         /// Items given.
         count: usize,
     },
+    /// The call's deadline passed (the context's call timeout, or the one
+    /// given to [`Client::call_with_timeout`](super::Client::call_with_timeout)).
+    /// Never retried: the session was dropped and the context is Broken
+    /// until the next `refresh()`.
+    #[error("the call timed out")]
+    Timeout,
+    /// The call was aborted through the context's
+    /// [`AbortHandle`](super::AbortHandle), or the handle was already
+    /// aborted. Never retried: a session in use was dropped; calls keep
+    /// failing with `Aborted` until the handle is cleared.
+    #[error("the call was aborted")]
+    Aborted,
     /// Reconnecting during recovery failed.
     #[error("reconnecting failed")]
     Reconnect(#[source] Arc<ConnectError>),

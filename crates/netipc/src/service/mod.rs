@@ -7,7 +7,9 @@
 //!   [`cgroups::CgroupsSnapshotClient`]) that never fails because the
 //!   provider is absent, connects and reconnects in [`refresh`], retries a
 //!   failed call once, and recovers from size overflows by renegotiating
-//!   larger limits — the caller sees one successful call;
+//!   larger limits — the caller sees one successful call; every call is
+//!   bounded by one deadline and can be aborted from another thread
+//!   ([`AbortHandle`]);
 //! * a [`server::ManagedServer`] that serves one method per endpoint with a
 //!   worker thread per session.
 //!
@@ -15,18 +17,21 @@
 
 #![forbid(unsafe_code)]
 
+mod call;
 pub mod cgroups;
 mod client;
 mod config;
 mod error;
 pub mod increment;
 pub mod server;
+mod status;
 pub mod string_reverse;
 
-pub use client::{Client, ClientState, ClientStatus, NegotiatedLimits, ServiceKind};
+pub use client::{Client, ServiceKind, DEFAULT_CALL_TIMEOUT};
 pub use config::{ClientConfig, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
 pub use server::{Handler, ManagedServer, ServerStats};
+pub use status::{ClientState, ClientStatus, NegotiatedLimits};
 
 // What a Level 2 user meets in the signatures and errors above, so that
 // nothing below this layer needs importing.
@@ -35,9 +40,9 @@ pub use crate::codec::CodecError;
 pub use crate::transport::shm::{BadSizeReason, NotReadyReason, ShmError};
 pub use crate::transport::wait::{WaitConfig, WaitPolicy};
 pub use crate::transport::{
-    ClientProposal, ConnectError, ConnectFailure, Endpoint, EndpointError, HandshakeError,
-    InUseReason, Incompatibility, ListenerConfig, ServerPolicy, ServerSessionConfig, SessionConfig,
-    SessionError, TransportError,
+    AbortHandle, ClientProposal, ConnectError, ConnectFailure, Endpoint, EndpointError,
+    HandshakeError, InUseReason, Incompatibility, ListenerConfig, PeerCredentials, ServerPolicy,
+    ServerSessionConfig, SessionConfig, SessionError, TransportError,
 };
 pub use crate::wire::{Method, Profiles, Status, WireError};
 

@@ -19,6 +19,9 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client keeps retrying a shared-memory attach, by default.
 const DEFAULT_SHM_ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest response payload a client accepts, by default: 64 MiB.
+pub const DEFAULT_RESPONSE_CAP: u32 = 64 << 20;
+
 /// Client-side settings of a session (Level 1): what the HELLO proposes,
 /// the timeouts and the receive policy.
 ///
@@ -40,6 +43,19 @@ pub struct SessionConfig {
     pub shm_attach_timeout: Duration,
     /// Spin-then-block policy of receives. Default [`WaitConfig::default`].
     pub wait: WaitConfig,
+    /// Largest response payload accepted, whatever the server announces:
+    /// the session's receive limit is the smaller of this and the
+    /// HELLO_ACK's response limit, and a shared-memory session whose
+    /// announced limit is larger is refused
+    /// ([`ConnectError::ShmResponseOverCap`](crate::transport::ConnectError::ShmResponseOverCap)).
+    /// Default 64 MiB.
+    pub response_cap: u32,
+    /// Check the server's identity before sending the auth token: the
+    /// socket's peer (`SO_PEERCRED`) must run as our effective uid or as
+    /// root, or connecting fails with
+    /// [`ConnectFailure::PeerNotTrusted`](crate::transport::ConnectFailure::PeerNotTrusted).
+    /// Default `true`.
+    pub require_trusted_peer: bool,
 }
 
 impl SessionConfig {
@@ -51,7 +67,21 @@ impl SessionConfig {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             shm_attach_timeout: DEFAULT_SHM_ATTACH_TIMEOUT,
             wait: WaitConfig::default(),
+            response_cap: DEFAULT_RESPONSE_CAP,
+            require_trusted_peer: true,
         }
+    }
+
+    /// Sets the largest response payload accepted.
+    pub fn with_response_cap(mut self, bytes: u32) -> Self {
+        self.response_cap = bytes;
+        self
+    }
+
+    /// Sets whether the server must run as our uid or root.
+    pub fn with_trusted_peer_check(mut self, on: bool) -> Self {
+        self.require_trusted_peer = on;
+        self
     }
 
     /// Sets the HELLO proposal.

@@ -16,6 +16,7 @@ use rustix::fs::{FileType, Mode, Stat};
 use rustix::io::Errno;
 use rustix::net::{self, sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
+use super::abort::AbortHandle;
 use super::error::{EndpointError, InUseReason, TransportError};
 use super::uds::{poll_readable, UdsConn};
 use crate::deadline::Deadline;
@@ -365,6 +366,10 @@ fn recover_stale(path: &Path, addr: &SocketAddrUnix) -> Result<(), EndpointError
     }
 }
 
+/// Longest single wait of an abortable connect for room in the listener's
+/// backlog; the abort flag is looked at between waits.
+const CONNECT_SLICE: Duration = Duration::from_millis(50);
+
 /// Connects to the endpoint's socket, blocking while the listener's backlog
 /// is full.
 ///
@@ -372,16 +377,30 @@ fn recover_stale(path: &Path, addr: &SocketAddrUnix) -> Result<(), EndpointError
 /// [`EndpointError::NotFound`]; EACCES and EPERM are
 /// [`EndpointError::PermissionDenied`].
 pub fn connect(endpoint: &Endpoint) -> Result<UdsConn, EndpointError> {
-    connect_inner(endpoint, None)
+    connect_bounded(endpoint, &Deadline::new(None), None)
 }
 
 /// Like [`connect`], giving up with [`EndpointError::Timeout`] when the
-/// listener's backlog stays full for `timeout`.
+/// listener's backlog stays full for `timeout` (for example because the
+/// provider is stopped and does not accept).
 pub fn connect_timeout(endpoint: &Endpoint, timeout: Duration) -> Result<UdsConn, EndpointError> {
-    connect_inner(endpoint, Some(timeout))
+    connect_bounded(endpoint, &Deadline::after(timeout), None)
 }
 
-fn connect_inner(endpoint: &Endpoint, timeout: Option<Duration>) -> Result<UdsConn, EndpointError> {
+/// [`connect`] until `wait` expires ([`EndpointError::Timeout`]) or `abort`
+/// is aborted ([`EndpointError::Aborted`]).
+///
+/// A Unix-domain `connect` never completes asynchronously: a non-blocking
+/// one fails with EAGAIN while the backlog is full, and the socket offers
+/// nothing to `poll` for until room appears. So the wait is a blocking
+/// `connect` bounded by `SO_SNDTIMEO` (the kernel wakes it as soon as the
+/// listener accepts), in slices of at most 50 ms when an abort handle is
+/// given so that the flag is looked at between them.
+pub(crate) fn connect_bounded(
+    endpoint: &Endpoint,
+    wait: &Deadline,
+    abort: Option<&AbortHandle>,
+) -> Result<UdsConn, EndpointError> {
     let path = endpoint.socket_path().to_path_buf();
     let addr = SocketAddrUnix::new(path.as_path()).map_err(|e| io_err("address", &path, e))?;
     let fd = net::socket_with(
@@ -391,18 +410,31 @@ fn connect_inner(endpoint: &Endpoint, timeout: Option<Duration>) -> Result<UdsCo
         None,
     )
     .map_err(|e| io_err("socket", &path, e))?;
-    // On AF_UNIX, connect waits for backlog room for up to SO_SNDTIMEO.
-    if let Some(t) = timeout {
-        sockopt::set_socket_timeout(
-            &fd,
-            sockopt::Timeout::Send,
-            Some(t.max(Duration::from_micros(1))),
-        )
-        .map_err(|e| io_err("setsockopt(SO_SNDTIMEO)", &path, e))?;
-    }
+    // SO_SNDTIMEO currently set (None: blocking, the socket's default).
+    let mut sndtimeo: Option<Duration> = None;
     let connected = loop {
+        if abort.map_or(false, AbortHandle::is_aborted) {
+            return Err(EndpointError::Aborted { path });
+        }
+        let left = wait.remaining();
+        if left.map_or(false, |d| d.is_zero()) {
+            return Err(EndpointError::Timeout { path });
+        }
+        let slice = match abort {
+            Some(_) => Some(left.map_or(CONNECT_SLICE, |d| d.min(CONNECT_SLICE))),
+            None => left,
+        };
+        // On AF_UNIX, connect waits for backlog room for up to SO_SNDTIMEO.
+        let slice = slice.map(|t| t.max(Duration::from_micros(1)));
+        if slice != sndtimeo {
+            sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, slice)
+                .map_err(|e| io_err("setsockopt(SO_SNDTIMEO)", &path, e))?;
+            sndtimeo = slice;
+        }
         match net::connect(&fd, &addr) {
-            Err(Errno::INTR) => continue,
+            // The wait timed out (or was interrupted): the socket is still
+            // unconnected; look at the deadline and the flag, then retry.
+            Err(Errno::INTR | Errno::AGAIN) => continue,
             other => break other,
         }
     };
@@ -420,10 +452,9 @@ fn connect_inner(endpoint: &Endpoint, timeout: Option<Duration>) -> Result<UdsCo
                 source: e.into(),
             })
         }
-        Err(Errno::AGAIN) => return Err(EndpointError::Timeout { path }),
         Err(e) => return Err(io_err("connect", &path, e)),
     }
-    if timeout.is_some() {
+    if sndtimeo.is_some() {
         sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, None)
             .map_err(|e| io_err("setsockopt(SO_SNDTIMEO)", &path, e))?;
     }

@@ -76,6 +76,13 @@ pub enum EndpointError {
         /// The socket path.
         path: PathBuf,
     },
+    /// Connecting was aborted through an
+    /// [`AbortHandle`](crate::transport::AbortHandle).
+    #[error("connecting to {path:?} was aborted")]
+    Aborted {
+        /// The socket path.
+        path: PathBuf,
+    },
     /// Any other system-call failure.
     #[error("{op} {path:?} failed")]
     Io {
@@ -135,6 +142,11 @@ pub enum TransportError {
     /// message leaves the session usable.
     #[error("timed out waiting for the peer")]
     Timeout,
+    /// The wait was aborted through the session's
+    /// [`AbortHandle`](crate::transport::AbortHandle); the session may be
+    /// out of step and must be dropped.
+    #[error("aborted")]
+    Aborted,
     /// The timeout expired in the middle of a chunked message; the session
     /// is out of step.
     #[error("timed out after {received} of {total} bytes of a chunked message")]

@@ -7,11 +7,19 @@
 //! modules are built on Unix only; the Windows transport is built on
 //! Windows only.
 
+#[cfg(unix)]
+mod abort;
+#[cfg(unix)]
+mod client_session;
 pub mod config;
+#[cfg(unix)]
+mod connect_error;
 #[cfg(unix)]
 pub mod endpoint;
 pub mod error;
 pub mod handshake;
+#[cfg(unix)]
+mod peer;
 #[cfg(unix)]
 pub mod session;
 #[cfg(unix)]
@@ -22,7 +30,13 @@ pub mod wait;
 #[cfg(windows)]
 pub mod windows;
 
-pub use config::{ServerSessionConfig, SessionConfig};
+#[cfg(unix)]
+pub use abort::AbortHandle;
+#[cfg(unix)]
+pub use client_session::ClientSession;
+pub use config::{ServerSessionConfig, SessionConfig, DEFAULT_RESPONSE_CAP};
+#[cfg(unix)]
+pub use connect_error::{ConnectError, ConnectFailure};
 #[cfg(unix)]
 pub use endpoint::{connect, connect_timeout, Endpoint, Listener, ListenerConfig};
 pub use error::{EndpointError, HandshakeError, InUseReason, Incompatibility, TransportError};
@@ -31,6 +45,8 @@ pub use handshake::{
     SessionIds,
 };
 #[cfg(unix)]
-pub use session::{ClientSession, ConnectError, ConnectFailure, ServerSession, SessionError};
+pub use peer::PeerCredentials;
+#[cfg(unix)]
+pub use session::{ServerSession, SessionError};
 #[cfg(unix)]
 pub use uds::{InFlight, Limits, UdsChannel, UdsConn};

@@ -366,6 +366,12 @@ impl UdsChannel {
 }
 
 impl UdsChannel {
+    /// Bytes reserved by the receive buffer: it grows with the packets
+    /// received, never to a length a header merely announces.
+    pub fn recv_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Payload of the last message received (empty before the first), for
     /// callers that cannot keep the borrow [`UdsChannel::recv`] returns.
     pub fn last_payload(&self) -> &[u8] {

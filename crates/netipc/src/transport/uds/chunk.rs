@@ -191,7 +191,6 @@ fn recv_chunks(
     let room = packet - HEADER_LEN;
     let first_part = buf.len() - HEADER_LEN;
     let expected = 1 + div_ceil(header.payload_len as usize - first_part, room) as u64;
-    buf.reserve_exact(total - buf.len());
 
     let mut index: u64 = 1;
     while buf.len() < total {
@@ -211,6 +210,7 @@ fn recv_chunks(
         let mut saved = [0u8; CHUNK_HEADER_LEN];
         saved.copy_from_slice(&buf[hdr_at..pos]);
         buf.truncate(hdr_at);
+        grow_for_chunk(buf, pos + remaining.min(room), total);
         let m = match conn.recv_next(wait, |flags| recv_spare(conn.fd(), buf, flags)) {
             Ok(m) => m,
             Err(TransportError::Timeout) => {
@@ -224,8 +224,8 @@ fn recv_chunks(
         if m < CHUNK_HEADER_LEN {
             return Err(TransportError::ShortPacket { len: m });
         }
-        // m ≥ 32 and the spare capacity was ≥ 32 + remaining ≥ 32, so
-        // buf.len() ≥ pos.
+        // m ≥ 32 and the spare capacity was ≥ 32 + min(room, remaining) ≥
+        // 32, so buf.len() ≥ pos.
         let mut raw = [0u8; CHUNK_HEADER_LEN];
         raw.copy_from_slice(&buf[hdr_at..pos]);
         buf[hdr_at..pos].copy_from_slice(&saved);
@@ -278,6 +278,18 @@ fn recv_chunks(
         index += 1;
     }
     Ok(())
+}
+
+/// Makes room for the next chunk: capacity at least `need` (the bytes so
+/// far plus one full chunk). The buffer grows with the data that really
+/// arrived — doubling, capped at the message's `total` — never to the
+/// length a header merely announces.
+fn grow_for_chunk(buf: &mut Vec<u8>, need: usize, total: usize) {
+    if buf.capacity() >= need {
+        return;
+    }
+    let target = need.max(buf.capacity().saturating_mul(2)).min(total);
+    buf.reserve_exact(target - buf.len());
 }
 
 /// `ceil(n / d)` for `d > 0` (`usize::div_ceil` is newer than the MSRV).

@@ -5,7 +5,7 @@
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::buffer::spare_capacity;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -16,6 +16,7 @@ use rustix::net::{
 };
 
 use crate::deadline::Deadline;
+use crate::transport::abort::{wait_fd, AbortHandle, Woken};
 use crate::transport::error::TransportError;
 
 /// Packet size used when `SO_SNDBUF` cannot be read (PROTOCOL.md §6.3).
@@ -30,6 +31,9 @@ const RCVTIMEO_UNKNOWN: u64 = u64::MAX;
 /// Encoded `SO_RCVTIMEO` cache value: no timeout (block forever).
 const RCVTIMEO_NONE: u64 = 0;
 
+/// Encoded `until` value: no bound.
+const UNTIL_NONE: u64 = u64::MAX;
+
 /// A connected `AF_UNIX` / `SOCK_SEQPACKET` socket that moves whole packets.
 ///
 /// Every method takes `&self`; the type is `Send + Sync`, so one thread may
@@ -41,24 +45,82 @@ pub struct UdsConn {
     /// Receive timeout currently set on the socket, in microseconds
     /// (`RCVTIMEO_NONE` = none, `RCVTIMEO_UNKNOWN` = not known).
     rcvtimeo: AtomicU64,
+    /// When set, every wait polls the socket together with the handle's
+    /// eventfd and fails with [`TransportError::Aborted`] once aborted.
+    abort: Option<AbortHandle>,
+    /// Origin of `until`.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` at which every wait (send or receive)
+    /// ends, whatever its own timeout; `UNTIL_NONE`: no bound.
+    until: AtomicU64,
 }
 
 impl UdsConn {
     /// Wraps a connected SEQPACKET socket (for example one end of a
     /// `socketpair`, or a socket passed in by a supervisor).
     pub fn from_fd(fd: OwnedFd) -> UdsConn {
-        UdsConn {
-            fd,
-            rcvtimeo: AtomicU64::new(RCVTIMEO_UNKNOWN),
-        }
+        UdsConn::with_rcvtimeo(fd, RCVTIMEO_UNKNOWN)
     }
 
     /// Wraps a socket this crate just created or accepted, whose receive
     /// timeout is known to be unset.
     pub(crate) fn from_fresh_fd(fd: OwnedFd) -> UdsConn {
+        UdsConn::with_rcvtimeo(fd, RCVTIMEO_NONE)
+    }
+
+    fn with_rcvtimeo(fd: OwnedFd, rcvtimeo: u64) -> UdsConn {
         UdsConn {
             fd,
-            rcvtimeo: AtomicU64::new(RCVTIMEO_NONE),
+            rcvtimeo: AtomicU64::new(rcvtimeo),
+            abort: None,
+            epoch: Instant::now(),
+            until: AtomicU64::new(UNTIL_NONE),
+        }
+    }
+
+    /// Makes every later wait of this connection (receives, continuation
+    /// chunks, sends into a full socket buffer) abortable through `abort`:
+    /// the socket is polled together with the handle's eventfd, and an
+    /// abort fails the wait with [`TransportError::Aborted`].
+    pub fn set_abort(&mut self, abort: AbortHandle) {
+        self.abort = Some(abort);
+    }
+
+    /// Bounds every later wait of this connection by `until` (`None`:
+    /// no bound besides each wait's own timeout). A wait cut short by it
+    /// fails as its own timeout would ([`TransportError::Timeout`], or
+    /// [`TransportError::StalledMessage`] inside a chunked message).
+    pub fn set_until(&self, until: Option<Instant>) {
+        let enc = until.map_or(UNTIL_NONE, |at| {
+            u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
+                .unwrap_or(UNTIL_NONE - 1)
+        });
+        self.until.store(enc, Ordering::Relaxed);
+    }
+
+    /// The bound set with [`UdsConn::set_until`].
+    fn until(&self) -> Option<Instant> {
+        match self.until.load(Ordering::Relaxed) {
+            UNTIL_NONE => None,
+            nanos => self.epoch.checked_add(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// True when waits must go through [`wait_fd`] (abortable or bounded).
+    fn guarded(&self) -> bool {
+        self.abort.is_some() || self.until.load(Ordering::Relaxed) != UNTIL_NONE
+    }
+
+    /// Waits for `events` on the socket within `wait` and the connection's
+    /// bound, watching the abort handle.
+    fn wait_guarded(&self, events: PollFlags, wait: &Deadline) -> Result<(), TransportError> {
+        let wait = wait.min_at(self.until());
+        match wait_fd(self.fd.as_fd(), events, &wait, self.abort.as_ref())
+            .map_err(|e| TransportError::io("poll", e))?
+        {
+            Woken::Ready => Ok(()),
+            Woken::TimedOut => Err(TransportError::Timeout),
+            Woken::Aborted => Err(TransportError::Aborted),
         }
     }
 
@@ -105,13 +167,16 @@ impl UdsConn {
     /// One `sendmsg` of a whole packet.
     pub(crate) fn send_iov(&self, iov: &[IoSlice<'_>]) -> Result<(), TransportError> {
         let want: usize = iov.iter().map(|s| s.len()).sum();
+        // A guarded connection never blocks in sendmsg: a full socket buffer
+        // is waited out with poll, which the abort handle can interrupt.
+        let guarded = self.guarded();
+        let flags = if guarded {
+            SendFlags::NOSIGNAL | SendFlags::DONTWAIT
+        } else {
+            SendFlags::NOSIGNAL
+        };
         loop {
-            match net::sendmsg(
-                &self.fd,
-                iov,
-                &mut SendAncillaryBuffer::default(),
-                SendFlags::NOSIGNAL,
-            ) {
+            match net::sendmsg(&self.fd, iov, &mut SendAncillaryBuffer::default(), flags) {
                 Ok(n) if n == want => return Ok(()),
                 Ok(n) => {
                     return Err(TransportError::Io {
@@ -125,6 +190,9 @@ impl UdsConn {
                 Err(Errno::INTR) => continue,
                 Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => {
                     return Err(TransportError::PeerClosed)
+                }
+                Err(Errno::AGAIN) if guarded => {
+                    self.wait_guarded(PollFlags::OUT, &Deadline::new(None))?
                 }
                 Err(Errno::AGAIN) => return Err(TransportError::Timeout),
                 Err(e) => return Err(TransportError::io("sendmsg", e)),
@@ -258,6 +326,9 @@ impl UdsConn {
         wait: Deadline,
         mut op: impl FnMut(RecvFlags) -> Result<usize, Errno>,
     ) -> Result<usize, TransportError> {
+        if self.guarded() {
+            return self.recv_next(&wait, op);
+        }
         if wait.timeout().map_or(false, |t| t.is_zero()) {
             return self.recv_now(op);
         }
@@ -294,7 +365,9 @@ impl UdsConn {
     }
 
     /// Receives a packet that is expected soon (a continuation chunk): try
-    /// without waiting, poll only if nothing is queued yet.
+    /// without waiting, poll only if nothing is queued yet. Also the
+    /// receive of a guarded connection (poll with the abort handle, then
+    /// receive without waiting).
     pub(super) fn recv_next(
         &self,
         wait: &Deadline,
@@ -302,6 +375,9 @@ impl UdsConn {
     ) -> Result<usize, TransportError> {
         loop {
             match self.recv_now(&mut op) {
+                Err(TransportError::Timeout) if self.guarded() => {
+                    self.wait_guarded(PollFlags::IN, wait)?
+                }
                 Err(TransportError::Timeout) => {
                     if !poll_readable(self.fd.as_fd(), wait)? {
                         return Err(TransportError::Timeout);

@@ -28,8 +28,11 @@
 //! buffer as large as the largest legal packet, or by paying an extra
 //! `MSG_PEEK` call per packet. We reserve
 //! `min(packet_size, 32 + max_recv_payload)` bytes of *capacity* on the
-//! first receive (no zeroing, so untouched pages cost nothing) and grow to
-//! `32 + payload_len` only when a chunked message needs it. The buffer is
+//! first receive (no zeroing, so untouched pages cost nothing). A chunked
+//! message grows it as its chunks arrive (doubling, capped at
+//! `32 + payload_len`), never to the length its header merely announces, so
+//! a peer that announces a huge message and sends little costs little. The
+//! buffer is
 //! reused for every later message and never shrinks, so the steady state
 //! allocates nothing. Continuation chunks are received straight into their
 //! final place in the buffer (the 32 bytes the chunk header lands on are

@@ -285,8 +285,9 @@ typedef netipc_result (*netipc_snapshot_fn)(void *ctx, netipc_snapshot_builder *
 #define NETIPC_ERR_TIMEOUT 3
 
 /**
- * Reserved for calls interrupted by an abort from another thread. No
- * function returns it yet: the library has no abortable calls so far.
+ * The call or refresh was aborted from another thread
+ * (`netipc_client_abort()`, `netipc_cache_abort()`), or the handle is
+ * still aborted.
  */
 #define NETIPC_ERR_ABORTED 4
 
@@ -419,7 +420,8 @@ netipc_result netipc_cache_new(const uint8_t *run_dir,
  * the cached one (references from `netipc_cache_acquire()` keep the old
  * one alive until released). On failure the previous snapshot stays and
  * the error is returned (and kept for the status). Blocks for the
- * exchange, at most the client's timeouts.
+ * exchange, at most the config's call timeout; `netipc_cache_abort()`
+ * from another thread ends it early with `NETIPC_ERR_ABORTED`.
  */
 netipc_result netipc_cache_refresh(const netipc_cache *cache);
 
@@ -482,6 +484,19 @@ netipc_result netipc_cache_counters(const netipc_cache *cache,
                                     uint8_t *error_buf,
                                     size_t error_cap,
                                     size_t *error_len);
+
+/**
+ * Aborts the cache's refreshes from any thread: one in progress returns
+ * `NETIPC_ERR_ABORTED` promptly, later ones fail at once until
+ * `netipc_cache_clear_abort()`. The cached snapshot and lookups are not
+ * affected. Takes no lock and does not allocate.
+ */
+netipc_result netipc_cache_abort(const netipc_cache *cache);
+
+/**
+ * Ends an abort: refreshes work again.
+ */
+netipc_result netipc_cache_clear_abort(const netipc_cache *cache);
 
 /**
  * Drops the cached snapshot (acquired references stay valid) and closes
@@ -559,7 +574,8 @@ netipc_result netipc_cgroups_release(const netipc_cgroups *snapshot);
 /**
  * Creates a client configuration with the auth token `token` and the
  * defaults: profiles UDS + SHM_HYBRID (SHM_HYBRID preferred), handshake
- * timeout 5000 ms, response timeout 30000 ms, batches of 1.
+ * timeout 5000 ms, response timeout 30000 ms, call timeout 30000 ms,
+ * batches of 1.
  *
  * On success `*config` receives a new handle owned by the caller (free it
  * with `netipc_client_config_free()`).
@@ -576,16 +592,23 @@ netipc_result netipc_client_config_set_profiles(netipc_client_config *config,
                                                 uint32_t preferred);
 
 /**
- * Sets the longest wait for the provider's handshake answer and for each
- * response, in milliseconds (both at least 1).
- *
- * A typed call that fails is retried once on a new connection, so a call
- * to a frozen provider returns `NETIPC_ERR_TIMEOUT` after at most about
- * twice `response_ms` plus one handshake.
+ * Sets the longest a connection attempt may take (connect, handshake,
+ * shared-memory attach) and the longest wait for each response, in
+ * milliseconds (both at least 1). The whole of one call is bounded by the
+ * call timeout (`netipc_client_config_set_call_timeout()`).
  */
 netipc_result netipc_client_config_set_timeouts(netipc_client_config *config,
                                                 uint32_t handshake_ms,
                                                 uint32_t response_ms);
+
+/**
+ * Sets the default deadline of one call, in milliseconds (0: the default,
+ * 30000): everything a call does (every wait, its one retry, reconnects,
+ * overflow renegotiations) shares it, and when it passes the call returns
+ * `NETIPC_ERR_TIMEOUT` and the client needs a refresh. A call given its
+ * own `timeout_ms` uses that instead.
+ */
+netipc_result netipc_client_config_set_call_timeout(netipc_client_config *config, uint32_t call_ms);
 
 /**
  * Sets the largest batch the caller intends to send with
@@ -629,8 +652,9 @@ netipc_result netipc_client_new(uint32_t kind,
  * Returns `NETIPC_OK` when the client is ready afterwards; otherwise why
  * it is not (`NETIPC_ERR_NO_PROVIDER`, `NETIPC_ERR_AUTH_REJECTED`,
  * `NETIPC_ERR_INCOMPATIBLE`, `NETIPC_ERR_PERMISSION_DENIED`,
- * `NETIPC_ERR_TIMEOUT`, ...). `*changed` (optional, may be NULL) tells
- * whether the state changed. Blocks for at most the handshake timeout.
+ * `NETIPC_ERR_TIMEOUT`, `NETIPC_ERR_ABORTED` while the client is
+ * aborted, ...). `*changed` (optional, may be NULL) tells whether the
+ * state changed. Blocks for at most the handshake timeout.
  */
 netipc_result netipc_client_refresh(const netipc_client *client, bool *changed);
 
@@ -655,6 +679,23 @@ uint32_t netipc_client_state(const netipc_client *client);
 netipc_result netipc_client_close(const netipc_client *client);
 
 /**
+ * Aborts the client's calls, from any thread: a call blocked in this
+ * client returns `NETIPC_ERR_ABORTED` promptly (a socket wait at once, a
+ * shared-memory wait within about 50 ms), and every later call and
+ * refresh fails at once with `NETIPC_ERR_ABORTED`, without I/O, until
+ * `netipc_client_clear_abort()`. Meant for shutdown: abort from the thread
+ * that stops the plugin, then join the worker, then close and free.
+ * Takes no lock and does not allocate.
+ */
+netipc_result netipc_client_abort(const netipc_client *client);
+
+/**
+ * Ends an abort: calls work again; a session the abort broke is
+ * reconnected by the next `netipc_client_refresh()`.
+ */
+netipc_result netipc_client_clear_abort(const netipc_client *client);
+
+/**
  * Closes and frees a client. NULL is ignored. Borrowed results of the
  * client become invalid. No other thread may use the client during or
  * after this call.
@@ -668,9 +709,14 @@ void netipc_client_free(netipc_client *client);
  * and with `NETIPC_ERR_INVALID_ARGUMENT` on a client of another kind. A
  * failed exchange is retried once on a new connection before an error is
  * returned.
+ *
+ * `timeout_ms` bounds the whole call (0: the client's call timeout): when
+ * it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+ * thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
  */
 netipc_result netipc_client_call_increment(const netipc_client *client,
                                            uint64_t value,
+                                           uint32_t timeout_ms,
                                            uint64_t *answer);
 
 /**
@@ -679,10 +725,15 @@ netipc_result netipc_client_call_increment(const netipc_client *client,
  * `count` values). `count` 0 does nothing. A batch too large for the
  * session is renegotiated transparently. `NETIPC_ERR_BAD_ITEM_COUNT` means
  * the provider answered another number of items.
+ *
+ * `timeout_ms` bounds the whole call (0: the client's call timeout): when
+ * it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+ * thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
  */
 netipc_result netipc_client_call_increment_batch(const netipc_client *client,
                                                  const uint64_t *values,
                                                  size_t count,
+                                                 uint32_t timeout_ms,
                                                  uint64_t *answers);
 
 /**
@@ -691,10 +742,15 @@ netipc_result netipc_client_call_increment_batch(const netipc_client *client,
  * NUL-terminated), borrowed from the client: valid until the next call,
  * close or free of this client. Text that is not UTF-8 is an invalid
  * argument.
+ *
+ * `timeout_ms` bounds the whole call (0: the client's call timeout): when
+ * it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+ * thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
  */
 netipc_result netipc_client_call_string_reverse(const netipc_client *client,
                                                 const uint8_t *s,
                                                 size_t len,
+                                                uint32_t timeout_ms,
                                                 const uint8_t **answer,
                                                 size_t *answer_len);
 
@@ -704,8 +760,13 @@ netipc_result netipc_client_call_string_reverse(const netipc_client *client,
  * `netipc_cgroups_*` functions until the next call, close or free of this
  * client. Do not pass it to `netipc_cgroups_release()`. A snapshot larger
  * than the provider first announced is renegotiated transparently.
+ *
+ * `timeout_ms` bounds the whole call (0: the client's call timeout): when
+ * it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+ * thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
  */
 netipc_result netipc_client_call_snapshot(const netipc_client *client,
+                                          uint32_t timeout_ms,
                                           const netipc_cgroups **snapshot);
 
 /**

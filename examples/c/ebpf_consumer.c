@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
         if (ticks_to_refresh == 0) {
             netipc_result rc = netipc_client_refresh(client, NULL);
             const netipc_cgroups *snap = NULL;
-            if (rc == NETIPC_OK) rc = netipc_client_call_snapshot(client, &snap);
+            if (rc == NETIPC_OK) rc = netipc_client_call_snapshot(client, 5000, &snap);
             if (rc == NETIPC_OK) {
                 merge(snap); /* snap is valid until the next call on client */
                 print_status(client, st);

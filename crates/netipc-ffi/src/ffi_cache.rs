@@ -7,8 +7,9 @@
 //! and a table in use is never freed under a reader.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use crate::adapter::client::{AnyClient, Table};
+use crate::adapter::client::{Abort, AnyClient, Table};
 use crate::adapter::{Endpoint, Kind};
 use crate::args;
 use crate::ffi_cgroups::{netipc_cgroups, not_found};
@@ -28,6 +29,8 @@ use crate::result::*;
 #[derive(Debug)]
 pub struct netipc_cache {
     client: Mutex<AnyClient>,
+    /// Outside the lock, so another thread can abort a refresh.
+    abort: Abort,
     current: Mutex<Arc<Table>>,
     stats: Mutex<CacheStats>,
 }
@@ -77,12 +80,10 @@ pub unsafe extern "C" fn netipc_cache_new(
             )
         };
         let endpoint = Endpoint::new(dir, service)?;
+        let client = AnyClient::new(Kind::CgroupsSnapshot, &endpoint, config.settings());
         let value = netipc_cache {
-            client: Mutex::new(AnyClient::new(
-                Kind::CgroupsSnapshot,
-                &endpoint,
-                config.settings(),
-            )),
+            abort: client.abort_handle(),
+            client: Mutex::new(client),
             current: Mutex::new(Arc::new(Table::default())),
             stats: Mutex::new(CacheStats::default()),
         };
@@ -95,7 +96,8 @@ pub unsafe extern "C" fn netipc_cache_new(
 /// the cached one (references from `netipc_cache_acquire()` keep the old
 /// one alive until released). On failure the previous snapshot stays and
 /// the error is returned (and kept for the status). Blocks for the
-/// exchange, at most the client's timeouts.
+/// exchange, at most the config's call timeout; `netipc_cache_abort()`
+/// from another thread ends it early with `NETIPC_ERR_ABORTED`.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_cache_refresh(cache: *const netipc_cache) -> netipc_result {
     guard(|| {
@@ -104,7 +106,7 @@ pub unsafe extern "C" fn netipc_cache_refresh(cache: *const netipc_cache) -> net
         let fetched = {
             let mut client = lock(&cache.client);
             client.refresh();
-            client.snapshot()
+            client.snapshot(Duration::ZERO)
         };
         let mut stats = lock(&cache.stats);
         match fetched {
@@ -277,6 +279,31 @@ pub unsafe extern "C" fn netipc_cache_counters(
                 error_buf.copy_from_nonoverlapping(stats.last_error.as_ptr(), copied);
             }
         }
+        Ok(())
+    })
+}
+
+/// Aborts the cache's refreshes from any thread: one in progress returns
+/// `NETIPC_ERR_ABORTED` promptly, later ones fail at once until
+/// `netipc_cache_clear_abort()`. The cached snapshot and lookups are not
+/// affected. Takes no lock and does not allocate.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_cache_abort(cache: *const netipc_cache) -> netipc_result {
+    guard(|| {
+        // SAFETY: a live cache handle per the contract.
+        let cache = unsafe { args::handle(cache, "cache") }?;
+        cache.abort.abort();
+        Ok(())
+    })
+}
+
+/// Ends an abort: refreshes work again.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_cache_clear_abort(cache: *const netipc_cache) -> netipc_result {
+    guard(|| {
+        // SAFETY: a live cache handle per the contract.
+        let cache = unsafe { args::handle(cache, "cache") }?;
+        cache.abort.clear();
         Ok(())
     })
 }

@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::adapter::client::{AnyClient, ClientSettings};
+use std::time::Duration;
+
+use crate::adapter::client::{Abort, AnyClient, ClientSettings};
 use crate::adapter::{check_profiles, Endpoint, Kind};
 use crate::args;
 use crate::ffi_cgroups::netipc_cgroups;
@@ -43,6 +45,8 @@ pub struct netipc_client_config {
 #[derive(Debug)]
 pub struct netipc_client {
     inner: Mutex<ClientInner>,
+    /// Outside the lock, so another thread can abort a call in progress.
+    abort: Abort,
 }
 
 #[derive(Debug)]
@@ -72,7 +76,8 @@ impl netipc_client {
 
 /// Creates a client configuration with the auth token `token` and the
 /// defaults: profiles UDS + SHM_HYBRID (SHM_HYBRID preferred), handshake
-/// timeout 5000 ms, response timeout 30000 ms, batches of 1.
+/// timeout 5000 ms, response timeout 30000 ms, call timeout 30000 ms,
+/// batches of 1.
 ///
 /// On success `*config` receives a new handle owned by the caller (free it
 /// with `netipc_client_config_free()`).
@@ -109,12 +114,10 @@ pub unsafe extern "C" fn netipc_client_config_set_profiles(
     })
 }
 
-/// Sets the longest wait for the provider's handshake answer and for each
-/// response, in milliseconds (both at least 1).
-///
-/// A typed call that fails is retried once on a new connection, so a call
-/// to a frozen provider returns `NETIPC_ERR_TIMEOUT` after at most about
-/// twice `response_ms` plus one handshake.
+/// Sets the longest a connection attempt may take (connect, handshake,
+/// shared-memory attach) and the longest wait for each response, in
+/// milliseconds (both at least 1). The whole of one call is bounded by the
+/// call timeout (`netipc_client_config_set_call_timeout()`).
 #[no_mangle]
 pub unsafe extern "C" fn netipc_client_config_set_timeouts(
     config: *mut netipc_client_config,
@@ -128,6 +131,24 @@ pub unsafe extern "C" fn netipc_client_config_set_timeouts(
         let response = args::millis(response_ms, "response timeout")?;
         config.settings.handshake_timeout = handshake;
         config.settings.response_timeout = response;
+        Ok(())
+    })
+}
+
+/// Sets the default deadline of one call, in milliseconds (0: the default,
+/// 30000): everything a call does (every wait, its one retry, reconnects,
+/// overflow renegotiations) shares it, and when it passes the call returns
+/// `NETIPC_ERR_TIMEOUT` and the client needs a refresh. A call given its
+/// own `timeout_ms` uses that instead.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_client_config_set_call_timeout(
+    config: *mut netipc_client_config,
+    call_ms: u32,
+) -> netipc_result {
+    guard(|| {
+        // SAFETY: a live config handle per the contract.
+        let config = unsafe { args::handle_mut(config, "config") }?;
+        config.settings.call_timeout = Duration::from_millis(u64::from(call_ms));
         Ok(())
     })
 }
@@ -194,9 +215,11 @@ pub unsafe extern "C" fn netipc_client_new(
             )
         };
         let endpoint = Endpoint::new(dir, service)?;
+        let client_inner = AnyClient::new(kind, &endpoint, &config.settings);
         let value = netipc_client {
+            abort: client_inner.abort_handle(),
             inner: Mutex::new(ClientInner {
-                client: AnyClient::new(kind, &endpoint, &config.settings),
+                client: client_inner,
                 answer: Vec::new(),
                 batch: Vec::new(),
                 snapshot: None,
@@ -215,8 +238,9 @@ pub unsafe extern "C" fn netipc_client_new(
 /// Returns `NETIPC_OK` when the client is ready afterwards; otherwise why
 /// it is not (`NETIPC_ERR_NO_PROVIDER`, `NETIPC_ERR_AUTH_REJECTED`,
 /// `NETIPC_ERR_INCOMPATIBLE`, `NETIPC_ERR_PERMISSION_DENIED`,
-/// `NETIPC_ERR_TIMEOUT`, ...). `*changed` (optional, may be NULL) tells
-/// whether the state changed. Blocks for at most the handshake timeout.
+/// `NETIPC_ERR_TIMEOUT`, `NETIPC_ERR_ABORTED` while the client is
+/// aborted, ...). `*changed` (optional, may be NULL) tells whether the
+/// state changed. Blocks for at most the handshake timeout.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_client_refresh(
     client: *const netipc_client,
@@ -273,6 +297,35 @@ pub unsafe extern "C" fn netipc_client_close(client: *const netipc_client) -> ne
     })
 }
 
+/// Aborts the client's calls, from any thread: a call blocked in this
+/// client returns `NETIPC_ERR_ABORTED` promptly (a socket wait at once, a
+/// shared-memory wait within about 50 ms), and every later call and
+/// refresh fails at once with `NETIPC_ERR_ABORTED`, without I/O, until
+/// `netipc_client_clear_abort()`. Meant for shutdown: abort from the thread
+/// that stops the plugin, then join the worker, then close and free.
+/// Takes no lock and does not allocate.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_client_abort(client: *const netipc_client) -> netipc_result {
+    guard(|| {
+        // SAFETY: a live client handle per the contract.
+        let client = unsafe { args::handle(client, "client") }?;
+        client.abort.abort();
+        Ok(())
+    })
+}
+
+/// Ends an abort: calls work again; a session the abort broke is
+/// reconnected by the next `netipc_client_refresh()`.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_client_clear_abort(client: *const netipc_client) -> netipc_result {
+    guard(|| {
+        // SAFETY: a live client handle per the contract.
+        let client = unsafe { args::handle(client, "client") }?;
+        client.abort.clear();
+        Ok(())
+    })
+}
+
 /// Closes and frees a client. NULL is ignored. Borrowed results of the
 /// client become invalid. No other thread may use the client during or
 /// after this call.
@@ -282,6 +335,11 @@ pub unsafe extern "C" fn netipc_client_free(client: *mut netipc_client) {
         // SAFETY: NULL or a handle from netipc_client_new(), not used again.
         unsafe { args::free_box(client) }
     })
+}
+
+/// A per-call timeout from C (0: the client's default).
+fn millis(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
 }
 
 /// Runs `body` on the client of a typed call.
@@ -303,17 +361,22 @@ unsafe fn with_client(
 /// and with `NETIPC_ERR_INVALID_ARGUMENT` on a client of another kind. A
 /// failed exchange is retried once on a new connection before an error is
 /// returned.
+///
+/// `timeout_ms` bounds the whole call (0: the client's call timeout): when
+/// it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+/// thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_client_call_increment(
     client: *const netipc_client,
     value: u64,
+    timeout_ms: u32,
     answer: *mut u64,
 ) -> netipc_result {
     // SAFETY: forwarded contract.
     unsafe {
         with_client(client, |inner| {
             args::require(answer, "answer")?;
-            let result = inner.client.increment(value)?;
+            let result = inner.client.increment(value, millis(timeout_ms))?;
             args::put(answer, result, "answer")
         })
     }
@@ -324,11 +387,16 @@ pub unsafe extern "C" fn netipc_client_call_increment(
 /// `count` values). `count` 0 does nothing. A batch too large for the
 /// session is renegotiated transparently. `NETIPC_ERR_BAD_ITEM_COUNT` means
 /// the provider answered another number of items.
+///
+/// `timeout_ms` bounds the whole call (0: the client's call timeout): when
+/// it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+/// thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_client_call_increment_batch(
     client: *const netipc_client,
     values: *const u64,
     count: usize,
+    timeout_ms: u32,
     answers: *mut u64,
 ) -> netipc_result {
     // SAFETY: forwarded contract.
@@ -346,7 +414,7 @@ pub unsafe extern "C" fn netipc_client_call_increment_batch(
                 std::slice::from_raw_parts(values, count)
             };
             let ClientInner { client, batch, .. } = inner;
-            client.increment_batch(input, batch)?;
+            client.increment_batch(input, batch, millis(timeout_ms))?;
             if batch.len() != count {
                 return Err(Failure::new(
                     NETIPC_ERR_BAD_ITEM_COUNT,
@@ -366,11 +434,16 @@ pub unsafe extern "C" fn netipc_client_call_increment_batch(
 /// NUL-terminated), borrowed from the client: valid until the next call,
 /// close or free of this client. Text that is not UTF-8 is an invalid
 /// argument.
+///
+/// `timeout_ms` bounds the whole call (0: the client's call timeout): when
+/// it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+/// thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_client_call_string_reverse(
     client: *const netipc_client,
     s: *const u8,
     len: usize,
+    timeout_ms: u32,
     answer: *mut *const u8,
     answer_len: *mut usize,
 ) -> netipc_result {
@@ -385,7 +458,7 @@ pub unsafe extern "C" fn netipc_client_call_string_reverse(
                 answer: buf,
                 ..
             } = inner;
-            client.string_reverse(text, buf)?;
+            client.string_reverse(text, buf, millis(timeout_ms))?;
             args::put(answer, buf.as_ptr(), "answer")?;
             args::put(answer_len, buf.len(), "answer_len")
         })
@@ -397,9 +470,14 @@ pub unsafe extern "C" fn netipc_client_call_string_reverse(
 /// `netipc_cgroups_*` functions until the next call, close or free of this
 /// client. Do not pass it to `netipc_cgroups_release()`. A snapshot larger
 /// than the provider first announced is renegotiated transparently.
+///
+/// `timeout_ms` bounds the whole call (0: the client's call timeout): when
+/// it passes the call returns `NETIPC_ERR_TIMEOUT`. An abort from another
+/// thread (`netipc_client_abort()`) makes it return `NETIPC_ERR_ABORTED`.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_client_call_snapshot(
     client: *const netipc_client,
+    timeout_ms: u32,
     snapshot: *mut *const netipc_cgroups,
 ) -> netipc_result {
     // SAFETY: forwarded contract.
@@ -407,7 +485,7 @@ pub unsafe extern "C" fn netipc_client_call_snapshot(
         with_client(client, |inner| {
             args::require(snapshot, "snapshot")?;
             inner.snapshot = None;
-            let table = inner.client.snapshot()?;
+            let table = inner.client.snapshot(millis(timeout_ms))?;
             let lent = inner.snapshot.insert(Box::new(netipc_cgroups {
                 table: Arc::new(table),
                 owned: false,

@@ -22,8 +22,9 @@ pub const NETIPC_ERR_NOT_READY: netipc_result = 2;
 /// The peer did not answer (or did not complete the handshake) within the
 /// configured timeout.
 pub const NETIPC_ERR_TIMEOUT: netipc_result = 3;
-/// Reserved for calls interrupted by an abort from another thread. No
-/// function returns it yet: the library has no abortable calls so far.
+/// The call or refresh was aborted from another thread
+/// (`netipc_client_abort()`, `netipc_cache_abort()`), or the handle is
+/// still aborted.
 pub const NETIPC_ERR_ABORTED: netipc_result = 4;
 /// Something did not fit: a snapshot item over the response limit (the
 /// provider can still send the items added so far), a request over the

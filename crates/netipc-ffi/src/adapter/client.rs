@@ -8,7 +8,7 @@ use netipc_core::cache::CgroupsTable;
 use netipc_core::service::cgroups::CgroupsSnapshotClient;
 use netipc_core::service::increment::IncrementClient;
 use netipc_core::service::string_reverse::StringReverseClient;
-use netipc_core::service::{ClientConfig, ClientState};
+use netipc_core::service::{AbortHandle, ClientConfig, ClientState};
 use netipc_core::wire::Profiles;
 
 use super::{call_failure, connect_failure_code, error_text, Endpoint, Kind};
@@ -37,6 +37,8 @@ pub(crate) struct ClientSettings {
     pub batch_items: u32,
     pub handshake_timeout: Duration,
     pub response_timeout: Duration,
+    /// Default deadline of one call (zero: the library's default).
+    pub call_timeout: Duration,
 }
 
 impl ClientSettings {
@@ -50,6 +52,7 @@ impl ClientSettings {
             batch_items: defaults.batch_items,
             handshake_timeout: session.handshake_timeout,
             response_timeout: session.response_timeout,
+            call_timeout: defaults.call_timeout,
         }
     }
 
@@ -59,6 +62,7 @@ impl ClientSettings {
             .with_batch_items(self.batch_items)
             .with_handshake_timeout(self.handshake_timeout)
             .with_response_timeout(self.response_timeout)
+            .with_call_timeout(self.call_timeout)
     }
 }
 
@@ -133,6 +137,12 @@ impl AnyClient {
 
     /// `Ok` when Ready, else why not (the last connect failure).
     pub fn readiness(&self) -> Result<(), Failure> {
+        if self.abort_handle().is_aborted() {
+            return Err(Failure::new(
+                NETIPC_ERR_ABORTED,
+                "the client is aborted; clear the abort to connect again",
+            ));
+        }
         let status = self.status();
         let code = match status.state {
             NETIPC_STATE_READY => return Ok(()),
@@ -151,6 +161,11 @@ impl AnyClient {
                 text
             },
         ))
+    }
+
+    /// The handle that aborts this client's calls from any thread.
+    pub fn abort_handle(&self) -> Abort {
+        Abort(each!(self, c => c.abort_handle()))
     }
 
     pub fn ready(&self) -> bool {
@@ -192,44 +207,85 @@ impl AnyClient {
         ))
     }
 
-    pub fn increment(&mut self, value: u64) -> Result<u64, Failure> {
+    // Every call runs under a deadline of `timeout` (zero: the client's
+    // default call timeout).
+
+    pub fn increment(&mut self, value: u64, timeout: Duration) -> Result<u64, Failure> {
         match self {
-            AnyClient::Increment(c) => c.call(value).map_err(|e| call_failure(&e)),
+            AnyClient::Increment(c) => c
+                .call_with_timeout(timeout, |c| c.call(value))
+                .map_err(|e| call_failure(&e)),
             _ => Err(self.wrong_kind(Kind::Increment)),
         }
     }
 
     /// Answers to `values` in order, in `out` (cleared first).
-    pub fn increment_batch(&mut self, values: &[u64], out: &mut Vec<u64>) -> Result<(), Failure> {
+    pub fn increment_batch(
+        &mut self,
+        values: &[u64],
+        out: &mut Vec<u64>,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
         out.clear();
         match self {
-            AnyClient::Increment(c) => c.call_batch_into(values, out).map_err(|e| call_failure(&e)),
+            AnyClient::Increment(c) => c
+                .call_with_timeout(timeout, |c| c.call_batch_into(values, out))
+                .map_err(|e| call_failure(&e)),
             _ => Err(self.wrong_kind(Kind::Increment)),
         }
     }
 
     /// The reversed string, copied into `out` (cleared first).
-    pub fn string_reverse(&mut self, s: &str, out: &mut Vec<u8>) -> Result<(), Failure> {
+    pub fn string_reverse(
+        &mut self,
+        s: &str,
+        out: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
         out.clear();
         match self {
-            AnyClient::StringReverse(c) => {
-                let answer = c.call(s).map_err(|e| call_failure(&e))?;
-                out.extend_from_slice(answer.as_bytes());
-                Ok(())
-            }
+            AnyClient::StringReverse(c) => c
+                .call_with_timeout(timeout, |c| {
+                    c.call(s)
+                        .map(|answer| out.extend_from_slice(answer.as_bytes()))
+                })
+                .map_err(|e| call_failure(&e)),
             _ => Err(self.wrong_kind(Kind::StringReverse)),
         }
     }
 
     /// Fetches the snapshot and copies it into an indexed table.
-    pub fn snapshot(&mut self) -> Result<Table, Failure> {
+    pub fn snapshot(&mut self, timeout: Duration) -> Result<Table, Failure> {
         match self {
             AnyClient::CgroupsSnapshot(c) => c
-                .call_snapshot()
-                .map(|view| Table(CgroupsTable::from_view(&view)))
+                .call_with_timeout(timeout, |c| {
+                    c.call_snapshot()
+                        .map(|view| Table(CgroupsTable::from_view(&view)))
+                })
                 .map_err(|e| call_failure(&e)),
             _ => Err(self.wrong_kind(Kind::CgroupsSnapshot)),
         }
+    }
+}
+
+/// Aborts the calls of one client from any thread (shared with the client;
+/// never locks).
+#[derive(Debug, Clone)]
+pub(crate) struct Abort(AbortHandle);
+
+impl Abort {
+    /// A blocked call returns promptly with `NETIPC_ERR_ABORTED`; later
+    /// calls and refreshes fail at once until [`Abort::clear`].
+    pub fn abort(&self) {
+        self.0.abort();
+    }
+
+    pub fn clear(&self) {
+        self.0.clear();
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.0.is_aborted()
     }
 }
 

@@ -167,6 +167,8 @@ fn status_code(status: Status) -> netipc_result {
 pub(crate) fn call_failure(e: &CallError) -> Failure {
     let code = match e {
         CallError::NotReady(_) => NETIPC_ERR_NOT_READY,
+        CallError::Timeout => NETIPC_ERR_TIMEOUT,
+        CallError::Aborted => NETIPC_ERR_ABORTED,
         CallError::RequestTooLarge { .. } | CallError::Overflow { .. } => NETIPC_ERR_OVERFLOW,
         CallError::Reconnect(c) => connect_failure_code(c.kind()),
         CallError::Session(s) => session_error_code(s),

@@ -56,12 +56,14 @@ static void gate_wait_drained(void) {
     pthread_mutex_unlock(&gate.mu);
 }
 
-/* Waits until a handler waits at the gate. */
-static void gate_wait_for_waiter(void) {
+/* Waits until `n` handlers wait at the gate. */
+static void gate_wait_for_waiters(int n) {
     pthread_mutex_lock(&gate.mu);
-    while (gate.waiting == 0) pthread_cond_wait(&gate.cv, &gate.mu);
+    while (gate.waiting < n) pthread_cond_wait(&gate.cv, &gate.mu);
     pthread_mutex_unlock(&gate.mu);
 }
+
+static void gate_wait_for_waiter(void) { gate_wait_for_waiters(1); }
 
 static atomic_ulong increments;
 
@@ -213,6 +215,8 @@ static void test_null_and_invalid_arguments(void) {
     EXPECT_RC(netipc_client_config_set_timeouts(NULL, 1, 1), INVAL);
     EXPECT_RC(netipc_client_config_set_timeouts(cc, 0, 1), INVAL);
     EXPECT_RC(netipc_client_config_set_timeouts(cc, 1, 0), INVAL);
+    EXPECT_RC(netipc_client_config_set_call_timeout(NULL, 1), INVAL);
+    OK(netipc_client_config_set_call_timeout(cc, 0));
     EXPECT_RC(netipc_client_config_set_batch_items(NULL, 1), INVAL);
     EXPECT_RC(netipc_client_config_set_batch_items(cc, 0), INVAL);
     OK(netipc_client_config_set_batch_items(cc, 64));
@@ -250,21 +254,23 @@ static void test_null_and_invalid_arguments(void) {
     CHECK(!netipc_client_ready(NULL));
     CHECK(netipc_client_state(NULL) == NETIPC_STATE_DISCONNECTED);
     EXPECT_RC(netipc_client_close(NULL), INVAL);
+    EXPECT_RC(netipc_client_abort(NULL), INVAL);
+    EXPECT_RC(netipc_client_clear_abort(NULL), INVAL);
     netipc_client_free(NULL);
-    EXPECT_RC(netipc_client_call_increment(NULL, 1, &u64), INVAL);
-    EXPECT_RC(netipc_client_call_increment_batch(NULL, &u64, 1, &u64), INVAL);
-    EXPECT_RC(netipc_client_call_string_reverse(NULL, S("x"), &p, &len), INVAL);
-    EXPECT_RC(netipc_client_call_snapshot(NULL, &snap), INVAL);
+    EXPECT_RC(netipc_client_call_increment(NULL, 1, 0, &u64), INVAL);
+    EXPECT_RC(netipc_client_call_increment_batch(NULL, &u64, 1, 0, &u64), INVAL);
+    EXPECT_RC(netipc_client_call_string_reverse(NULL, S("x"), 0, &p, &len), INVAL);
+    EXPECT_RC(netipc_client_call_snapshot(NULL, 0, &snap), INVAL);
     EXPECT_RC(netipc_client_get_status(NULL, NULL), INVAL);
 
     /* a client without provider: required out-pointers are checked first */
     OK(netipc_client_new(NETIPC_SERVICE_INCREMENT, DIR, S("nobody"), cc, &c));
-    EXPECT_RC(netipc_client_call_increment(c, 1, NULL), INVAL);
-    EXPECT_RC(netipc_client_call_increment_batch(c, NULL, 2, &u64), INVAL);
-    EXPECT_RC(netipc_client_call_increment_batch(c, &u64, 2, NULL), INVAL);
-    EXPECT_RC(netipc_client_call_string_reverse(c, S("x"), NULL, &len), INVAL);
-    EXPECT_RC(netipc_client_call_string_reverse(c, S("x"), &p, NULL), INVAL);
-    EXPECT_RC(netipc_client_call_snapshot(c, NULL), INVAL);
+    EXPECT_RC(netipc_client_call_increment(c, 1, 0, NULL), INVAL);
+    EXPECT_RC(netipc_client_call_increment_batch(c, NULL, 2, 0, &u64), INVAL);
+    EXPECT_RC(netipc_client_call_increment_batch(c, &u64, 2, 0, NULL), INVAL);
+    EXPECT_RC(netipc_client_call_string_reverse(c, S("x"), 0, NULL, &len), INVAL);
+    EXPECT_RC(netipc_client_call_string_reverse(c, S("x"), 0, &p, NULL), INVAL);
+    EXPECT_RC(netipc_client_call_snapshot(c, 0, NULL), INVAL);
     EXPECT_RC(netipc_client_get_status(c, NULL), INVAL);
     netipc_client_free(c);
 
@@ -303,6 +309,8 @@ static void test_null_and_invalid_arguments(void) {
     EXPECT_RC(netipc_cache_get_client_status(NULL, NULL), INVAL);
     EXPECT_RC(netipc_cache_counters(NULL, NULL, NULL, NULL, 0, NULL), INVAL);
     EXPECT_RC(netipc_cache_close(NULL), INVAL);
+    EXPECT_RC(netipc_cache_abort(NULL), INVAL);
+    EXPECT_RC(netipc_cache_clear_abort(NULL), INVAL);
     netipc_cache_free(NULL);
     OK(netipc_cache_new(DIR, S("nobody"), cc, &cache));
     EXPECT_RC(netipc_cache_lookup(cache, 0, S("x"), NULL, NULL, NULL, 0, NULL), INVAL);
@@ -348,7 +356,7 @@ static void test_increment(void) {
     CHECK(changed); /* Disconnected -> NotFound */
     CHECK(netipc_client_state(c) == NETIPC_STATE_NOT_FOUND && !netipc_client_ready(c));
     uint64_t answer = 0;
-    EXPECT_RC(netipc_client_call_increment(c, 1, &answer), NETIPC_ERR_NOT_READY);
+    EXPECT_RC(netipc_client_call_increment(c, 1, 0, &answer), NETIPC_ERR_NOT_READY);
 
     netipc_server *s = start_increment("inc", 8);
     /* A second provider for the same endpoint is refused. */
@@ -363,15 +371,15 @@ static void test_increment(void) {
     CHECK(changed && netipc_client_ready(c));
     OK(netipc_client_refresh(c, &changed));
     CHECK(!changed);
-    OK(netipc_client_call_increment(c, 41, &answer));
+    OK(netipc_client_call_increment(c, 41, 0, &answer));
     CHECK(answer == 42);
     uint64_t values[3] = {1, 2, 3}, answers[3] = {0};
-    OK(netipc_client_call_increment_batch(c, values, 3, answers));
+    OK(netipc_client_call_increment_batch(c, values, 3, 0, answers));
     CHECK(answers[0] == 2 && answers[1] == 3 && answers[2] == 4);
-    OK(netipc_client_call_increment_batch(c, NULL, 0, NULL));
+    OK(netipc_client_call_increment_batch(c, NULL, 0, 0, NULL));
 
     /* A failing handler: the provider answers INTERNAL_ERROR. */
-    EXPECT_RC(netipc_client_call_increment(c, 13, &answer), NETIPC_ERR_PROVIDER_FAILED);
+    EXPECT_RC(netipc_client_call_increment(c, 13, 0, &answer), NETIPC_ERR_PROVIDER_FAILED);
     size_t len = 0;
     netipc_last_error(&len);
     CHECK(len > 0);
@@ -379,8 +387,8 @@ static void test_increment(void) {
     /* Wrong kind of call. */
     const uint8_t *p;
     const netipc_cgroups *snap;
-    EXPECT_RC(netipc_client_call_string_reverse(c, S("x"), &p, &len), NETIPC_ERR_INVALID_ARGUMENT);
-    EXPECT_RC(netipc_client_call_snapshot(c, &snap), NETIPC_ERR_INVALID_ARGUMENT);
+    EXPECT_RC(netipc_client_call_string_reverse(c, S("x"), 0, &p, &len), NETIPC_ERR_INVALID_ARGUMENT);
+    EXPECT_RC(netipc_client_call_snapshot(c, 0, &snap), NETIPC_ERR_INVALID_ARGUMENT);
 
     /* Status. */
     netipc_client_status *st = NULL;
@@ -432,7 +440,7 @@ static void test_increment(void) {
     netipc_server_free(s);
 
     /* The provider went away: the call fails, the client notices. */
-    netipc_result rc = netipc_client_call_increment(c, 1, &answer);
+    netipc_result rc = netipc_client_call_increment(c, 1, 0, &answer);
     CHECK(rc != NETIPC_OK);
     EXPECT_RC(netipc_client_refresh(c, NULL), NETIPC_ERR_NO_PROVIDER);
 
@@ -451,21 +459,21 @@ static void test_string_reverse(void) {
     netipc_client *c = connect_client(NETIPC_SERVICE_STRING_REVERSE, "rev", TOKEN);
     const uint8_t *answer;
     size_t len;
-    OK(netipc_client_call_string_reverse(c, S("abc"), &answer, &len));
+    OK(netipc_client_call_string_reverse(c, S("abc"), 0, &answer, &len));
     CHECK(len == 3 && memcmp(answer, "cba", 3) == 0);
-    OK(netipc_client_call_string_reverse(c, NULL, 0, &answer, &len));
+    OK(netipc_client_call_string_reverse(c, NULL, 0, 0, &answer, &len));
     CHECK(len == 0);
-    EXPECT_RC(netipc_client_call_string_reverse(c, (const uint8_t *)"\xff", 1, &answer, &len),
+    EXPECT_RC(netipc_client_call_string_reverse(c, (const uint8_t *)"\xff", 1, 0, &answer, &len),
               NETIPC_ERR_INVALID_ARGUMENT);
-    EXPECT_RC(netipc_client_call_string_reverse(c, S("bad"), &answer, &len),
+    EXPECT_RC(netipc_client_call_string_reverse(c, S("bad"), 0, &answer, &len),
               NETIPC_ERR_PROVIDER_FAILED);
     uint64_t v;
-    EXPECT_RC(netipc_client_call_increment(c, 1, &v), NETIPC_ERR_INVALID_ARGUMENT);
+    EXPECT_RC(netipc_client_call_increment(c, 1, 0, &v), NETIPC_ERR_INVALID_ARGUMENT);
 
     /* An INCREMENT client at a STRING_REVERSE endpoint: the provider does
        not serve that method. */
     netipc_client *wrong = connect_client(NETIPC_SERVICE_INCREMENT, "rev", TOKEN);
-    EXPECT_RC(netipc_client_call_increment(wrong, 1, &v), NETIPC_ERR_INCOMPATIBLE);
+    EXPECT_RC(netipc_client_call_increment(wrong, 1, 0, &v), NETIPC_ERR_INCOMPATIBLE);
     netipc_client_free(wrong);
 
     netipc_client_free(c);
@@ -484,7 +492,7 @@ static void test_snapshot_overflow(void) {
 
     netipc_client *c = connect_client(NETIPC_SERVICE_CGROUPS_SNAPSHOT, "snap", TOKEN);
     const netipc_cgroups *snap = NULL;
-    OK(netipc_client_call_snapshot(c, &snap));
+    OK(netipc_client_call_snapshot(c, 0, &snap));
     CHECK(atomic_load(&sc.overflowed));
     size_t fit = atomic_load(&sc.added);
     CHECK(fit > 0 && fit < 100);
@@ -502,7 +510,7 @@ static void test_snapshot_overflow(void) {
 
     /* A handler that never begins: INTERNAL_ERROR on the wire. */
     sc.skip_begin = 1;
-    EXPECT_RC(netipc_client_call_snapshot(c, &snap), NETIPC_ERR_PROVIDER_FAILED);
+    EXPECT_RC(netipc_client_call_snapshot(c, 0, &snap), NETIPC_ERR_PROVIDER_FAILED);
     netipc_client_free(c);
     OK(netipc_server_stop(s, 5000));
     netipc_server_free(s);
@@ -607,13 +615,23 @@ static void test_cache(void) {
     OK(netipc_cache_get_client_status(cache, st));
     CHECK(netipc_client_status_state(st) == NETIPC_STATE_READY);
 
+    /* An aborted cache refuses to refresh and keeps serving lookups. */
+    OK(netipc_cache_abort(cache));
+    EXPECT_RC(netipc_cache_refresh(cache), NETIPC_ERR_ABORTED);
+    CHECK(netipc_cache_ready(cache));
+    EXPECT_RC(netipc_cache_lookup(cache, name_hash(name, strlen(name)), S(name), NULL, NULL,
+                                  NULL, 0, &len),
+              NETIPC_ERR_OVERFLOW);
+    OK(netipc_cache_clear_abort(cache));
+    OK(netipc_cache_refresh(cache));
+
     /* The provider goes away: refresh fails, the old snapshot stays. */
     OK(netipc_server_stop(s, 5000));
     netipc_server_free(s);
     CHECK(netipc_cache_refresh(cache) != NETIPC_OK);
     CHECK(netipc_cache_ready(cache));
     OK(netipc_cache_counters(cache, &ok, &failed, (uint8_t *)err, 8, &len));
-    CHECK(failed == 1 && len > 0);
+    CHECK(failed == 2 && len > 0); /* the aborted refresh and this one */
     EXPECT_RC(netipc_cache_lookup(cache, name_hash(name, strlen(name)), S(name), NULL, NULL,
                                   NULL, 0, &len),
               NETIPC_ERR_OVERFLOW);
@@ -639,7 +657,7 @@ struct call_arg {
 static void *call_999(void *arg) {
     struct call_arg *a = arg;
     uint64_t answer;
-    a->rc = netipc_client_call_increment(a->c, 999, &answer);
+    a->rc = netipc_client_call_increment(a->c, 999, 0, &answer);
     return NULL;
 }
 
@@ -655,14 +673,43 @@ static void test_timeouts(void) {
     netipc_client_config_free(cfg);
     OK(netipc_client_refresh(c, NULL));
     uint64_t answer;
-    EXPECT_RC(netipc_client_call_increment(c, 999, &answer), NETIPC_ERR_TIMEOUT);
+    EXPECT_RC(netipc_client_call_increment(c, 999, 0, &answer), NETIPC_ERR_TIMEOUT);
     CHECK(netipc_client_state(c) == NETIPC_STATE_BROKEN);
     gate_set(1);
     gate_wait_drained();
     OK(netipc_client_refresh(c, NULL));
-    OK(netipc_client_call_increment(c, 5, &answer));
+    OK(netipc_client_call_increment(c, 5, 0, &answer));
     CHECK(answer == 6);
     netipc_client_free(c);
+
+    /* A per-call deadline, with the client's defaults otherwise. */
+    gate_set(0);
+    netipc_client *bounded = connect_client(NETIPC_SERVICE_INCREMENT, "slow", TOKEN);
+    double started = now_s();
+    EXPECT_RC(netipc_client_call_increment(bounded, 999, 300, &answer), NETIPC_ERR_TIMEOUT);
+    CHECK(now_s() - started < 20); /* far below the 30 s default */
+    CHECK(netipc_client_state(bounded) == NETIPC_STATE_BROKEN);
+
+    /* Abort from another thread: the blocked call returns ABORTED, and so
+       does everything until the abort is cleared. */
+    OK(netipc_client_refresh(bounded, NULL));
+    struct call_arg aborted = {bounded, NETIPC_OK};
+    pthread_t waiter;
+    CHECK(pthread_create(&waiter, NULL, call_999, &aborted) == 0);
+    /* The timed-out call's handler still waits; this call's is the second. */
+    gate_wait_for_waiters(2);
+    OK(netipc_client_abort(bounded));
+    pthread_join(waiter, NULL);
+    CHECK(aborted.rc == NETIPC_ERR_ABORTED);
+    EXPECT_RC(netipc_client_call_increment(bounded, 5, 0, &answer), NETIPC_ERR_ABORTED);
+    EXPECT_RC(netipc_client_refresh(bounded, NULL), NETIPC_ERR_ABORTED);
+    OK(netipc_client_clear_abort(bounded));
+    gate_set(1);
+    gate_wait_drained();
+    OK(netipc_client_refresh(bounded, NULL));
+    OK(netipc_client_call_increment(bounded, 5, 0, &answer));
+    CHECK(answer == 6);
+    netipc_client_free(bounded);
 
     /* Stopping while a handler is busy: the stop times out, then succeeds. */
     gate_set(0);

@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
         OK(netipc_client_get_status(c, st));
         CHECK(netipc_client_status_last_connect_failure(st) == NETIPC_ERR_AUTH_REJECTED);
         uint64_t answer;
-        EXPECT_RC(netipc_client_call_increment(c, 1, &answer), NETIPC_ERR_NOT_READY);
+        EXPECT_RC(netipc_client_call_increment(c, 1, 0, &answer), NETIPC_ERR_NOT_READY);
         /* Sticky: refreshing again does not retry. */
         EXPECT_RC(netipc_client_refresh(c, NULL), NETIPC_ERR_AUTH_REJECTED);
     } else {
@@ -92,12 +92,12 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "increment") == 0) {
         uint64_t answer = 0;
         for (uint64_t v = 0; v < 1000; v++) {
-            OK(netipc_client_call_increment(c, v, &answer));
+            OK(netipc_client_call_increment(c, v, 0, &answer));
             CHECK(answer == v + 1);
         }
         uint64_t values[300], answers[300];
         for (size_t i = 0; i < 300; i++) values[i] = i * 3;
-        OK(netipc_client_call_increment_batch(c, values, 300, answers));
+        OK(netipc_client_call_increment_batch(c, values, 300, 0, answers));
         for (size_t i = 0; i < 300; i++) CHECK(answers[i] == values[i] + 1);
         OK(netipc_client_get_status(c, st));
         CHECK(netipc_client_status_calls(st) == 1001);
@@ -105,12 +105,12 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "string-reverse") == 0) {
         const uint8_t *answer;
         size_t len;
-        OK(netipc_client_call_string_reverse(c, S("hello, netipc"), &answer, &len));
+        OK(netipc_client_call_string_reverse(c, S("hello, netipc"), 0, &answer, &len));
         CHECK(len == 13 && memcmp(answer, "cpiten ,olleh", 13) == 0);
     } else if (strcmp(mode, "snapshot") == 0) {
         size_t items = (size_t)strtoull(arg, NULL, 10);
         const netipc_cgroups *snap = NULL;
-        OK(netipc_client_call_snapshot(c, &snap));
+        OK(netipc_client_call_snapshot(c, 0, &snap));
         walk_synthetic(snap, items);
         /* The same through the Level 3 cache. */
         netipc_cache *cache = NULL;
@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
         netipc_cache_free(cache);
     } else if (strcmp(mode, "cgroups") == 0) {
         const netipc_cgroups *snap = NULL;
-        OK(netipc_client_call_snapshot(c, &snap));
+        OK(netipc_client_call_snapshot(c, 0, &snap));
         CHECK(netipc_cgroups_count(snap) >= 1);
         uint32_t hash = name_hash(arg, strlen(arg));
         const uint8_t *p;

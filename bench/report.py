@@ -1,28 +1,31 @@
 #!/usr/bin/env python3
 """Generates docs/benchmarks.md and its plots from the runner's results.
 
-    python3 bench/report.py [--check]
+    python3 bench/report.py [--write] [--check] [--no-plots] [--output FILE]
+
+Without --write it only reads the results, checks them and prints the
+report to stdout; with --write it writes docs/benchmarks.md (or --output)
+and the plots. `--help` describes the options and writes nothing.
 
 Reads bench/results.csv (medians), bench/results-raw.csv (every repetition),
 bench/results-status.csv (attempts and spread per row), bench/machine.txt
 and, if present, the hand-written bench/notes.md, which is copied into the
 report verbatim (profiles and analysis live there, so regenerating the
-report never loses them). Plots are drawn with gnuplot into bench/plots/;
-without gnuplot the report says so and has no plots.
+report never loses them). Plots are drawn with matplotlib
+(bench/requirements.txt) into bench/plots/; without matplotlib the report
+says so and has no plots (nothing is installed).
 
 Exit status: 0 on success; 1 when the results are malformed (nothing is
 written) or, with --check, when a target is not met.
 
-Only the Python 3 standard library is used.
+Besides the standard library only matplotlib is used, and only if present.
 """
 
+import argparse
 import csv
 import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -46,6 +49,17 @@ SCENARIOS = [
     ("uds-pipeline-d16", "req/s", "16 INCREMENT requests in flight, then 16 replies, over UDS"),
     ("uds-pipeline-batch-d16", "items/s", "16 random-size batches in flight, then 16 replies, over UDS"),
 ]
+# The lookup calls: per method, in-process dispatch and Level 2 clients over
+# UDS and shared memory, 16 to 32,768 keys. Throughput is logical calls per
+# second (split and stitch included).
+LOOKUP_SIZES = [(16, "known"), (16, "unknown"), (256, "mixed"), (8192, "mixed"), (32768, "mixed")]
+for _method, _what in (("cgroups", "cgroup paths"), ("apps", "PIDs")):
+    for _where, _how in (("dispatch", "in-process request encode, handler dispatch and response decode"),
+                         ("uds", "Level 2 lookup call over UDS"),
+                         ("shm", "Level 2 lookup call over shared memory")):
+        for _n, _mix in LOOKUP_SIZES:
+            SCENARIOS.append((f"{_method}-lookup-{_where}-{_n}-{_mix}", "calls/s",
+                              f"{_how}: {_n:,} {_mix} {_what} per call"))
 UNITS = {name: unit for name, unit, _ in SCENARIOS}
 
 # Targets at the maximum rate: (scenario, minimum throughput, reference C
@@ -60,6 +74,11 @@ MAX_RATE_TARGETS = [
     ("snapshot-baseline", 40_000, "19.5k req/s", None),
     ("snapshot-shm", 500_000, "62k req/s", None),
     ("lookup", 150_000_000, "96M lookups/s", None),
+    # The reference's published lookup floors (24-core host).
+    ("cgroups-lookup-shm-16-known", 250_000, "≥ 250k calls/s", None),
+    ("cgroups-lookup-shm-16-unknown", 500_000, "≥ 500k calls/s", None),
+    ("cgroups-lookup-shm-256-mixed", 25_000, "≥ 25k calls/s", None),
+    ("apps-lookup-shm-8192-mixed", 1_200, "~1.2k calls/s, p50 0.8 ms (Rust)", 800),
 ]
 
 TARGET_BY_SCENARIO = {s: floor for s, floor, _, _ in MAX_RATE_TARGETS}
@@ -177,71 +196,63 @@ def short_rate(rate):
     return "max" if rate == 0 else si(rate)
 
 
-def gnuplot_available():
-    return shutil.which("gnuplot") is not None
+def matplotlib_pyplot():
+    """matplotlib's pyplot with a file-only backend, or None when matplotlib
+    is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        return plt
+    except ImportError:
+        return None
 
 
-def plot_bars(path, title, ylabel, labels, values, targets=None, yformat="%.0s%c"):
-    """A log-scale bar chart drawn with gnuplot, with optional target marks;
-    returns True when the PNG was written."""
+def plot_bars(plt, path, title, ylabel, labels, values, targets=None):
+    """A log-scale bar chart with optional target marks; returns True when
+    the PNG was written."""
     if not values:
         return False
-    positive = [v for v in values + [t for t in (targets or []) if t] if v > 0]
-    low = min(positive)
-    ymin = 10 ** math.floor(math.log10(low))
-    if ymin >= low:
-        ymin /= 10
-    with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as data:
-        for i, (label, value) in enumerate(zip(labels, values)):
-            target = targets[i] if targets and targets[i] else "NaN"
-            data.write(f'"{label}" {value:.6g} {target}\n')
-        data_path = data.name
-    width = max(900, 60 * len(values) + 200)
-    plot = f'plot "{data_path}" using 2:xtic(1) title "measured" linecolor rgb "#3b6ea8"'
-    if targets:
-        plot += (f', "{data_path}" using 0:3 with points pointtype 7 pointsize 1.5 '
-                 f'linecolor rgb "#c0392b" title "target"')
-    script = f"""
-set terminal pngcairo noenhanced size {width},640 font "sans,10"
-set output "{path}"
-set bmargin 11
-set rmargin 12
-set title "{title}"
-set ylabel "{ylabel}"
-set style data histograms
-set style fill solid 0.8 border -1
-set boxwidth 0.8
-set grid ytics
-set key {"top left" if targets else "off"}
-set xtics rotate by -40 left
-set logscale y
-set format y "{yformat}"
-set yrange [{ymin:g}:*]
-{plot}
-"""
+    width = max(9.0, 0.6 * len(values) + 2.0)
+    fig, ax = plt.subplots(figsize=(width, 6.4), dpi=100)
     try:
-        proc = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True, timeout=60)
-        ok = proc.returncode == 0 and os.path.exists(path)
-        if not ok:
-            print(f"report.py: gnuplot failed: {proc.stderr.strip()}", file=sys.stderr)
-        return ok
-    except (OSError, subprocess.SubprocessError) as e:
-        print(f"report.py: gnuplot failed: {e}", file=sys.stderr)
+        xs = list(range(len(values)))
+        ax.bar(xs, values, color="#3b6ea8", label="measured")
+        if targets and any(targets):
+            tx = [x for x, t in zip(xs, targets) if t]
+            ty = [t for t in targets if t]
+            ax.scatter(tx, ty, color="#c0392b", zorder=3, label="target")
+            ax.legend(loc="upper left")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels, rotation=40, ha="right")
+        ax.grid(axis="y", which="major", alpha=0.4)
+        fig.tight_layout()
+        fig.savefig(path)
+        return os.path.exists(path)
+    except (OSError, ValueError) as e:
+        print(f"report.py: plotting {path} failed: {e}", file=sys.stderr)
         return False
     finally:
-        os.unlink(data_path)
+        plt.close(fig)
 
 
 def make_plots(results):
-    """Draws both plots; returns the list of (caption, relative path) drawn."""
-    if not gnuplot_available():
+    """Draws both plots; returns the list of (caption, relative path) drawn,
+    or None when matplotlib is missing."""
+    plt = matplotlib_pyplot()
+    if plt is None:
+        print("report.py: matplotlib is not installed (pip install -r bench/requirements.txt); "
+              "no plots", file=sys.stderr)
         return None
     os.makedirs(PLOTS, exist_ok=True)
     drawn = []
     order = [name for name, _, _ in SCENARIOS]
     maxrate = [results[(s, 0)] for s in order if (s, 0) in results]
     path = os.path.join(PLOTS, "throughput.png")
-    if plot_bars(path, "Throughput at the maximum rate (median; log scale)",
+    if plot_bars(plt, path, "Throughput at the maximum rate (median; log scale)",
                  "per second (requests, items, snapshots or lookups)",
                  [f"{r['scenario']}" for r in maxrate], [r["throughput"] for r in maxrate],
                  [TARGET_BY_SCENARIO.get(r["scenario"]) for r in maxrate]):
@@ -251,10 +262,10 @@ def make_plots(results):
                                  r["target_rps"] != 0, -r["target_rps"]))
     rows = [r for r in rows if r["scenario"] != "lookup"]
     path = os.path.join(PLOTS, "cpu-per-request.png")
-    if plot_bars(path, "Client + server CPU time per request or item (median; log scale)",
+    if plot_bars(plt, path, "Client + server CPU time per request or item (median; log scale)",
                  "CPU µs per request (batch scenarios: per item)",
                  [f"{r['scenario']} @{short_rate(r['target_rps'])}" for r in rows],
-                 [max(cpu_us_per_op(r), 1e-6) for r in rows], yformat="%g"):
+                 [max(cpu_us_per_op(r), 1e-6) for r in rows]):
         drawn.append(("CPU per request (or per batch item) for every transport row",
                       "../bench/plots/cpu-per-request.png"))
     return drawn
@@ -358,11 +369,30 @@ def scenario_sections(results, status, raw):
     return out
 
 
-def main():
-    check = "--check" in sys.argv[1:]
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bench/report.py",
+        description="Builds docs/benchmarks.md (and its plots) from bench/results*.csv, "
+                    "bench/machine.txt and bench/notes.md. Without --write the report goes "
+                    "to stdout and no file is touched.")
+    p.add_argument("--write", action="store_true",
+                   help="write the report to docs/benchmarks.md (or --output) and draw the plots "
+                        "into bench/plots/")
+    p.add_argument("--output", metavar="FILE",
+                   help="with --write: write the report here instead of docs/benchmarks.md")
+    p.add_argument("--no-plots", action="store_true",
+                   help="with --write: do not draw plots (the report says so)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a target is not met")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    check = args.check
     results, status, raw = load()
     machine = read_machine()
-    plots = make_plots(results)
+    plots = make_plots(results) if args.write and not args.no_plots else None
     targets, all_met = targets_section(results)
     unstable = [f"{s}@{rate_label(r)}" for (s, r), st in status.items() if st["status"] != "ok"]
 
@@ -374,7 +404,7 @@ def main():
     md.append("")
     md.append("Our benchmark driver (`netipc-bench`) as client against our driver as server, "
               "on one machine. Regenerate with `bench/run.sh [duration] [reps]` (runs everything) "
-              "or `python3 bench/report.py` (report only, from the stored results).")
+              "or `python3 bench/report.py --write` (report only, from the stored results).")
     md.append("")
     md.append("## Machine")
     md.append("")
@@ -419,7 +449,8 @@ def main():
     md.append("## Plots")
     md.append("")
     if plots is None:
-        md.append("gnuplot was not available when this report was generated; no plots.")
+        md.append("matplotlib was not available (or plots were not asked for) when this report "
+                  "was generated; no plots.")
     elif not plots:
         md.append("Plotting failed; see the generator's output.")
     else:
@@ -433,10 +464,15 @@ def main():
             md.append(f.read().rstrip())
         md.append("")
 
-    os.makedirs(DOCS, exist_ok=True)
-    with open(os.path.join(DOCS, "benchmarks.md"), "w") as f:
-        f.write("\n".join(md).rstrip() + "\n")
-    print("report.py: wrote docs/benchmarks.md", file=sys.stderr)
+    text = "\n".join(md).rstrip() + "\n"
+    if args.write:
+        target = args.output or os.path.join(DOCS, "benchmarks.md")
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        with open(target, "w") as f:
+            f.write(text)
+        print(f"report.py: wrote {os.path.relpath(target, ROOT)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     if check and not all_met:
         print("report.py: some targets are not met", file=sys.stderr)
         sys.exit(1)

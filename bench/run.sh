@@ -46,18 +46,14 @@ cd "$ROOT" || exit 2
 
 # ---------------------------------------------------------------- tools ----
 
-if ! command -v gnuplot >/dev/null 2>&1; then
-    echo "run.sh: installing gnuplot for the plots" >&2
-    if command -v apt-get >/dev/null 2>&1; then
-        { apt-get update -qq && apt-get install -y -qq gnuplot-nox; } >/dev/null 2>&1 ||
-            echo "run.sh: could not install gnuplot; the report will have no plots" >&2
-    else
-        echo "run.sh: no apt-get; the report will have no plots" >&2
-    fi
-fi
 if ! command -v python3 >/dev/null 2>&1; then
     echo "run.sh: python3 is needed for the report" >&2
     exit 2
+fi
+# Plots need matplotlib; nothing is installed here (bench/requirements.txt).
+if ! python3 -c 'import matplotlib' >/dev/null 2>&1; then
+    echo "run.sh: matplotlib is not installed; the report will have no plots" \
+        "(pip install -r bench/requirements.txt, or apt-get install python3-matplotlib)" >&2
 fi
 
 echo "run.sh: building the driver (release)" >&2
@@ -88,6 +84,16 @@ add_tiers snapshot-shm snapshot-shm-server snapshot-shm-client 0 1000
 add_tiers uds-batch-ping-pong uds-batch-ping-pong-server uds-batch-ping-pong-client 0 100000 10000 1000
 add_tiers shm-batch-ping-pong shm-batch-ping-pong-server shm-batch-ping-pong-client 0 100000 10000 1000
 ROWS+=("lookup|||0|")
+# Lookup calls: scenario|server|client|rate|items:mix. In-process rows have
+# no server.
+for method in cgroups apps; do
+    for km in 16:known 16:unknown 256:mixed 8192:mixed 32768:mixed; do
+        label=${km%%:*}-${km##*:}
+        ROWS+=("$method-lookup-dispatch-$label||$method-lookup-dispatch|0|$km")
+        ROWS+=("$method-lookup-uds-$label|$method-lookup-server|$method-lookup-client|0|$km")
+        ROWS+=("$method-lookup-shm-$label|$method-lookup-shm-server|$method-lookup-shm-client|0|$km")
+    done
+done
 ROWS+=("uds-pipeline-d16|uds-ping-pong-server|uds-pipeline-client|0|16")
 ROWS+=("uds-pipeline-batch-d16|uds-batch-ping-pong-server|uds-pipeline-batch-client|0|16")
 
@@ -177,6 +183,21 @@ run_rep() { # scenario server client rate depth tag
         return
     fi
 
+    if [ -z "$server" ] && [ -n "$client" ]; then
+        timeout $((DURATION + 15)) "$BIN" "$client" "$DURATION" "${depth%%:*}" "${depth##*:}" \
+            >"$rd/client.out" 2>"$rd/client.err"
+        rc=$?
+        line=$(grep -m1 "^$scenario," "$rd/client.out")
+        if [ $rc -ne 0 ] || [ -z "$line" ]; then
+            REP_ERR="$client exit $rc"
+            keep_logs "$rd" "$tag"
+        else
+            REP_LINE=$(echo "$line" | awk -F, '{ print $4, $5, $6, $7, $8, $9, $10 }')
+        fi
+        rm -rf "$rd"
+        return
+    fi
+
     case $scenario in
     uds-pipeline-batch-*) svc=pipe-batch-netipc-netipc ;;
     uds-pipeline-*) svc=pipeline-netipc-netipc ;;
@@ -201,7 +222,10 @@ run_rep() { # scenario server client rate depth tag
     sleep 0.5
 
     local cargs=("$rd" "$svc" "$DURATION" "$rate")
-    [ -n "$depth" ] && cargs+=("$depth")
+    case $depth in
+    *:*) cargs+=("${depth%%:*}" "${depth##*:}") ;;
+    ?*) cargs+=("$depth") ;;
+    esac
     timeout $((DURATION + 15)) "$BIN" "$client" "${cargs[@]}" >"$rd/client.out" 2>"$rd/client.err"
     rc=$?
     stop_server "$pid"
@@ -358,7 +382,7 @@ done
 
 elapsed=$(($(date +%s) - START))
 echo "run.sh: matrix done in $(fmt_time $elapsed); writing the report" >&2
-python3 "$BENCH/report.py" || ANY_BAD=1
+python3 "$BENCH/report.py" --write || ANY_BAD=1
 if [ $ANY_BAD -ne 0 ]; then
     echo "run.sh: some rows failed or stayed unstable; see bench/results-status.csv" >&2
     exit 1

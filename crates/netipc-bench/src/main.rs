@@ -7,6 +7,8 @@
 //! netipc-bench <server-subcommand> <run_dir> <service> [duration_sec]
 //! netipc-bench <client-subcommand> <run_dir> <service> <duration_sec> <target_rps> [depth]
 //! netipc-bench lookup-bench <duration_sec>
+//! netipc-bench <lookup-client> <run_dir> <service> <duration_sec> <target_rps> <items> <known|unknown|mixed>
+//! netipc-bench <lookup-dispatch> <duration_sec> <items> <known|unknown|mixed>
 //! ```
 //!
 //! Servers print `READY` once their socket is bound and
@@ -18,6 +20,7 @@
 mod client;
 mod common;
 mod lookup;
+mod lookups;
 mod measure;
 mod server;
 mod snapshot;
@@ -29,10 +32,13 @@ use server::ServerSpec;
 
 const USAGE: &str = "\
 usage:
+  netipc-bench --help | -h        this text (exit 0)
   netipc-bench <server> <run_dir> <service> [duration_sec]
       servers: uds-ping-pong-server shm-ping-pong-server
                uds-batch-ping-pong-server shm-batch-ping-pong-server
                snapshot-server snapshot-shm-server
+               cgroups-lookup-server cgroups-lookup-shm-server
+               apps-lookup-server apps-lookup-shm-server
   netipc-bench <client> <run_dir> <service> <duration_sec> <target_rps>
       clients: uds-ping-pong-client shm-ping-pong-client
                uds-batch-ping-pong-client shm-batch-ping-pong-client
@@ -40,6 +46,12 @@ usage:
   netipc-bench <pipeline-client> <run_dir> <service> <duration_sec> <target_rps> <depth>
       pipeline clients: uds-pipeline-client uds-pipeline-batch-client
   netipc-bench lookup-bench <duration_sec>
+  netipc-bench <lookup-client> <run_dir> <service> <duration_sec> <target_rps> <items> <mix>
+      lookup clients: cgroups-lookup-client cgroups-lookup-shm-client
+                      apps-lookup-client apps-lookup-shm-client
+  netipc-bench <lookup-dispatch> <duration_sec> <items> <mix>
+      in-process: cgroups-lookup-dispatch apps-lookup-dispatch
+      items 1..65536, mix known|unknown|mixed
 
 target_rps 0 = unthrottled. Environment: NETIPC_BENCH_WAIT=default|latency|cpu|reference|adaptive:<us>
 selects the receive wait policy of clients and servers.";
@@ -54,6 +66,10 @@ fn dispatch(args: &[String]) -> i32 {
     let Some(sub) = args.first() else {
         return usage("missing subcommand");
     };
+    if matches!(sub.as_str(), "--help" | "-h" | "help") {
+        println!("netipc-bench: the netipc benchmark driver (docs/benchmarks-method.md)\n{USAGE}");
+        return 0;
+    }
     let rest = &args[1..];
     if let Some(spec) = ServerSpec::from_subcommand(sub) {
         if rest.len() < 2 {
@@ -80,6 +96,38 @@ fn dispatch(args: &[String]) -> i32 {
             },
         };
         return client::run(spec, Path::new(&rest[0]), &rest[1], run);
+    }
+    if lookups::client_spec(sub).is_some() {
+        if rest.len() < 6 {
+            return usage(&format!(
+                "{sub} needs <run_dir> <service> <duration_sec> <target_rps> <items> <mix>"
+            ));
+        }
+        let (Some(items), Some(mix)) = (
+            lookups::parse_items(&rest[4]),
+            lookups::Mix::parse(&rest[5]),
+        ) else {
+            return usage("items must be 1..65536 and mix known, unknown or mixed");
+        };
+        let run = lookups::LookupRun {
+            duration_sec: common::parse_client_duration(&rest[2]),
+            target_rps: common::parse_target_rps(&rest[3]),
+            items,
+            mix,
+        };
+        return lookups::run_client(sub, Path::new(&rest[0]), &rest[1], run);
+    }
+    if let Some(which) = lookups::dispatch_spec(sub) {
+        if rest.len() < 3 {
+            return usage(&format!("{sub} needs <duration_sec> <items> <mix>"));
+        }
+        let (Some(items), Some(mix)) = (
+            lookups::parse_items(&rest[1]),
+            lookups::Mix::parse(&rest[2]),
+        ) else {
+            return usage("items must be 1..65536 and mix known, unknown or mixed");
+        };
+        return lookups::run_dispatch(which, common::parse_client_duration(&rest[0]), items, mix);
     }
     if sub == "lookup-bench" {
         let Some(d) = rest.first() else {

@@ -12,8 +12,8 @@ use netipc::service::{cgroups, increment, Handler, ManagedServer, ServerConfig};
 use netipc::wire::Profiles;
 
 use crate::common::{
-    cpu_ns, endpoint, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD,
-    NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
+    cpu_ns, endpoint, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD, LOOKUP_PAYLOAD,
+    NORMAL_REQUEST_PAYLOAD, NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
 };
 use crate::snapshot;
 
@@ -26,6 +26,10 @@ pub enum ServerKind {
     IncrementBatch,
     /// CGROUPS_SNAPSHOT with the normal limits.
     Snapshot,
+    /// CGROUPS_LOOKUP over the synthetic cgroups.
+    CgroupsLookup,
+    /// APPS_LOOKUP over the synthetic processes.
+    AppsLookup,
 }
 
 /// A server subcommand: what it serves and over which profiles.
@@ -49,6 +53,10 @@ impl ServerSpec {
             "shm-batch-ping-pong-server" => (ServerKind::IncrementBatch, shm),
             "snapshot-server" => (ServerKind::Snapshot, uds),
             "snapshot-shm-server" => (ServerKind::Snapshot, shm),
+            "cgroups-lookup-server" => (ServerKind::CgroupsLookup, uds),
+            "cgroups-lookup-shm-server" => (ServerKind::CgroupsLookup, shm),
+            "apps-lookup-server" => (ServerKind::AppsLookup, uds),
+            "apps-lookup-shm-server" => (ServerKind::AppsLookup, shm),
             _ => return None,
         };
         Some(ServerSpec { kind, profiles })
@@ -61,6 +69,14 @@ impl ServerSpec {
         config = config.with_response_payload(match self.kind {
             ServerKind::IncrementBatch => BATCH_PAYLOAD,
             ServerKind::Increment | ServerKind::Snapshot => NORMAL_RESPONSE_PAYLOAD,
+            ServerKind::CgroupsLookup | ServerKind::AppsLookup => LOOKUP_PAYLOAD,
+        });
+        // Accept the benchmark clients' request proposals (4096, or the
+        // batch payload), above the 1024-byte default request maximum.
+        config = config.with_request_payload(match self.kind {
+            ServerKind::IncrementBatch => BATCH_PAYLOAD,
+            ServerKind::Increment | ServerKind::Snapshot => NORMAL_REQUEST_PAYLOAD,
+            ServerKind::CgroupsLookup | ServerKind::AppsLookup => LOOKUP_PAYLOAD,
         });
         config = config.with_max_sessions(SERVER_WORKERS);
         if let Some(wait) = wait_override() {
@@ -148,6 +164,10 @@ pub fn run(spec: ServerSpec, run_dir: &Path, service: &str, duration_sec: u64) -
             }
             Err(e) => Err(format!("cannot build the snapshot: {e}")),
         },
+        ServerKind::CgroupsLookup => {
+            start(run_dir, service, config, crate::lookups::cgroups_handler())
+        }
+        ServerKind::AppsLookup => start(run_dir, service, config, crate::lookups::apps_handler()),
     };
     let server = match started {
         Ok(s) => s,
@@ -201,6 +221,7 @@ mod tests {
         assert_eq!(s.kind, ServerKind::IncrementBatch);
         assert_eq!(s.profiles.0, 0x03);
         assert_eq!(s.config().session.policy.max_response_payload, 52096);
+        assert_eq!(s.config().session.policy.max_request_payload, 52096);
         let s = ServerSpec::from_subcommand("snapshot-server").unwrap();
         assert_eq!(s.profiles.0, 0x01);
         assert_eq!(s.config().session.policy.max_response_payload, 65536);

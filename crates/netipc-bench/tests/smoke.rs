@@ -194,7 +194,10 @@ fn check_csv(out: &Output, label: &str) -> Vec<String> {
 }
 
 /// One server/client pair for one second.
-fn pair(server: &str, client: &str, rate: &str, depth: Option<&str>, label: &str) {
+/// Runs a server/client pair; `extra` holds the client's arguments after
+/// the rate, separated by spaces (a pipeline depth, or a lookup's items and
+/// mix).
+fn pair(server: &str, client: &str, rate: &str, extra: Option<&str>, label: &str) {
     let dir = tempfile::tempdir().unwrap();
     // A run dir the server has to create itself.
     let run_dir = dir.path().join("run");
@@ -211,7 +214,12 @@ fn pair(server: &str, client: &str, rate: &str, depth: Option<&str>, label: &str
         "1".into(),
         rate.into(),
     ];
-    args.extend(depth.map(str::to_string));
+    args.extend(
+        extra
+            .into_iter()
+            .flat_map(|e| e.split(' '))
+            .map(str::to_string),
+    );
     let out = Command::new(BIN)
         .args(&args)
         .output()
@@ -334,6 +342,69 @@ fn rate_limited_ping_pong_keeps_its_rate() {
 }
 
 #[test]
+fn cgroups_lookup_over_uds() {
+    pair(
+        "cgroups-lookup-server",
+        "cgroups-lookup-client",
+        "0",
+        Some("16 known"),
+        "cgroups-lookup-uds-16-known",
+    );
+}
+
+#[test]
+fn cgroups_lookup_over_shm_split_into_sub_calls() {
+    pair(
+        "cgroups-lookup-shm-server",
+        "cgroups-lookup-shm-client",
+        "0",
+        Some("256 mixed"),
+        "cgroups-lookup-shm-256-mixed",
+    );
+}
+
+#[test]
+fn apps_lookup_over_uds_rate_limited() {
+    pair(
+        "apps-lookup-server",
+        "apps-lookup-client",
+        "200",
+        Some("16 unknown"),
+        "apps-lookup-uds-16-unknown",
+    );
+}
+
+#[test]
+fn apps_lookup_over_shm_split_into_sub_calls() {
+    pair(
+        "apps-lookup-shm-server",
+        "apps-lookup-shm-client",
+        "0",
+        Some("8192 mixed"),
+        "apps-lookup-shm-8192-mixed",
+    );
+}
+
+#[test]
+fn lookup_dispatch_in_process() {
+    for (sub, items, mix) in [
+        ("cgroups-lookup-dispatch", "32768", "mixed"),
+        ("apps-lookup-dispatch", "16", "known"),
+    ] {
+        let out = Command::new(BIN)
+            .args([sub, "1", items, mix])
+            .output()
+            .unwrap();
+        check_csv(&out, &format!("{sub}-{items}-{mix}"));
+    }
+    let out = Command::new(BIN)
+        .args(["apps-lookup-dispatch", "1", "0", "known"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "items 0 is a usage error");
+}
+
+#[test]
 fn lookup_bench() {
     let out = Command::new(BIN)
         .args(["lookup-bench", "1"])
@@ -404,5 +475,17 @@ fn usage_errors_exit_1() {
             String::from_utf8_lossy(&out.stderr).contains("usage"),
             "{args:?}"
         );
+    }
+}
+
+#[test]
+fn help_prints_usage_and_exits_0() {
+    for flag in ["--help", "-h"] {
+        let out = Command::new(BIN).arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("usage:"), "{text}");
+        assert!(text.contains("uds-ping-pong-server"), "{text}");
+        assert!(out.stderr.is_empty(), "{flag}");
     }
 }

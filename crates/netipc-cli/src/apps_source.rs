@@ -13,15 +13,12 @@
 //!
 //! # Which cgroup
 //!
-//! One line of `/proc/PID/cgroup` is chosen. On a host that mounts v1
-//! hierarchies with resource controllers (v1 or hybrid), the order is
-//! `cpuacct`, `blkio`, `memory`, then the `0::` line, then `name=systemd`;
-//! on a v2-only host the `0::` line comes first. On a hybrid host the v1
-//! controllers are what container runtimes and the snapshot scanner
-//! ([`crate::cgroupfs`]) use, while the controller-less `0::` line may still
-//! show the parent service. The first line present whose hierarchy is
-//! mounted is used; when no present line has a mounted hierarchy, the first
-//! present line is used anyway (and ends up UNKNOWN_PERMANENT below).
+//! One line of `/proc/PID/cgroup` is chosen, in this order: the cgroup v2
+//! `0::` line, else the v1 lines of `cpuacct`, `blkio`, `memory`, then
+//! `name=systemd` (the order of [`HierarchyKind::ALL`]). The first line
+//! present whose hierarchy is mounted is used; when no present line has a
+//! mounted hierarchy, the first present line is used anyway (and ends up
+//! UNKNOWN_PERMANENT below).
 //!
 //! Its path (as the kernel wrote it, relative to the hierarchy root or to
 //! the reader's cgroup namespace) decides the cgroup status:
@@ -169,19 +166,8 @@ impl AppsSource {
             Err(e) => return PidInfo::Unknown(e),
         };
 
-        let order: [HierarchyKind; 5] = if roots.has_v1_controllers() {
-            [
-                HierarchyKind::Cpuacct,
-                HierarchyKind::Blkio,
-                HierarchyKind::Memory,
-                HierarchyKind::Unified,
-                HierarchyKind::NameSystemd,
-            ]
-        } else {
-            HierarchyKind::ALL
-        };
         let present = || {
-            order
+            HierarchyKind::ALL
                 .iter()
                 .filter_map(|&k| Some((k, facts.cgroups.get(k)?)))
         };

@@ -4,9 +4,11 @@
 use std::io;
 use std::path::Path;
 
-use netipc::service::{ClientState, ClientStatus, ConnectError, ConnectFailure, Endpoint};
+use netipc::service::{
+    ClientState, ClientStatus, ConnectError, ConnectFailure, Endpoint, EndpointError,
+};
 
-use crate::exit::{describe, CliError};
+use crate::exit::{describe, CliError, Exit};
 use crate::token::Token;
 
 /// The run directory used when `--run-dir` is not given.
@@ -22,9 +24,39 @@ pub const INCREMENT_SERVICE: &str = "increment";
 ///
 /// # Errors
 ///
-/// Exit 5 when the socket path would be too long for a Unix socket.
+/// A usage error (exit 2) naming the service and the limit in bytes when
+/// the socket path would be too long for a Unix socket; exit 5 for any
+/// other problem.
 pub fn endpoint(run_dir: &Path, service: &str) -> Result<Endpoint, CliError> {
-    Endpoint::new(run_dir, service).map_err(|e| CliError::run_dir(e.to_string()))
+    Endpoint::new(run_dir, service).map_err(|e| match e {
+        EndpointError::PathTooLong { len, max, .. } => {
+            let room = max.saturating_sub(len - service.len());
+            CliError::usage(format!(
+                "service name {} is too long: {} bytes, but in run directory {} a service name may have at most {room} bytes (a socket path at most {max})",
+                short_name(service),
+                service.len(),
+                run_dir.display(),
+            ))
+        }
+        EndpointError::InvalidServiceName { .. } => CliError::usage(e.to_string()),
+        other => CliError::run_dir(other.to_string()),
+    })
+}
+
+/// A service name for a message: quoted, the middle of a very long one
+/// elided.
+fn short_name(service: &str) -> String {
+    const KEEP: usize = 24;
+    if service.len() <= 2 * KEEP + 3 {
+        format!("\"{service}\"")
+    } else {
+        // Service names are ASCII (checked before the length).
+        format!(
+            "\"{}...{}\"",
+            &service[..KEEP],
+            &service[service.len() - KEEP..]
+        )
+    }
 }
 
 /// Checks a service name with the protocol's rule
@@ -116,13 +148,19 @@ pub fn connect_failed(e: &ConnectError, endpoint: &Endpoint, token: &Token) -> C
     let socket = endpoint.socket_path();
     match e.kind() {
         ConnectFailure::NotFound => CliError::no_provider(socket),
-        ConnectFailure::AuthFailed => CliError::auth_rejected(socket, &token.source.describe()),
+        ConnectFailure::AuthFailed => CliError::auth_rejected(socket, &token.describe()),
+        ConnectFailure::TimedOut => CliError::new(Exit::TimedOut, format!(
+            "provider at {endpoint} did not answer the handshake in time (is it stopped or overloaded? see --timeout)"
+        )),
         ConnectFailure::PermissionDenied => {
             CliError::run_dir(format!("cannot connect to {endpoint}: permission denied"))
         }
         ConnectFailure::Incompatible => CliError::failure(format!(
             "provider at {endpoint} is incompatible: {}",
             describe(e)
+        )),
+        ConnectFailure::PeerNotTrusted => CliError::failure(format!(
+            "the process at {endpoint} runs as another user (not ours, not root); our auth token was not sent"
         )),
         ConnectFailure::SharedMemory => CliError::failure(format!(
             "{} (the provider may run as another user; try without --shm)",
@@ -135,7 +173,6 @@ pub fn connect_failed(e: &ConnectError, endpoint: &Endpoint, token: &Token) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit::Exit;
     use crate::token::TokenSource;
 
     const TOKEN: Token = Token {
@@ -150,6 +187,20 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b", "ü"] {
             assert!(parse_service(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn long_names_are_usage_errors_with_the_limit() {
+        let name = "a".repeat(94);
+        let e = endpoint(Path::new("/run/netdata"), &name).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        // 107 - "/run/netdata/".len() - ".sock".len() = 89
+        assert!(e.message.contains("94 bytes"), "{e}");
+        assert!(e.message.contains("at most 89 bytes"), "{e}");
+        assert!(
+            e.message.contains("\"aaaaaaaaaaaaaaaaaaaaaaaa...aaaa"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -203,7 +254,7 @@ mod tests {
         assert!(e.message.contains("INCOMPATIBLE"), "{e}");
         assert_eq!(
             exit(ConnectError::Handshake(HandshakeError::Timeout)),
-            Exit::Failure
+            Exit::TimedOut
         );
     }
 

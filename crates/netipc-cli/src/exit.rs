@@ -17,6 +17,7 @@ use std::path::Path;
 /// | 4 | the provider rejected our auth token |
 /// | 5 | the run directory is missing, not a directory, or not accessible |
 /// | 6 | `lookup` found no cgroup of that name |
+/// | 7 | the provider did not answer in time (`--timeout`) |
 /// | 130 | `demo` was interrupted (SIGINT/SIGTERM); it still cleans up |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Exit {
@@ -34,6 +35,8 @@ pub enum Exit {
     RunDir,
     /// 6: `lookup` found no such cgroup.
     NotFound,
+    /// 7: the provider did not answer in time.
+    TimedOut,
     /// 130: `demo` was interrupted by SIGINT or SIGTERM.
     Interrupted,
 }
@@ -49,6 +52,7 @@ impl Exit {
             Exit::AuthRejected => 4,
             Exit::RunDir => 5,
             Exit::NotFound => 6,
+            Exit::TimedOut => 7,
             Exit::Interrupted => 130,
         }
     }
@@ -104,6 +108,34 @@ impl CliError {
                 socket.display()
             ),
         )
+    }
+
+    /// A usage error from clap, on one line: its message without the
+    /// `error: ` prefix, the usage block and the `--help` pointer; a
+    /// multi-line message (such as a list of missing arguments) is joined.
+    /// clap's suggestion, if any, is returned as the hint.
+    pub fn from_clap(rendered: &str) -> (CliError, Option<String>) {
+        let mut blocks = rendered
+            .split("\n\n")
+            .map(str::trim)
+            .filter(|b| !b.is_empty());
+        let first = blocks.next().unwrap_or("invalid arguments");
+        let message = first
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(": ,", ":");
+        let message = message
+            .strip_prefix("error: ")
+            .unwrap_or(&message)
+            .to_string();
+        let hint = blocks
+            .flat_map(str::lines)
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix("tip: "))
+            .map(str::to_string);
+        (CliError::usage(message), hint)
     }
 
     /// The run directory cannot be used (exit 5).
@@ -173,10 +205,11 @@ mod tests {
             Exit::AuthRejected,
             Exit::RunDir,
             Exit::NotFound,
+            Exit::TimedOut,
             Exit::Interrupted,
         ];
         let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 130]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 130]);
     }
 
     #[test]
@@ -184,6 +217,29 @@ mod tests {
         let e = CliError::failure("first\nsecond\r\nthird");
         assert_eq!(e.message, "first second  third");
         assert_eq!(e.exit, Exit::Failure);
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let (e, hint) = CliError::from_clap(
+            "error: the following required arguments were not provided:\n  <NAME>\n\n\
+             Usage: netipc lookup <NAME>\n\nFor more information, try '--help'.\n",
+        );
+        assert_eq!(e.exit, Exit::Usage);
+        assert_eq!(
+            e.message,
+            "the following required arguments were not provided: <NAME>"
+        );
+        assert_eq!(hint, None);
+        let (e, hint) = CliError::from_clap(
+            "error: unexpected argument '--cout' found\n\n  tip: a similar argument exists: '--count'\n\n\
+             Usage: netipc ping --count <N>\n\nFor more information, try '--help'.\n",
+        );
+        assert_eq!(e.message, "unexpected argument '--cout' found");
+        assert_eq!(
+            hint.as_deref(),
+            Some("a similar argument exists: '--count'")
+        );
     }
 
     #[test]

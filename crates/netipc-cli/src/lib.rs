@@ -10,6 +10,7 @@
 //! | [`cgroup_meta`] | orchestrator and labels of a cgroup, from its name |
 //! | [`apps_source`] | answers apps lookups (ppid, uid, start time, comm, cgroup) from `/proc` |
 //! | [`procfs`] | reads and parses `/proc/PID/{stat,status,cgroup}` |
+//! | [`lookup_provider`] | request handlers of the `cgroups-lookup` and `apps-lookup` providers |
 //! | [`provider`] | keeps the last scan encoded as a snapshot payload and serves it to request handlers |
 //! | [`cli`] | the command line (clap) |
 //! | [`commands`] | the subcommands: serve, snapshot, lookup, ping, status, demo |
@@ -32,6 +33,9 @@ pub mod endpoint;
 pub mod exit;
 pub mod format;
 pub mod latency;
+pub mod log;
+pub mod lookup_provider;
+pub mod probe;
 pub mod procfs;
 pub mod provider;
 pub mod signals;

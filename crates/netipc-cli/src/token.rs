@@ -47,6 +47,21 @@ impl Token {
     pub fn auth(&self) -> AuthToken {
         AuthToken::new(self.value)
     }
+
+    /// The token's fingerprint as 4 hex digits ([`AuthToken::fingerprint`]):
+    /// safe to print, equal for equal tokens.
+    pub fn fingerprint(&self) -> String {
+        format!("{:04x}", self.auth().fingerprint())
+    }
+
+    /// `from --token, fingerprint 1a2b`: what auth errors show.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}, fingerprint {}",
+            self.source.describe(),
+            self.fingerprint()
+        )
+    }
 }
 
 /// The token for a command: `explicit` (from `--token`) or the one derived
@@ -190,6 +205,17 @@ mod tests {
              (byte 0 (0x6e) is not a hex digit), INVOCATION_ID is empty; \
              pass the auth token explicitly with --token HEX"
         );
+    }
+
+    #[test]
+    fn description_carries_the_fingerprint() {
+        let t = Token {
+            value: 0x5eed,
+            source: TokenSource::Flag,
+        };
+        let fp = format!("{:04x}", AuthToken::new(0x5eed).fingerprint());
+        assert_eq!(t.fingerprint(), fp);
+        assert_eq!(t.describe(), format!("from --token, fingerprint {fp}"));
     }
 
     #[test]

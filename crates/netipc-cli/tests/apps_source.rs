@@ -79,7 +79,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
         }
         2 => {
             let rel = format!("docker/{}{:02}", &ID[..62], i % 20);
-            write("dockerd-child", &format!("12:pids:/{rel}\n4:cpu,cpuacct:/{rel}\n3:memory:/{rel}\n1:name=systemd:/{rel}\n0::/\n"));
+            write("dockerd-child", &format!("12:pids:/{rel}\n4:cpu,cpuacct:/{rel}\n3:memory:/{rel}\n1:name=systemd:/{rel}\n"));
             known(
                 "dockerd-child",
                 Cg::Known {
@@ -114,7 +114,7 @@ fn make_process(host: &FakeHost, i: u32) -> (u32, Expect) {
         }
         6 => {
             let rel = format!("lxc.payload.c{}", i % 10);
-            write("averyveryverylongcomm", &format!("3:memory:/{rel}\n0::/\n"));
+            write("averyveryverylongcomm", &format!("3:memory:/{rel}\n"));
             known(
                 "averyveryverylo",
                 Cg::Known {
@@ -310,7 +310,7 @@ fn fake_proc_with_ten_thousand_processes() {
 }
 
 #[test]
-fn v2_host_prefers_the_unified_line() {
+fn the_unified_line_comes_first_then_the_v1_controllers() {
     let host = FakeHost::new();
     host.cgroup("unified", "a.service");
     host.cgroup("cpuacct", "b.service");
@@ -324,7 +324,10 @@ fn v2_host_prefers_the_unified_line() {
     let hybrid = v2
         .clone()
         .with(HierarchyKind::Cpuacct, host.root("cpuacct"));
-    for (roots, name) in [(v2, "a.service"), (hybrid, "b.service")] {
+    // The `0::` line wins whenever its hierarchy is mounted; without it the
+    // v1 controller line is used.
+    let v1 = CgroupRoots::new().with(HierarchyKind::Cpuacct, host.root("cpuacct"));
+    for (roots, name) in [(v2, "a.service"), (hybrid, "a.service"), (v1, "b.service")] {
         let mut apps = AppsSource::new(
             host.root("proc"),
             Arc::new(CgroupsSource::new(roots, Duration::ZERO)),

@@ -126,6 +126,10 @@ impl Provider {
         }
     }
 
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     fn stdout(&self) -> String {
         fs::read_to_string(&self.log).unwrap()
     }
@@ -188,6 +192,11 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
         h = h.wrapping_mul(16_777_619);
     }
     h
+}
+
+/// A token's fingerprint as the tool prints it.
+fn fingerprint(token: u64) -> String {
+    format!("{:04x}", AuthToken::new(token).fingerprint())
 }
 
 fn stderr_line(out: &std::process::Output) -> String {
@@ -350,7 +359,20 @@ fn serve_snapshot_lookup_status_round_trip() {
     assert!(text.contains("session id      "), "{text}");
     assert!(text.contains("response limit  "), "{text}");
     assert!(text.contains("packet size     "), "{text}");
-    assert!(text.contains("answered UNSUPPORTED"), "{text}");
+    // The method served is probed, and the round trip uses it: no
+    // UNSUPPORTED on a healthy endpoint.
+    assert!(
+        text.contains("method          CGROUPS_SNAPSHOT\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(one CGROUPS_SNAPSHOT request, answered OK, "),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("served by       pid {}, uid ", p.pid())),
+        "{text}"
+    );
     let out = netipc()
         .args([
             "status",
@@ -383,7 +405,8 @@ fn serve_snapshot_lookup_status_round_trip() {
         assert_eq!(
             stderr_line(&out),
             format!(
-                "netipc: provider at {run}/cgroups-snapshot.sock rejected our auth token (token from --token)"
+                "netipc: provider at {run}/cgroups-snapshot.sock rejected our auth token (token from --token, fingerprint {})",
+                fingerprint(0xbad)
             )
         );
     }
@@ -455,7 +478,10 @@ fn token_from_the_environment() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
-    assert!(stderr_line(&out).ends_with("(token derived from NETDATA_INVOCATION_ID)"));
+    assert!(stderr_line(&out).ends_with(&format!(
+        "(token derived from NETDATA_INVOCATION_ID, fingerprint {})",
+        fingerprint(0xce21_5af6_3868_e0c5)
+    )));
 }
 
 #[test]
@@ -937,6 +963,19 @@ impl Unprivileged {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
         }
+        // A process forked by another test thread while the copy was open
+        // for writing holds it until it execs; executing the copy meanwhile
+        // fails with ETXTBSY. Wait until the copy runs.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match Command::new(&bin).arg("--version").output() {
+                Ok(out) if out.status.success() => break,
+                Err(e) if e.raw_os_error() == Some(26) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => panic!("cannot run the copied binary: {other:?}"),
+            }
+        }
         Some(Unprivileged { tmp, setpriv, bin })
     }
 
@@ -983,7 +1022,7 @@ fn demo_works_without_root() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("2. snapshot over shared memory (SHM_HYBRID)"),
+        text.contains("2. snapshot over shared memory (SHM_FUTEX)"),
         "{text}"
     );
     assert!(text.contains("cleaned up"), "{text}");

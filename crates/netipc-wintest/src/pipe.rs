@@ -176,11 +176,11 @@ fn handshake_limit_exceeded() {
     let p = proposal((1 << 20) + 1);
     assert!(matches!(
         try_client(&run, &svc, &p),
-        Err(HandshakeError::LimitRejected)
+        Err(HandshakeError::LimitRejected { .. })
     ));
     assert!(matches!(
         server.handshake(),
-        Err(HandshakeError::LimitRejected)
+        Err(HandshakeError::LimitRejected { .. })
     ));
 }
 

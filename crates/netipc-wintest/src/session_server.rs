@@ -139,12 +139,13 @@ fn serve(
     }
 }
 
-/// A server policy with [`TOKEN`], these profiles and preferences, and room
-/// for `max_response` bytes.
+/// A server policy with [`TOKEN`], these profiles and preferences, room
+/// for `max_response` bytes and request proposals up to 1 MiB.
 pub fn shm_policy(supported: u32, preferred: u32, max_response: u32) -> ServerPolicy {
     ServerPolicy {
         supported: Profiles(supported),
         preferred: Profiles(preferred),
+        max_request_payload: 1 << 20,
         max_response_payload: max_response,
         auth_token: TOKEN,
         ..ServerPolicy::default()

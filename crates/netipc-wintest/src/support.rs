@@ -217,9 +217,11 @@ fn serve(
     }
 }
 
-/// A server policy accepting [`TOKEN`] with the given response limit.
+/// A server policy accepting [`TOKEN`] with the given response limit and
+/// request proposals up to 1 MiB.
 pub fn policy(max_response: u32) -> ServerPolicy {
     ServerPolicy {
+        max_request_payload: 1 << 20,
         max_response_payload: max_response,
         auth_token: TOKEN,
         ..ServerPolicy::default()

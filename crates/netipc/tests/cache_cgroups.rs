@@ -20,7 +20,9 @@ fn name(i: u32) -> String {
 fn provider(dir: &std::path::Path, fail: Arc<AtomicBool>) -> ManagedServer {
     ManagedServer::start(
         ep(dir, "cgroups-snapshot"),
-        ServerConfig::new(TOKEN),
+        // The snapshot is over 1 MiB, the response size a server learns up
+        // to unless configured larger.
+        ServerConfig::new(TOKEN).with_response_ceiling(8 << 20),
         cgroups::handler(move |buf| {
             if fail.load(Ordering::SeqCst) {
                 return Err(HandlerError::new("provider is failing on purpose"));

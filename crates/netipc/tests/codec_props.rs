@@ -159,7 +159,7 @@ fn reference_snapshot_ok(p: &[u8]) -> bool {
 fn reference_string_ok(p: &[u8]) -> bool {
     match (u32_at(p, 0), u32_at(p, 4)) {
         (Some(off), Some(len)) => {
-            off >= 8 && off + len < p.len() as u64 && p[(off + len) as usize] == 0
+            off == 8 && off + len < p.len() as u64 && p[(off + len) as usize] == 0
         }
         _ => false,
     }

@@ -25,6 +25,7 @@ fn policy() -> ServerPolicy {
     ServerPolicy {
         supported: Profiles::BASELINE,
         preferred: Profiles(0),
+        max_request_payload: 1 << 20,
         max_response_payload: 4096,
         packet_size: 0,
         auth_token: AuthToken::new(TOKEN),
@@ -296,14 +297,21 @@ fn packet_size_32_or_less() {
 }
 
 #[test]
-fn request_payload_over_one_mebibyte() {
+fn request_payload_over_the_server_maximum() {
+    // The policy's request maximum is 1 MiB.
     let bad = netipc::wire::Hello {
         max_request_payload_bytes: (1 << 20) + 1,
         ..sample_hello()
     };
     let (status, server) = raw_hello(&hello_packet(&bad), policy());
     assert_eq!(status, Some(Status::LimitExceeded));
-    assert!(matches!(server, Err(HandshakeError::LimitRejected)));
+    assert_err!(
+        server,
+        Err(HandshakeError::LimitRejected {
+            proposed: 1_048_577,
+            server_cap: Some(1_048_576)
+        })
+    );
 
     let (client, _) = client_vs_server(
         ClientProposal {
@@ -312,7 +320,14 @@ fn request_payload_over_one_mebibyte() {
         },
         policy(),
     );
-    assert_err!(client, Err(HandshakeError::LimitRejected));
+    // The rejection ACK is all zero: the client cannot know the cap.
+    assert_err!(
+        client,
+        Err(HandshakeError::LimitRejected {
+            proposed: 1_048_577,
+            server_cap: None
+        })
+    );
 }
 
 #[test]
@@ -402,7 +417,15 @@ fn client_maps_every_rejection_status_to_a_distinct_error() {
             )
         }),
         (4, |e| matches!(e, HandshakeError::NoCommonProfile)),
-        (5, |e| matches!(e, HandshakeError::LimitRejected)),
+        (5, |e| {
+            matches!(
+                e,
+                HandshakeError::LimitRejected {
+                    server_cap: None,
+                    ..
+                }
+            )
+        }),
         (6, |e| {
             matches!(e, HandshakeError::Rejected(Status::InternalError))
         }),

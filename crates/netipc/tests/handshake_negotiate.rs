@@ -25,6 +25,7 @@ fn policy() -> ServerPolicy {
     ServerPolicy {
         supported: Profiles::BASELINE,
         preferred: Profiles(0),
+        max_request_payload: MAX_REQUEST_PAYLOAD,
         max_response_payload: 2048,
         packet_size: 8192,
         auth_token: AuthToken::new(TOKEN),

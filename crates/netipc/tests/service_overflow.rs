@@ -8,15 +8,18 @@ use netipc::codec::cgroups::CgroupItem;
 use netipc::codec::cgroups::SnapshotBuilder;
 use netipc::service::cgroups::{self, CgroupsSnapshotClient};
 use netipc::service::increment::{self, IncrementClient};
-use netipc::service::{ClientConfig, ManagedServer, ServerConfig};
+use netipc::service::{CallError, ClientConfig, ManagedServer, ServerConfig};
 use netipc::wire::Profiles;
 use service_common::{ep, TOKEN};
+use std::time::Duration;
 
 const ITEMS: usize = 5_000;
 const PATH_LEN: usize = 4096;
 
 fn big_snapshot_server(dir: &std::path::Path, profiles: Profiles) -> ManagedServer {
-    let mut config = ServerConfig::new(TOKEN);
+    // The snapshot is about 20 MB: far over the 1 MiB a server learns up
+    // to unless configured larger.
+    let mut config = ServerConfig::new(TOKEN).with_response_ceiling(64 << 20);
     config = config.with_profiles(profiles, profiles);
     ManagedServer::start(
         ep(dir, "big"),
@@ -44,7 +47,10 @@ fn big_snapshot_server(dir: &std::path::Path, profiles: Profiles) -> ManagedServ
 
 fn client_config(profiles: Profiles) -> ClientConfig {
     let mut config = ClientConfig::new(TOKEN);
-    config = config.with_profiles(profiles, profiles);
+    // Building and moving 20 MB on a loaded machine may take a while.
+    config = config
+        .with_profiles(profiles, profiles)
+        .with_response_timeout(Duration::from_secs(120));
     config
 }
 
@@ -94,9 +100,17 @@ fn big_snapshot_over_shm() {
     check_big_snapshot(Profiles::SHM_HYBRID);
 }
 
+/// Request sizes never grow past the configured ceilings (the newest
+/// servers reject larger proposals), so a 16 000-byte batch needs both sides
+/// configured for it; the batch item limit is still learned.
 fn check_big_batch(profiles: Profiles) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = ServerConfig::new(TOKEN);
+    // Two clients, one of which reconnects while the server may not have
+    // noticed its previous session end yet: more than the default 2
+    // sessions.
+    let mut config = ServerConfig::new(TOKEN)
+        .with_request_payload(16_384)
+        .with_max_sessions(4);
     config = config.with_profiles(profiles, profiles);
     let _server = ManagedServer::start(
         ep(dir.path(), "batch"),
@@ -104,18 +118,36 @@ fn check_big_batch(profiles: Profiles) {
         increment::handler(|v| Ok(v + 1)),
     )
     .unwrap();
-    // The client intends single calls: its first proposal is 8 bytes.
-    let mut client = IncrementClient::new(ep(dir.path(), "batch"), client_config(profiles));
-    client.refresh();
-    assert_eq!(client.status().limits.unwrap().max_request_payload, 8);
     let values: Vec<u64> = (0..1000).collect();
+
+    // The default ceiling (1024 bytes) refuses the batch without any I/O.
+    let mut small = IncrementClient::new(ep(dir.path(), "batch"), client_config(profiles));
+    small.refresh();
+    assert_eq!(small.status().limits.unwrap().max_request_payload, 1024);
+    assert!(matches!(
+        small.call_batch(&values),
+        Err(CallError::RequestTooLarge {
+            len: 16_000,
+            limit: 1024
+        })
+    ));
+    assert_eq!(small.status().reconnects, 0);
+
+    // The client intends single calls: its first batch limit is 1 item,
+    // its request proposal the configured ceiling.
+    let config = client_config(profiles).with_request_payload(16_384);
+    let mut client = IncrementClient::new(ep(dir.path(), "batch"), config);
+    client.refresh();
+    let limits = client.status().limits.unwrap();
+    assert_eq!(limits.max_request_payload, 16_384);
+    assert_eq!(limits.max_request_batch_items, 1);
     let answers = client
         .call_batch(&values)
         .expect("batch recovers in one call");
     assert_eq!(answers, (1..=1000).collect::<Vec<u64>>());
     let status = client.status();
     assert!(status.overflow_recoveries >= 1, "{status:?}");
-    assert!(status.limits.unwrap().max_request_payload >= 16_000);
+    assert_eq!(status.limits.unwrap().max_request_payload, 16_384);
     assert!(status.limits.unwrap().max_request_batch_items >= 1000);
     // Learned for the context's lifetime: the next batch needs no reconnect.
     let reconnects = status.reconnects;

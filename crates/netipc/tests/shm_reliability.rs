@@ -266,7 +266,10 @@ fn scribbled_req_seq_ends_the_session_instead_of_spinning() {
     let path = ep(dir.path(), "scribble").region_path(session.negotiated().session_id);
     RawPeer::open(&path).set_u64(OFF_REQ_SEQ, u64::MAX);
     assert!(
-        wait_until(PATIENCE, || srv.stats().active_sessions == 0),
+        // The slot is freed before the worker drops its region: wait for
+        // both.
+        wait_until(PATIENCE, || srv.stats().active_sessions == 0
+            && !path.exists()),
         "the worker still holds the session: {:?}",
         srv.stats()
     );

@@ -32,6 +32,11 @@ use crate::provider::SnapshotProvider;
 use crate::signals::StopFlag;
 use crate::token::{self, Token, TokenSource};
 
+/// Sessions each demo provider serves at once: the demo's clients stay
+/// connected side by side, and each may reconnect while the provider has
+/// not yet noticed its previous session end.
+const DEMO_SESSIONS: usize = 8;
+
 /// Names of the synthetic tree served when the real one cannot be read.
 const SYNTHETIC: [&str; 9] = [
     "init.scope",
@@ -166,6 +171,14 @@ impl Demo<'_> {
         drop(shm);
         snapshot_server.shutdown();
         increment_server.shutdown();
+        self.check_stop()?;
+
+        let mountinfo = self
+            .args
+            .mountinfo
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo"));
+        super::lookups::demo(&mut self.out, self.dir, &self.token, &mountinfo)?;
         Ok(())
     }
 
@@ -218,7 +231,9 @@ impl Demo<'_> {
         &mut self,
         provider: &SnapshotProvider,
     ) -> Result<(ManagedServer, ManagedServer), CliError> {
-        let mut config = ServerConfig::new(self.token.auth());
+        // The demo keeps more clients connected at once than a provider's
+        // default 2 sessions.
+        let mut config = ServerConfig::new(self.token.auth()).with_max_sessions(DEMO_SESSIONS);
         config = config.with_response_payload(response_limit_for(provider.current().payload.len()));
         let snapshots = start(
             self.dir,
@@ -229,7 +244,7 @@ impl Demo<'_> {
         let increments = start(
             self.dir,
             INCREMENT_SERVICE,
-            ServerConfig::new(self.token.auth()),
+            ServerConfig::new(self.token.auth()).with_max_sessions(DEMO_SESSIONS),
             increment::handler(|v| Ok(v.wrapping_add(1))),
         )?;
         self.say(format_args!(

@@ -1,36 +1,19 @@
-//! The client commands: `snapshot`, `lookup`, `ping` and `status`.
+//! The cgroups client commands: `snapshot` and `lookup`.
 
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::time::Instant;
 
-use netipc::cache::{name_hash, CgroupsCache};
-use netipc::codec::increment as increment_codec;
+use netipc::cache::{name_hash, Cgroup, CgroupsCache};
 use netipc::service::cgroups::CgroupsSnapshotClient;
-use netipc::service::increment::IncrementClient;
 use netipc::service::ClientError;
-use netipc::service::{ClientConfig, Endpoint};
-use netipc::transport::{ClientProposal, ClientSession, SessionConfig};
-use netipc::wire::{Header, Method, Profiles};
+use serde_json::json;
 
-use super::{call_failed, output};
-use crate::cli::{Common, LookupArgs, PingArgs, SnapshotArgs, StatusArgs};
-use crate::endpoint::{check_run_dir, check_state, connect_failed, endpoint};
+use super::{call_failed, client_config, output, prepare, print_json};
+use crate::cli::{LookupArgs, SnapshotArgs};
+use crate::endpoint::{check_state, connect_failed};
 use crate::exit::{describe, CliError, Exit};
 use crate::format::{self, Row, SnapshotSummary};
-use crate::latency::Samples;
-use crate::token::{self, Token};
-
-/// Round trips made before `ping` starts measuring.
-const PING_WARMUP: u32 = 100;
-
-/// Token, endpoint and run-dir check shared by the client commands.
-fn prepare(common: &Common, service: &str) -> Result<(Token, Endpoint), CliError> {
-    let token = token::resolve(common.token)?;
-    let endpoint = endpoint(&common.run_dir, service)?;
-    check_run_dir(&endpoint)?;
-    Ok((token, endpoint))
-}
+use crate::log;
 
 /// `netipc snapshot`: fetch and print the whole snapshot.
 ///
@@ -40,7 +23,7 @@ fn prepare(common: &Common, service: &str) -> Result<(Token, Endpoint), CliError
 /// failed call.
 pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
     let (token, endpoint) = prepare(&args.common, &args.service)?;
-    let config = ClientConfig::new(token.auth()).uds_only();
+    let config = client_config(&args.common, &token).uds_only();
     let mut client = CgroupsSnapshotClient::new(endpoint.clone(), config);
     client.refresh();
     let status = client.status();
@@ -79,14 +62,33 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
     }
 }
 
-/// `netipc lookup NAME`: one cgroup through the Level 3 cache.
+/// How `lookup` found its cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Through the cache, by hash and name.
+    Cache,
+    /// By scanning the snapshot: the provider's hash differs from the
+    /// name's own.
+    ScanByName,
+    /// By scanning the snapshot for the hash alone (`--hash` without a
+    /// name).
+    ScanByHash,
+}
+
+/// `netipc lookup NAME` / `netipc lookup --hash HASH`: one cgroup through
+/// the Level 3 cache.
+///
+/// With a name and no `--hash`, the name's own hash is tried first (the
+/// cache's O(1) path); when that misses, the snapshot is scanned for the
+/// name, since a provider may publish hashes computed otherwise, and a note
+/// on stderr says so.
 ///
 /// # Errors
 ///
-/// As for [`snapshot`], plus exit 6 when no cgroup has that name.
+/// As for [`snapshot`], plus exit 6 when no cgroup matches.
 pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
     let (token, endpoint) = prepare(&args.common, &args.service)?;
-    let config = ClientConfig::new(token.auth()).uds_only();
+    let config = client_config(&args.common, &token).uds_only();
     let mut cache = CgroupsCache::new(endpoint.clone(), config);
     match cache.refresh() {
         Ok(()) => {}
@@ -108,24 +110,39 @@ pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
             )))
         }
     }
-    let name = args.name.as_bytes();
-    let hash = name_hash(name);
-    let Some(cg) = cache.lookup(hash, name) else {
-        let mut message = format!(
-            "no cgroup named \"{}\" in generation {} ({} {})",
-            format::display_bytes(name),
-            cache.generation(),
-            cache.len(),
-            format::plural(cache.len(), "cgroup", "cgroups"),
-        );
-        if name.len() > 1 && name.starts_with(b"/") {
-            message.push_str(&format!(
-                "; names have no leading slash, try \"{}\"",
-                format::display_bytes(&name[1..])
-            ));
-        }
-        return Err(CliError::new(Exit::NotFound, message));
+    let name = args.name.as_ref().map(|n| n.as_bytes());
+    let (cg, found) = match find(&cache, name, args.hash) {
+        Some(hit) => hit,
+        None => return Err(not_found(&cache, name, args.hash)),
     };
+    if found == Found::ScanByName {
+        let name = name.unwrap_or_default();
+        log::note(&format!(
+            "no cgroup has the name's own hash {}; found \"{}\" by scanning the snapshot (the provider publishes hash {} for it)",
+            format::hex32(name_hash(name)),
+            format::display_bytes(name),
+            format::hex32(cg.hash),
+        ));
+    }
+    if args.json {
+        return print_json(&json!({
+            "service": endpoint.service(),
+            "endpoint": endpoint.to_string(),
+            "name": String::from_utf8_lossy(cg.name),
+            "hash": cg.hash,
+            "hash_hex": format::hex32(cg.hash),
+            "options": cg.options,
+            "enabled": cg.enabled,
+            "path": String::from_utf8_lossy(cg.path),
+            "found_by": match found {
+                Found::Cache => "hash",
+                Found::ScanByName => "name-scan",
+                Found::ScanByHash => "hash-scan",
+            },
+            "generation": cache.generation(),
+            "item_count": cache.len(),
+        }));
+    }
     let stdout = io::stdout();
     let mut out = stdout.lock();
     output(writeln!(
@@ -142,138 +159,62 @@ pub fn lookup(args: &LookupArgs) -> Result<(), CliError> {
     ))
 }
 
-/// `netipc ping [SERVICE]`: time INCREMENT round trips.
-///
-/// # Errors
-///
-/// As for [`snapshot`], or when the endpoint does not answer INCREMENT
-/// correctly.
-pub fn ping(args: &PingArgs) -> Result<(), CliError> {
-    let (token, endpoint) = prepare(&args.common, &args.service)?;
-    let mut config = ClientConfig::new(token.auth());
-    if !args.shm {
-        config = config.uds_only();
+/// The cgroup for a name and/or a hash, and how it was found.
+fn find<'c>(
+    cache: &'c CgroupsCache,
+    name: Option<&[u8]>,
+    hash: Option<u32>,
+) -> Option<(Cgroup<'c>, Found)> {
+    match (name, hash) {
+        (Some(name), Some(hash)) => cache.lookup(hash, name).map(|c| (c, Found::Cache)),
+        (Some(name), None) => cache
+            .lookup(name_hash(name), name)
+            .map(|c| (c, Found::Cache))
+            .or_else(|| {
+                cache
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| (c, Found::ScanByName))
+            }),
+        (None, Some(hash)) => cache
+            .iter()
+            .find(|c| c.hash == hash)
+            .map(|c| (c, Found::ScanByHash)),
+        (None, None) => None,
     }
-    let mut client = IncrementClient::new(endpoint.clone(), config);
-    client.refresh();
-    let status = client.status();
-    check_state(&status, &endpoint, &token)?;
-    let transport = transport_name(status.profile);
-
-    let fail = |client: &IncrementClient, e| {
-        let status = client.status();
-        call_failed(&status, &e, &endpoint, &token, "INCREMENT")
-    };
-    let mut value = 0u64;
-    let mut samples = Samples::with_capacity(args.count as usize);
-    for i in 0..PING_WARMUP + args.count {
-        let started = Instant::now();
-        let answer = match client.call(value) {
-            Ok(a) => a,
-            Err(e) => return Err(fail(&client, e)),
-        };
-        let took = started.elapsed();
-        if answer != value.wrapping_add(1) {
-            return Err(CliError::failure(format!(
-                "provider at {} answered {answer} to INCREMENT {value}",
-                endpoint
-            )));
-        }
-        if i >= PING_WARMUP {
-            samples.push(took);
-        }
-        value = answer;
-    }
-    let Some(summary) = samples.summary() else {
-        return Ok(());
-    };
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    output(writeln!(
-        out,
-        "{} INCREMENT round trips to {} over {transport}\n{}  mean {} ({} calls/s)",
-        format::count(summary.count as u64),
-        endpoint,
-        summary.line(),
-        format::duration(summary.mean),
-        format::count(summary.per_second() as u64),
-    ))
 }
 
-/// `netipc status [SERVICE]`: Level 1 connect, handshake result, one round
-/// trip.
-///
-/// # Errors
-///
-/// As for [`snapshot`].
-pub fn status(args: &StatusArgs) -> Result<(), CliError> {
-    let (token, endpoint) = prepare(&args.common, &args.service)?;
-    let offered = if args.shm {
-        Profiles::BASELINE | Profiles::SHM_HYBRID
-    } else {
-        Profiles::BASELINE
+/// Exit 6, saying what was searched for and in which snapshot.
+fn not_found(cache: &CgroupsCache, name: Option<&[u8]>, hash: Option<u32>) -> CliError {
+    let what = match (name, hash) {
+        (Some(n), Some(h)) => format!(
+            "no cgroup named \"{}\" with hash {}",
+            format::display_bytes(n),
+            format::hex32(h)
+        ),
+        (Some(n), None) => format!("no cgroup named \"{}\"", format::display_bytes(n)),
+        (None, Some(h)) => format!("no cgroup with hash {}", format::hex32(h)),
+        (None, None) => "nothing to look up".to_string(),
     };
-    let config = SessionConfig::new(ClientProposal {
-        supported: offered,
-        preferred: offered.highest(),
-        auth_token: token.auth(),
-        ..ClientProposal::default()
-    });
-    let started = Instant::now();
-    let mut session = ClientSession::connect(&endpoint, &config)
-        .map_err(|e| connect_failed(&e, &endpoint, &token))?;
-    let connected = started.elapsed();
-    let ack = *session.negotiated();
-
-    // Any answer is a round trip: an endpoint of another method answers
-    // UNSUPPORTED, which is just as good for timing.
-    let payload = increment_codec::encode(1);
-    let request = Header::request(Method::Increment, payload.len() as u32, 1);
-    let started = Instant::now();
-    let response = session.call(&request, &payload).map_err(|e| {
-        CliError::failure(format!("round trip to {endpoint} failed: {}", describe(&e)))
-    })?;
-    let round_trip = started.elapsed();
-    let answered = match response.status() {
-        Ok(s) => s.to_string(),
-        Err(_) => format!("unknown status {}", response.transport_status),
-    };
-
-    let items = |n: u32| format!("{n} {}", format::plural(n as usize, "item", "items"));
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    output(writeln!(
-        out,
-        "endpoint        {}\n\
-         session id      {}\n\
-         profile         {} (offered {}, server supports {})\n\
-         request limit   {} bytes, {} per batch\n\
-         response limit  {} bytes, {} per batch\n\
-         packet size     {} bytes\n\
-         handshake       {} (connect + HELLO/HELLO_ACK{})\n\
-         round trip      {} (one INCREMENT request, answered {answered})",
-        endpoint,
-        ack.session_id,
-        ack.selected_profile,
-        offered,
-        ack.server_supported_profiles,
-        ack.agreed_max_request_payload_bytes,
-        items(ack.agreed_max_request_batch_items),
-        ack.agreed_max_response_payload_bytes,
-        items(ack.agreed_max_response_batch_items),
-        ack.agreed_packet_size,
-        format::duration(connected),
-        if session.is_shm() {
-            " + shared-memory attach"
-        } else {
-            ""
-        },
-        format::duration(round_trip),
-    ))
+    let mut message = format!(
+        "{what} in generation {} ({} {})",
+        cache.generation(),
+        cache.len(),
+        format::plural(cache.len(), "cgroup", "cgroups"),
+    );
+    if let Some(name) = name {
+        if name.len() > 1 && name.starts_with(b"/") {
+            message.push_str(&format!(
+                "; names have no leading slash, try \"{}\"",
+                format::display_bytes(&name[1..])
+            ));
+        }
+    }
+    CliError::new(Exit::NotFound, message)
 }
 
 /// "UDS" or "shared memory" for a session's profile.
-pub(crate) fn transport_name(profile: Option<Profiles>) -> &'static str {
+pub(crate) fn transport_name(profile: Option<netipc::wire::Profiles>) -> &'static str {
     match profile {
         Some(p) if p.has_shm() => "shared memory",
         Some(_) => "UDS",

@@ -6,7 +6,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::Duration;
 
-use netipc::service::{increment, Handler, ManagedServer, ServerConfig, ServerError};
+use netipc::service::{
+    increment, Handler, HandshakeError, ManagedServer, ServerConfig, ServerError, SessionEvent,
+};
 use netipc::transport::{EndpointError, InUseReason};
 
 use crate::cgroupfs::{Layout, ScanSource};
@@ -14,9 +16,10 @@ use crate::cli::{LayoutArg, ServeCgroupsArgs, ServeIncrementArgs};
 use crate::endpoint::{endpoint, io_reason, run_dir_error};
 use crate::exit::{describe, CliError};
 use crate::format;
+use crate::log;
 use crate::provider::SnapshotProvider;
 use crate::signals::StopFlag;
-use crate::token;
+use crate::token::{self, Token};
 
 /// Mode of a run directory that `serve` creates.
 pub const RUN_DIR_MODE: u32 = 0o755;
@@ -28,8 +31,9 @@ pub const RUN_DIR_MODE: u32 = 0o755;
 /// No token, an unusable run directory, or an endpoint that cannot be
 /// bound (for example because another provider serves it).
 pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError> {
-    let token = token::resolve(args.common.token)?;
     let run_dir = &args.common.run_dir;
+    endpoint(run_dir, &args.service)?;
+    let token = token::resolve(args.common.token)?;
     prepare_run_dir(run_dir)?;
 
     let source = match (&args.cgroup_root, &args.mountinfo) {
@@ -54,7 +58,7 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
     }
 
     let first = provider.current();
-    let mut config = ServerConfig::new(token.auth());
+    let mut config = session_log(ServerConfig::new(token.auth()), &token);
     config = config.with_response_payload(response_limit_for(first.payload.len()));
     let server = start(run_dir, &args.service, config, provider.handle().handler())?;
     let root = provider
@@ -70,6 +74,7 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
         first.generation,
         format::seconds(args.interval),
     );
+    println!("auth token {}", token.describe());
 
     while !stop.sleep(args.interval) {
         match provider.rescan() {
@@ -109,14 +114,15 @@ pub fn cgroups(args: &ServeCgroupsArgs, stop: &StopFlag) -> Result<(), CliError>
 ///
 /// As for [`cgroups`].
 pub fn increment(args: &ServeIncrementArgs, stop: &StopFlag) -> Result<(), CliError> {
-    let token = token::resolve(args.common.token)?;
     let run_dir = &args.common.run_dir;
+    endpoint(run_dir, &args.service)?;
+    let token = token::resolve(args.common.token)?;
     prepare_run_dir(run_dir)?;
     let handler = increment::handler(|v| Ok(v.wrapping_add(1)));
     let server = start(
         run_dir,
         &args.service,
-        ServerConfig::new(token.auth()),
+        session_log(ServerConfig::new(token.auth()), &token),
         handler,
     )?;
     println!(
@@ -124,12 +130,14 @@ pub fn increment(args: &ServeIncrementArgs, stop: &StopFlag) -> Result<(), CliEr
         args.service,
         server.socket_path().display()
     );
+    println!("auth token {}", token.describe());
     while !stop.sleep(Duration::from_secs(3600)) {}
     stop_server(server);
     Ok(())
 }
 
-fn stop_server(server: ManagedServer) {
+/// Shuts `server` down and says so.
+pub(crate) fn stop_server(server: ManagedServer) {
     let socket = server.socket_path().to_path_buf();
     let served = server.stats().sessions_served;
     server.shutdown();
@@ -139,6 +147,41 @@ fn stop_server(server: ManagedServer) {
         format::plural(served as usize, "session", "sessions"),
         socket.display()
     );
+}
+
+/// Adds the session log to a provider's configuration: each session
+/// accepted, refused (and why; for a token mismatch with our token's
+/// source and fingerprint) or turned away is a line on stderr, unless `-q`;
+/// ended sessions too under `-v`.
+pub fn session_log(config: ServerConfig, token: &Token) -> ServerConfig {
+    let ours = token.describe();
+    config.with_session_observer(move |event| match event {
+        SessionEvent::Accepted {
+            session_id,
+            profile,
+        } => log::note(&format!("session {session_id} accepted ({profile})")),
+        SessionEvent::Refused {
+            session_id,
+            error: HandshakeError::AuthFailed,
+        } => log::note(&format!(
+            "session {session_id} refused: the client's auth token differs from ours (token {ours})"
+        )),
+        SessionEvent::Refused { session_id, error } => log::note(&format!(
+            "session {session_id} refused: {}",
+            describe(*error)
+        )),
+        SessionEvent::TurnedAway { session_id } => log::note(&format!(
+            "session {session_id} turned away: too many sessions at once"
+        )),
+        SessionEvent::Ended {
+            session_id,
+            requests,
+        } => log::detail(&format!(
+            "session {session_id} ended after {requests} {}",
+            format::plural(*requests as usize, "request", "requests")
+        )),
+        _ => {}
+    })
 }
 
 /// Starts a managed server, turning failures into the tool's errors.

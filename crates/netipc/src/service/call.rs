@@ -64,9 +64,10 @@ impl<K: ServiceKind> Client<K> {
     }
 
     fn call_with_recovery(&mut self, out: Outgoing) -> Result<Header, CallError> {
-        if self.request.len() > MAX_REQUEST_PAYLOAD as usize {
+        if self.request.len() > self.request_ceiling as usize {
             return Err(CallError::RequestTooLarge {
                 len: self.request.len(),
+                limit: self.request_ceiling,
             });
         }
         let mut retried = false;
@@ -133,7 +134,7 @@ impl<K: ServiceKind> Client<K> {
         let proposal = &mut self.config.proposal;
         match what {
             Overflow::Request(len) => {
-                let want = next_pow2(len as u64).min(MAX_REQUEST_PAYLOAD);
+                let want = next_pow2(len as u64).min(self.request_ceiling);
                 proposal.max_request_payload = proposal.max_request_payload.max(want);
             }
             Overflow::Batch(n) => {
@@ -178,7 +179,7 @@ impl<K: ServiceKind> Client<K> {
     /// left; the state becomes the connect result. An abort or the call's
     /// deadline ending the attempt fails the call with `Aborted` /
     /// `Timeout` and leaves the context Broken.
-    fn reconnect(&mut self) -> Result<(), CallError> {
+    pub(super) fn reconnect(&mut self) -> Result<(), CallError> {
         self.session = None;
         match self.connect(self.call_deadline) {
             Ok(()) => {

@@ -7,10 +7,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::config::{DEFAULT_REQUEST_PAYLOAD, DEFAULT_RESPONSE_PAYLOAD};
 use super::status::state_after;
 use super::{CallError, ClientConfig, ClientError, ClientState, ClientStatus, NegotiatedLimits};
-use crate::transport::{AbortHandle, ClientSession, ConnectError, Endpoint, SessionConfig};
-use crate::wire::{Method, Profiles, MAX_REQUEST_PAYLOAD};
+use crate::transport::{
+    AbortHandle, ClientSession, ConnectError, Endpoint, HandshakeError, SessionConfig,
+};
+use crate::wire::{Method, Profiles};
 
 // The typed service modules import the request descriptor from here.
 pub(crate) use super::call::Outgoing;
@@ -25,6 +28,8 @@ mod sealed {
     impl Sealed for super::super::increment::Increment {}
     impl Sealed for super::super::string_reverse::StringReverse {}
     impl Sealed for super::super::cgroups::CgroupsSnapshot {}
+    impl Sealed for super::super::cgroups_lookup::CgroupsLookup {}
+    impl Sealed for super::super::apps_lookup::AppsLookup {}
 }
 
 /// A kind of service: its method code and the sizes its schema implies.
@@ -51,7 +56,7 @@ pub trait ServiceKind: sealed::Sealed {
 /// fail at once without I/O unless the context is Ready.
 ///
 /// Every call is bounded by one deadline for the whole logical call
-/// ([`ClientConfig::with_call_timeout`], default 30 s; per call
+/// ([`ClientConfig::with_call_timeout`], default 5 s; per call
 /// [`Client::call_with_timeout`]) and can be aborted from another thread
 /// through [`Client::abort_handle`]. A call that times out or is aborted
 /// fails with [`CallError::Timeout`] / [`CallError::Aborted`], is not
@@ -63,6 +68,9 @@ pub struct Client<K: ServiceKind> {
     /// Built once from the [`ClientConfig`]; size learning and the
     /// shared-memory fallback update its proposal in place.
     pub(super) config: SessionConfig,
+    /// [`ClientConfig::max_request_payload`], or 1024 / what the batch
+    /// needs: the request proposal, which learning never raises.
+    pub(super) request_ceiling: u32,
     pub(super) state: ClientState,
     pub(super) session: Option<ClientSession>,
     pub(super) next_message_id: u64,
@@ -88,15 +96,23 @@ impl<K: ServiceKind> Client<K> {
     /// are built once, from `config` and the service's schema.
     pub fn new(endpoint: Endpoint, config: ClientConfig) -> Self {
         let batch = config.batch_items.max(1);
+        let request_ceiling = match config.max_request_payload {
+            0 if batch > 1 => K::request_bytes(batch).max(DEFAULT_REQUEST_PAYLOAD),
+            0 => DEFAULT_REQUEST_PAYLOAD,
+            n => n,
+        };
         let mut session = config.session;
         let proposal = &mut session.proposal;
-        proposal.max_request_payload = K::request_bytes(batch).min(MAX_REQUEST_PAYLOAD);
-        proposal.max_response_payload = K::response_bytes(batch);
+        // Propose the configured ceiling (PROTOCOL-LOOKUP.md §19.1) and
+        // hint 65 536 response bytes (§19.9 item 5), or what a batch needs.
+        proposal.max_request_payload = request_ceiling;
+        proposal.max_response_payload = K::response_bytes(batch).max(DEFAULT_RESPONSE_PAYLOAD);
         proposal.max_request_batch_items = batch;
         proposal.max_response_batch_items = batch;
         Client {
             endpoint,
             config: session,
+            request_ceiling,
             state: ClientState::Disconnected,
             session: None,
             next_message_id: 1,
@@ -264,15 +280,17 @@ impl<K: ServiceKind> Client<K> {
     /// One connect attempt (with the shared-memory fallback), ending at
     /// `until` at the latest. On failure the state is the one PROTOCOL.md
     /// §10.1 assigns to the error.
+    ///
+    /// A handshake rejected with LIMIT_EXCEEDED is retried once with a
+    /// smaller request proposal (PROTOCOL-LOOKUP.md §19.1): the server's cap
+    /// if its ACK named one, else the default 1024; the context's proposal
+    /// itself is kept.
     pub(super) fn connect(&mut self, until: Option<Instant>) -> Result<(), Arc<ConnectError>> {
         self.state = ClientState::Connecting;
+        let mut smaller: Option<SessionConfig> = None;
         loop {
-            match ClientSession::connect_bounded(
-                &self.endpoint,
-                &self.config,
-                until,
-                Some(&self.abort),
-            ) {
+            let config = smaller.as_ref().unwrap_or(&self.config);
+            match ClientSession::connect_bounded(&self.endpoint, config, until, Some(&self.abort)) {
                 Ok(session) => {
                     self.session = Some(session);
                     self.state = ClientState::Ready;
@@ -291,6 +309,21 @@ impl<K: ServiceKind> Client<K> {
                     let proposal = &mut self.config.proposal;
                     proposal.supported = proposal.supported.without(Profiles::SHM_ANY);
                     proposal.preferred = proposal.preferred.without(Profiles::SHM_ANY);
+                    if let Some(c) = smaller.as_mut() {
+                        c.proposal.supported = proposal.supported;
+                        c.proposal.preferred = proposal.preferred;
+                    }
+                }
+                Err(ConnectError::Handshake(HandshakeError::LimitRejected {
+                    proposed,
+                    server_cap,
+                })) if smaller.is_none()
+                    && server_cap.unwrap_or(DEFAULT_REQUEST_PAYLOAD).min(proposed) < proposed =>
+                {
+                    let mut c = self.config.clone();
+                    c.proposal.max_request_payload =
+                        server_cap.unwrap_or(DEFAULT_REQUEST_PAYLOAD).min(proposed);
+                    smaller = Some(c);
                 }
                 Err(e) => {
                     self.state = state_after(e.kind());
@@ -301,6 +334,51 @@ impl<K: ServiceKind> Client<K> {
                 }
             }
         }
+    }
+
+    /// The current session's agreed request payload limit.
+    pub(crate) fn agreed_request_limit(&self) -> Option<u32> {
+        self.session
+            .as_ref()
+            .map(|s| s.negotiated().agreed_max_request_payload_bytes)
+    }
+
+    /// The request payload this context proposes.
+    pub(crate) fn request_proposal(&self) -> u32 {
+        self.config.proposal.max_request_payload
+    }
+
+    /// Sets the request payload to propose from the next handshake on; it
+    /// becomes this context's request ceiling (a lookup client configures
+    /// its own, see `LookupConfig`).
+    pub(crate) fn set_request_proposal(&mut self, bytes: u32) {
+        self.config.proposal.max_request_payload = bytes;
+        self.request_ceiling = bytes;
+    }
+
+    /// Reconnects, within the call's time, to obtain a request limit of at
+    /// least `need` bytes (proposing `propose`); the new agreed limit, or
+    /// the reason it did not grow enough, with the context Broken.
+    pub(crate) fn grow_request_limit(
+        &mut self,
+        propose: u32,
+        need: u64,
+    ) -> Result<u32, Option<CallError>> {
+        let before = self.agreed_request_limit().unwrap_or(0);
+        // `propose` is within the caller's configured ceiling.
+        let proposal = (self.config.proposal.max_request_payload).max(propose);
+        self.set_request_proposal(proposal);
+        let grown = match self.reconnect() {
+            Ok(()) => self
+                .agreed_request_limit()
+                .filter(|&now| now > before && u64::from(now) >= need)
+                .ok_or(None),
+            Err(e) => Err(Some(e)),
+        };
+        if grown.is_err() {
+            self.break_session();
+        }
+        grown
     }
 
     /// Payload of the last successful call's response.

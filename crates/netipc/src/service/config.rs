@@ -1,9 +1,25 @@
 //! Settings of the Level 2 client contexts and the managed server. Each
 //! holds the Level 1 settings it connects or serves with, built once; the
 //! Level 2 defaults are written here and nowhere else.
+//!
+//! The defaults are the monitoring agent's habits (every agent call site
+//! and provider uses them), so a plugin built with this crate behaves like
+//! the agent's own plugins without configuring anything:
+//!
+//! | setting | default | why |
+//! |---|---|---|
+//! | profiles offered / supported | `0x07` (UDS, SHM_HYBRID, SHM_FUTEX) | what every agent call site offers |
+//! | profiles preferred | `0x04` (SHM_FUTEX) | what every agent call site prefers; on Linux it runs the same data plane as 0x02 |
+//! | client request proposal | 1024 bytes | what the newest reference servers accept unless configured larger |
+//! | client response hint | 65 536 bytes | what the newest reference clients send (servers ignore it) |
+//! | call timeout (`call_timeout`) | 5 s | the agent's call timeout |
+//! | server request maximum | 1024 bytes | the newest reference servers' default |
+//! | server response limit | 65 536 bytes, learned up to 1 MiB | the newest reference servers' default, and the protocol's growth ceiling |
+//! | server sessions | 2 | the agent's providers run 2 worker sessions |
 
 use std::time::Duration;
 
+use super::session_log::SessionObserver;
 use crate::auth::AuthToken;
 use crate::transport::handshake::{ClientProposal, ServerPolicy};
 use crate::transport::wait::WaitConfig;
@@ -11,22 +27,44 @@ use crate::transport::{ListenerConfig, ServerSessionConfig, SessionConfig};
 use crate::wire::Profiles;
 
 /// Profiles a Level 2 client offers and a managed server supports unless
-/// configured otherwise: the UDS baseline and shared memory.
-const DEFAULT_PROFILES: Profiles = Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0);
+/// configured otherwise: the UDS baseline and both shared-memory profiles
+/// (0x07), as every agent call site offers.
+const DEFAULT_PROFILES: Profiles =
+    Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0 | Profiles::SHM_FUTEX.0);
 
-/// Profiles preferred by default: shared memory.
-const DEFAULT_PREFERRED: Profiles = Profiles::SHM_HYBRID;
+/// Profile preferred by default: SHM_FUTEX (0x04), the agent's preference.
+const DEFAULT_PREFERRED: Profiles = Profiles::SHM_FUTEX;
 
-/// Sessions a managed server serves at once by default.
-const DEFAULT_MAX_SESSIONS: usize = 8;
+/// Sessions a managed server serves at once by default: the agent's
+/// providers run 2 worker sessions.
+const DEFAULT_MAX_SESSIONS: usize = 2;
+
+/// Deadline of one call by default: the agent calls with a 5 s timeout.
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Request payload a client proposes, and a server accepts, unless
+/// configured otherwise (PROTOCOL-LOOKUP.md §19.1).
+pub(crate) const DEFAULT_REQUEST_PAYLOAD: u32 = 1024;
+
+/// Response payload hint a client sends (§19.9 item 5), and the response
+/// limit a managed server announces before it learned larger responses.
+pub(crate) const DEFAULT_RESPONSE_PAYLOAD: u32 = 65_536;
+
+/// Largest response limit a managed server learns unless configured
+/// otherwise (PROTOCOL.md §10.5, PROTOCOL-LOOKUP.md §19.9 item 1).
+const DEFAULT_RESPONSE_CEILING: u32 = 1 << 20;
 
 /// Settings of a client context: the Level 1 [`SessionConfig`] it connects
-/// with, the batch size the caller intends to use and the deadline of one
-/// call.
+/// with, the batch size the caller intends to use, the request ceiling and
+/// the deadline of one call.
 ///
-/// Sizes are never configured by the caller: the context fills the
-/// proposal's payload and batch limits from the service's schema once, and
-/// raises them when a call overflows them.
+/// The context fills the proposal's sizes itself: it proposes its request
+/// ceiling ([`ClientConfig::max_request_payload`]; unless configured, 1024
+/// bytes or what a batch of [`ClientConfig::batch_items`] items needs) and
+/// hints 65 536 response bytes. It never proposes more than the ceiling,
+/// however large a request it is asked to send: the newest servers reject
+/// a HELLO that proposes more than their request maximum. Batch limits
+/// grow when a call needs more.
 ///
 /// ```
 /// use std::time::Duration;
@@ -48,16 +86,26 @@ pub struct ClientConfig {
     /// and the receive policy.
     pub session: SessionConfig,
     /// Largest batch the caller intends to send (1 = no batches); sizes the
-    /// first request proposal. Default 1.
+    /// first batch proposal. Default 1.
     pub batch_items: u32,
+    /// The request ceiling: the request payload proposed in every HELLO,
+    /// and the largest request a call may send. 0 (the default) means
+    /// 1024, or, when `batch_items` > 1, what a batch of that many items of
+    /// the service needs if that is more. Keep it at or below the
+    /// provider's request maximum.
+    pub max_request_payload: u32,
     /// Deadline of one logical call: every chunk, shared-memory wait,
-    /// retry and reconnect it makes. Zero means the default, 30 s.
+    /// retry and reconnect it makes. Default 5 s, the agent's call
+    /// timeout; zero means 30 s.
     pub call_timeout: Duration,
 }
 
 impl ClientConfig {
-    /// Defaults with the given auth token: UDS and shared memory offered,
-    /// shared memory preferred, no batches, the [`SessionConfig`] timeouts.
+    /// Defaults with the given auth token, following the agent's call
+    /// sites: profiles 0x07 offered with 0x04 (SHM_FUTEX) preferred, no
+    /// batches, requests up to 1024 bytes (or what the configured batch
+    /// needs), a 5 s call timeout and the other
+    /// [`SessionConfig`] timeouts.
     pub fn new(auth_token: AuthToken) -> Self {
         ClientConfig {
             session: SessionConfig::new(ClientProposal {
@@ -67,8 +115,16 @@ impl ClientConfig {
                 ..ClientProposal::default()
             }),
             batch_items: 1,
-            call_timeout: Duration::ZERO,
+            max_request_payload: 0,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         }
+    }
+
+    /// Sets the request ceiling (0 = automatic): what every HELLO proposes
+    /// and the largest request a call may send.
+    pub fn with_request_payload(mut self, bytes: u32) -> Self {
+        self.max_request_payload = bytes;
+        self
     }
 
     /// Offers only the UDS baseline.
@@ -89,7 +145,7 @@ impl ClientConfig {
         self
     }
 
-    /// Sets the deadline of one call (zero: the default, 30 s). A call
+    /// Sets the deadline of one call (default 5 s; zero: 30 s). A call
     /// can set its own with
     /// [`Client::call_with_timeout`](super::Client::call_with_timeout).
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
@@ -162,25 +218,71 @@ pub struct ServerConfig {
     pub listener: ListenerConfig,
     /// Concurrent sessions served; an extra client completes its handshake
     /// and is then disconnected (it sees the session close on first use).
-    /// Default 8.
+    /// Default 2, as the agent's providers.
     pub max_sessions: usize,
+    /// The largest response limit size learning may announce (0 = 1 MiB).
+    /// Never below the configured response limit
+    /// (`session.policy.max_response_payload`). Default 1 MiB.
+    pub response_ceiling: u32,
+    /// Called for every session accepted, refused, turned away or ended
+    /// (for logs). Default none.
+    pub observer: Option<SessionObserver>,
 }
 
 impl ServerConfig {
-    /// Defaults with the given auth token: UDS and shared memory supported,
-    /// shared memory preferred, 1024-byte responses until larger ones are
-    /// learned, automatic packet size, 8 sessions, socket mode 0600.
+    /// Defaults with the given auth token, following the agent's
+    /// providers: profiles 0x07 supported with 0x04 (SHM_FUTEX) preferred,
+    /// requests up to 1024 bytes (a larger proposal is rejected with
+    /// LIMIT_EXCEEDED), 65 536-byte responses learned up to 1 MiB,
+    /// automatic packet size, 2 sessions, socket mode 0600.
     pub fn new(auth_token: AuthToken) -> Self {
         ServerConfig {
             session: ServerSessionConfig::new(ServerPolicy {
                 supported: DEFAULT_PROFILES,
                 preferred: DEFAULT_PREFERRED,
+                max_request_payload: DEFAULT_REQUEST_PAYLOAD,
+                max_response_payload: DEFAULT_RESPONSE_PAYLOAD,
                 auth_token,
                 ..ServerPolicy::default()
             }),
             listener: ListenerConfig::default(),
             max_sessions: DEFAULT_MAX_SESSIONS,
+            response_ceiling: DEFAULT_RESPONSE_CEILING,
+            observer: None,
         }
+    }
+
+    /// Sets the request maximum (0 = 1024): a client proposing more is
+    /// rejected with LIMIT_EXCEEDED at the handshake. Raise it to accept
+    /// clients that propose more, such as clients of the frozen protocol
+    /// that propose learned sizes up to 1 MiB.
+    pub fn with_request_payload(mut self, bytes: u32) -> Self {
+        self.session.policy.max_request_payload = bytes;
+        self
+    }
+
+    /// Sets the largest response limit size learning may announce
+    /// (0 = 1 MiB).
+    pub fn with_response_ceiling(mut self, bytes: u32) -> Self {
+        self.response_ceiling = bytes;
+        self
+    }
+
+    /// The request maximum every handshake enforces (0 meaning 1024).
+    pub fn request_ceiling(&self) -> u32 {
+        self.session.policy.effective_max_request_payload()
+    }
+
+    /// The largest response limit the server announces: the configured
+    /// ceiling (0 meaning 1 MiB), but never below the configured response
+    /// limit.
+    pub fn effective_response_ceiling(&self) -> u32 {
+        let ceiling = if self.response_ceiling == 0 {
+            DEFAULT_RESPONSE_CEILING
+        } else {
+            self.response_ceiling
+        };
+        ceiling.max(self.session.policy.effective_max_response_payload())
     }
 
     /// Supports only the UDS baseline.
@@ -196,7 +298,7 @@ impl ServerConfig {
     }
 
     /// Sets the response payload limit announced before anything was
-    /// learned.
+    /// learned (default 65 536; 0 = 1024).
     pub fn with_response_payload(mut self, bytes: u32) -> Self {
         self.session.policy.max_response_payload = bytes;
         self
@@ -223,6 +325,16 @@ impl ServerConfig {
     /// Sets the longest wait for a client's HELLO.
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.session.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the callback told about every session
+    /// ([`SessionEvent`](super::SessionEvent)).
+    pub fn with_session_observer(
+        mut self,
+        f: impl Fn(&super::SessionEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(SessionObserver::new(f));
         self
     }
 

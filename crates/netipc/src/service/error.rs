@@ -21,11 +21,15 @@ pub enum CallError {
     /// [`ClientStatus::last_connect_error`](super::ClientStatus::last_connect_error).
     #[error("not connected (state: {0}); call refresh() first")]
     NotReady(ClientState),
-    /// The request can never fit: over the protocol's 1 MiB request cap.
-    #[error("request of {len} bytes exceeds the protocol's 1 MiB request cap")]
+    /// The request can never be sent: it is larger than the context's
+    /// request ceiling ([`ClientConfig::max_request_payload`](super::ClientConfig::max_request_payload)),
+    /// which is all the context ever proposes.
+    #[error("request of {len} bytes exceeds the configured request ceiling of {limit} bytes")]
     RequestTooLarge {
         /// Encoded payload length.
         len: usize,
+        /// The request ceiling.
+        limit: u32,
     },
     /// A batch of more items than a message can announce (2^32 − 1).
     #[error("a batch of {count} items is more than a message can carry")]
@@ -133,6 +137,11 @@ pub enum HandlerError {
     /// builder or string encoder refused it).
     #[error("cannot encode the response")]
     Encode(#[from] CodecError),
+    /// A lookup reply builder refused an answer (answered by the class of
+    /// the error: LIMIT_EXCEEDED for an overflow, BAD_ENVELOPE for a layout
+    /// rule, see [`ServeError::from_lookup`]).
+    #[error("cannot build the lookup response")]
+    Lookup(#[from] crate::codec::lookup::LookupError),
     /// The handler's own failure.
     #[error("the handler failed")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -156,6 +165,25 @@ pub enum ServeError {
     /// The handler failed: answered INTERNAL_ERROR.
     #[error(transparent)]
     Handler(#[from] HandlerError),
+    /// The response cannot be built within the session's response limit:
+    /// answered LIMIT_EXCEEDED, the session ends and the server learns a
+    /// larger response size.
+    #[error("the response does not fit the response limit")]
+    TooLarge,
+}
+
+impl ServeError {
+    /// The outcome of a lookup response builder error (PROTOCOL-LOOKUP
+    /// §17.8): an overflow is [`ServeError::TooLarge`], a wrong item count
+    /// or another layout-class error is [`ServeError::BadRequest`]
+    /// (BAD_ENVELOPE).
+    pub fn from_lookup(e: crate::codec::lookup::LookupError) -> Self {
+        use crate::codec::lookup::ErrorKind;
+        match e.kind() {
+            ErrorKind::Overflow => ServeError::TooLarge,
+            _ => ServeError::BadRequest,
+        }
+    }
 }
 
 /// Why a server could not start.

@@ -4,7 +4,9 @@
 //!
 //! * a client context per service kind ([`increment::IncrementClient`],
 //!   [`string_reverse::StringReverseClient`],
-//!   [`cgroups::CgroupsSnapshotClient`]) that never fails because the
+//!   [`cgroups::CgroupsSnapshotClient`],
+//!   [`cgroups_lookup::CgroupsLookupClient`],
+//!   [`apps_lookup::AppsLookupClient`]) that never fails because the
 //!   provider is absent, connects and reconnects in [`refresh`], retries a
 //!   failed call once, and recovers from size overflows by renegotiating
 //!   larger limits — the caller sees one successful call; every call is
@@ -17,13 +19,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apps_lookup;
 mod call;
 pub mod cgroups;
+pub mod cgroups_lookup;
 mod client;
 mod config;
 mod error;
 pub mod increment;
+pub mod lookup;
 pub mod server;
+mod session_log;
 mod status;
 pub mod string_reverse;
 
@@ -31,6 +37,7 @@ pub use client::{Client, ServiceKind, DEFAULT_CALL_TIMEOUT};
 pub use config::{ClientConfig, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
 pub use server::{Handler, ManagedServer, ServerStats};
+pub use session_log::{SessionEvent, SessionObserver};
 pub use status::{ClientState, ClientStatus, NegotiatedLimits};
 
 // What a Level 2 user meets in the signatures and errors above, so that

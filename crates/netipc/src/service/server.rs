@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{next_pow2, ServeError, ServerConfig, ServerError};
+use super::{next_pow2, ServeError, ServerConfig, ServerError, SessionEvent, SessionObserver};
+use crate::deadline::Deadline;
 use crate::transport::handshake::SessionIds;
 use crate::transport::shm::region::sweep_stale;
 use crate::transport::{Endpoint, Listener, ServerSession};
@@ -17,6 +18,11 @@ use crate::wire::{BatchBuilder, BatchView, Flags, Header, Kind, Method, Status};
 
 /// How often idle loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How long a new session waits for a worker slot when the server is at
+/// its session limit: a few polls, so that sessions whose clients just left
+/// are noticed first.
+const SLOT_GRACE: Duration = Duration::from_millis(500);
 
 /// What a managed server runs for each request item.
 ///
@@ -36,6 +42,19 @@ pub trait Handler: Send + Sync + 'static {
     /// response item to `out`. Batches are split by the server, which calls
     /// this once per item, in order.
     fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError>;
+    /// Answers a plain (non-batch) request knowing the session's agreed
+    /// response payload limit `budget`, for methods whose items depend on
+    /// it (the lookups, PROTOCOL-LOOKUP §17). Defaults to
+    /// [`serve`](Self::serve).
+    fn serve_within(
+        &self,
+        request: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> Result<(), ServeError> {
+        let _ = budget;
+        self.serve(request, out)
+    }
 }
 
 /// Counters of a running server.
@@ -66,6 +85,10 @@ struct Shared {
     handler_failures: AtomicU64,
     learned_request: AtomicU32,
     learned_response: AtomicU32,
+    /// Learned sizes never exceed the configured maxima
+    /// (PROTOCOL-LOOKUP.md §19.9 item 1).
+    request_ceiling: u32,
+    response_ceiling: u32,
 }
 
 /// A running server for one endpoint. Dropping it shuts it down.
@@ -112,6 +135,8 @@ impl ManagedServer {
                     .effective_max_response_payload()
                     .max(1),
             ),
+            request_ceiling: config.request_ceiling(),
+            response_ceiling: config.effective_response_ceiling(),
         });
         let thread_name = format!("netipc-accept-{}", endpoint.service());
         let acceptor = Acceptor {
@@ -212,15 +237,20 @@ impl<H: Handler> Acceptor<H> {
                 handler: self.handler.clone(),
                 shared: self.shared.clone(),
                 max_sessions: self.config.max_sessions.max(1),
+                observer: self.config.observer.clone(),
             };
             let endpoint = self.endpoint.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("netipc-session-{session_id}"))
                 .spawn(
                     move || match ServerSession::accept(conn, &endpoint, session_id, &config) {
-                        Ok(session) => worker.run(session),
-                        Err(_) => {
+                        Ok(session) => worker.run(session, session_id),
+                        Err(error) => {
                             worker.shared.refused.fetch_add(1, Ordering::Relaxed);
+                            worker.report(&SessionEvent::Refused {
+                                session_id,
+                                error: &error,
+                            });
                         }
                     },
                 );
@@ -245,10 +275,37 @@ struct Worker<H: Handler> {
     handler: Arc<H>,
     shared: Arc<Shared>,
     max_sessions: usize,
+    observer: Option<SessionObserver>,
 }
 
 /// Releases a worker slot when the session ends, however it ends.
 struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    /// Takes a worker slot. At the limit, waits up to [`SLOT_GRACE`] for
+    /// one to free: a client that reconnects at once (a retry, overflow
+    /// recovery) would otherwise be refused because the server has not yet
+    /// noticed its previous session end, which takes up to one poll.
+    fn take(active: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
+        let deadline = Deadline::after(SLOT_GRACE);
+        loop {
+            let n = active.load(Ordering::SeqCst);
+            if n < max {
+                if active
+                    .compare_exchange(n, n + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return Some(Slot(active));
+                }
+                continue;
+            }
+            if deadline.expired() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
@@ -257,59 +314,89 @@ impl Drop for Slot<'_> {
 }
 
 impl<H: Handler> Worker<H> {
-    fn run(self, mut session: ServerSession) {
-        let shared = &*self.shared;
-        let taken = shared.active.fetch_add(1, Ordering::SeqCst);
-        let _slot = Slot(&shared.active);
-        if taken >= self.max_sessions {
-            shared.refused.fetch_add(1, Ordering::Relaxed);
-            return;
+    fn report(&self, event: &SessionEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            observer.report(event);
         }
+    }
+
+    fn run(self, session: ServerSession, session_id: u64) {
+        let shared = &*self.shared;
+        let _slot = match Slot::take(&shared.active, self.max_sessions) {
+            Some(slot) => slot,
+            None => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                self.report(&SessionEvent::TurnedAway { session_id });
+                return;
+            }
+        };
         shared.served.fetch_add(1, Ordering::Relaxed);
+        self.report(&SessionEvent::Accepted {
+            session_id,
+            profile: session.negotiated().selected_profile,
+        });
+        let requests = self.serve(session);
+        self.report(&SessionEvent::Ended {
+            session_id,
+            requests,
+        });
+    }
+
+    /// Answers requests until the session ends; returns how many.
+    fn serve(&self, mut session: ServerSession) -> u64 {
+        let shared = &*self.shared;
+        let mut answered = 0u64;
         let response_limit = session.negotiated().agreed_max_response_payload_bytes as usize;
         let mut out = Vec::new();
         while !shared.stop.load(Ordering::Relaxed) {
             let request = match session.recv(POLL) {
                 Ok(Some(h)) => h,
                 Ok(None) => continue,
-                Err(_) => return,
+                Err(_) => return answered,
             };
             if request.kind != Kind::Request {
-                return;
+                return answered;
             }
             let payload = session.payload();
-            shared
-                .learned_request
-                .fetch_max(next_pow2(payload.len() as u64), Ordering::Relaxed);
-            let (status, flags, items, ends_session) = if request.code
-                != self.handler.method().code()
-            {
-                (Status::Unsupported, Flags::NONE, 1, false)
+            shared.learned_request.fetch_max(
+                next_pow2(payload.len() as u64).min(shared.request_ceiling),
+                Ordering::Relaxed,
+            );
+            let (status, flags, items) = if request.code != self.handler.method().code() {
+                (Status::Unsupported, Flags::NONE, 1)
             } else {
                 out.clear();
                 let served = catch_unwind(AssertUnwindSafe(|| {
-                    self.dispatch(&request, payload, &mut out)
+                    self.dispatch(&request, payload, &mut out, response_limit)
                 }));
                 match served {
                     Err(_) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
-                        (Status::InternalError, Flags::NONE, 1, true)
+                        (Status::InternalError, Flags::NONE, 1)
                     }
-                    Ok(Err(ServeError::BadRequest)) => (Status::BadEnvelope, Flags::NONE, 1, false),
+                    Ok(Err(ServeError::BadRequest)) => (Status::BadEnvelope, Flags::NONE, 1),
                     Ok(Err(ServeError::Handler(_))) => {
                         shared.handler_failures.fetch_add(1, Ordering::Relaxed);
-                        (Status::InternalError, Flags::NONE, 1, false)
+                        (Status::InternalError, Flags::NONE, 1)
+                    }
+                    Ok(Err(ServeError::TooLarge)) => {
+                        shared.learned_response.fetch_max(
+                            next_pow2(2 * response_limit as u64).min(shared.response_ceiling),
+                            Ordering::Relaxed,
+                        );
+                        (Status::LimitExceeded, Flags::NONE, 1)
                     }
                     Ok(Ok(())) => {
-                        shared
-                            .learned_response
-                            .fetch_max(next_pow2(out.len() as u64), Ordering::Relaxed);
+                        shared.learned_response.fetch_max(
+                            next_pow2(out.len() as u64).min(shared.response_ceiling),
+                            Ordering::Relaxed,
+                        );
                         if out.len() > response_limit {
-                            (Status::LimitExceeded, Flags::NONE, 1, true)
+                            (Status::LimitExceeded, Flags::NONE, 1)
                         } else if request.is_batch() {
-                            (Status::Ok, Flags::BATCH, request.item_count, false)
+                            (Status::Ok, Flags::BATCH, request.item_count)
                         } else {
-                            (Status::Ok, Flags::NONE, 1, false)
+                            (Status::Ok, Flags::NONE, 1)
                         }
                     }
                 }
@@ -319,10 +406,12 @@ impl<H: Handler> Worker<H> {
             response.flags = flags;
             response.item_count = items;
             shared.requests.fetch_add(1, Ordering::Relaxed);
-            if session.send(&response, body).is_err() || ends_session {
-                return;
+            answered += 1;
+            if session.send(&response, body).is_err() || ends_session(status) {
+                return answered;
             }
         }
+        answered
     }
 
     /// Runs the handler on a plain request or on every item of a batch,
@@ -332,9 +421,10 @@ impl<H: Handler> Worker<H> {
         request: &Header,
         payload: &[u8],
         out: &mut Vec<u8>,
+        response_limit: usize,
     ) -> Result<(), ServeError> {
         if !request.is_batch() {
-            return self.handler.serve(payload, out);
+            return self.handler.serve_within(payload, out, response_limit);
         }
         if !self.handler.allows_batch() {
             return Err(ServeError::BadRequest);
@@ -353,4 +443,16 @@ impl<H: Handler> Worker<H> {
         builder.finish().map_err(|_| ServeError::BadRequest)?;
         Ok(())
     }
+}
+
+/// Whether the session ends after a response with `status`
+/// (PROTOCOL-LOOKUP.md §19.2): after LIMIT_EXCEEDED (the client reconnects
+/// with larger limits), BAD_ENVELOPE and INTERNAL_ERROR the managed server
+/// closes the session; the client recovers with a new handshake.
+/// UNSUPPORTED and OK keep it open.
+fn ends_session(status: Status) -> bool {
+    matches!(
+        status,
+        Status::LimitExceeded | Status::BadEnvelope | Status::InternalError
+    )
 }

@@ -75,7 +75,7 @@ impl ConnectError {
                 HandshakeError::NoCommonProfile | HandshakeError::Incompatible(_) => {
                     ConnectFailure::Incompatible
                 }
-                HandshakeError::LimitRejected => ConnectFailure::LimitRejected,
+                HandshakeError::LimitRejected { .. } => ConnectFailure::LimitRejected,
                 HandshakeError::Timeout => ConnectFailure::TimedOut,
                 HandshakeError::PeerClosed => ConnectFailure::PeerClosed,
                 HandshakeError::Transport(TransportError::Aborted) => ConnectFailure::Aborted,

@@ -386,7 +386,7 @@ pub enum Incompatibility {
 /// | AUTH_FAILED | [`AuthFailed`](Self::AuthFailed) |
 /// | UNSUPPORTED | [`NoCommonProfile`](Self::NoCommonProfile) |
 /// | INCOMPATIBLE | [`Incompatible`](Self::Incompatible) |
-/// | LIMIT_EXCEEDED | [`LimitRejected`](Self::LimitRejected) |
+/// | LIMIT_EXCEEDED | [`LimitRejected`](Self::LimitRejected) (with the proposal and, if the ACK names it, the server's cap) |
 /// | any other non-OK | [`Rejected`](Self::Rejected) |
 ///
 /// On the server the same variants describe the rejection it sent;
@@ -403,9 +403,21 @@ pub enum HandshakeError {
     /// Versions, layouts or packet sizes cannot work together.
     #[error("incompatible peer: {0}")]
     Incompatible(Incompatibility),
-    /// The client proposed a request payload above 1 MiB.
-    #[error("the server rejected the proposed limits (LIMIT_EXCEEDED)")]
-    LimitRejected,
+    /// The HELLO proposed a larger request payload than the server accepts
+    /// (LIMIT_EXCEEDED): above the server's configured request maximum.
+    #[error(
+        "the server rejected the proposed request payload of {proposed} bytes{}",
+        cap_note(*.server_cap)
+    )]
+    LimitRejected {
+        /// The `max_request_payload_bytes` the HELLO proposed.
+        proposed: u32,
+        /// The server's request maximum, when known: on the server always;
+        /// on the client only if the rejection HELLO_ACK carries a non-zero
+        /// `agreed_max_request_payload_bytes` (the protocol's rejection ACK
+        /// is all zero, so against conforming servers this is `None`).
+        server_cap: Option<u32>,
+    },
     /// The server rejected the handshake with another status.
     #[error("the server rejected the handshake with status {0}")]
     Rejected(Status),
@@ -467,12 +479,20 @@ impl HandshakeError {
             HandshakeError::AuthFailed => Some(Status::AuthFailed),
             HandshakeError::NoCommonProfile => Some(Status::Unsupported),
             HandshakeError::Incompatible(_) => Some(Status::Incompatible),
-            HandshakeError::LimitRejected => Some(Status::LimitExceeded),
+            HandshakeError::LimitRejected { .. } => Some(Status::LimitExceeded),
             HandshakeError::Rejected(s) => Some(*s),
             HandshakeError::BadHello(_) => Some(Status::BadEnvelope),
             HandshakeError::Prepare(_) => Some(Status::InternalError),
             _ => None,
         }
+    }
+}
+
+/// The tail of the [`HandshakeError::LimitRejected`] message.
+fn cap_note(server_cap: Option<u32>) -> String {
+    match server_cap {
+        Some(cap) => format!(", above its request maximum of {cap} bytes"),
+        None => String::from(" as above its request maximum"),
     }
 }
 

@@ -17,6 +17,14 @@
 //! * a HELLO that is too short or has non-zero `flags` or reserved bytes is
 //!   answered with **BAD_ENVELOPE** (the reference peers close silently).
 //!   Every rejection therefore reaches the client as a HELLO_ACK status.
+//!
+//! The request limit follows the newest reference peers
+//! (PROTOCOL-LOOKUP.md §19.1): a server accepts a proposed request payload
+//! up to its own request maximum `R_max` ([`ServerPolicy::max_request_payload`],
+//! default 1024) and rejects anything larger with LIMIT_EXCEEDED, instead of
+//! the frozen protocol's fixed 1 MiB cap. A client of the frozen protocol
+//! that proposes its learned sizes therefore connects when the server is
+//! configured with an `R_max` at least as large.
 
 #![forbid(unsafe_code)]
 
@@ -31,7 +39,7 @@ use super::windows::DEFAULT_PACKET_SIZE as FALLBACK_PACKET_SIZE;
 use crate::auth::AuthToken;
 use crate::wire::{
     ControlOpcode, Flags, Header, Hello, HelloAck, Kind, Profiles, Status, WireError, HEADER_LEN,
-    HELLO_ACK_LEN, HELLO_LEN, MAX_REQUEST_PAYLOAD, VERSION,
+    HELLO_ACK_LEN, HELLO_LEN, VERSION,
 };
 
 /// Size of the buffer a handshake packet is read into. A HELLO packet is 76
@@ -91,7 +99,8 @@ pub const DEFAULT_BATCH_ITEMS: u32 = 1;
 /// The server's side of the negotiation (PROTOCOL.md §5.3).
 ///
 /// Zero fields take the protocol defaults: `supported` 0 → baseline only
-/// (0x01), `max_response_payload` 0 → 1024, `packet_size` 0 → automatic
+/// (0x01), `max_request_payload` 0 → 1024, `max_response_payload` 0 → 1024,
+/// `packet_size` 0 → automatic
 /// ([`HandshakeConn::auto_packet_size`] of the accepted connection: on UDS
 /// `SO_SNDBUF − 32`, on a named pipe 65 536).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +109,10 @@ pub struct ServerPolicy {
     pub supported: Profiles,
     /// Profiles the server prefers (SP).
     pub preferred: Profiles,
+    /// The largest request payload a client may propose (`R_max`); a
+    /// larger proposal is rejected with LIMIT_EXCEEDED. A managed server
+    /// passes its configured request maximum here.
+    pub max_request_payload: u32,
     /// Response payload limit announced to every client (R).
     pub max_response_payload: u32,
     /// Packet size the server proposes (PS).
@@ -109,12 +122,13 @@ pub struct ServerPolicy {
 }
 
 impl Default for ServerPolicy {
-    /// Baseline only, 1024-byte responses, automatic packet size and the
-    /// token 0 (set a real one).
+    /// Baseline only, requests and responses up to 1024 bytes, automatic
+    /// packet size and the token 0 (set a real one).
     fn default() -> Self {
         ServerPolicy {
             supported: Profiles::BASELINE,
             preferred: Profiles(0),
+            max_request_payload: DEFAULT_PAYLOAD_LIMIT,
             max_response_payload: DEFAULT_PAYLOAD_LIMIT,
             packet_size: 0,
             auth_token: AuthToken::new(0),
@@ -130,6 +144,11 @@ impl ServerPolicy {
         } else {
             self.supported
         }
+    }
+
+    /// `max_request_payload` (`R_max`), with 0 meaning 1024.
+    pub fn effective_max_request_payload(&self) -> u32 {
+        nonzero_or(self.max_request_payload, DEFAULT_PAYLOAD_LIMIT)
     }
 
     /// `max_response_payload`, with 0 meaning 1024.
@@ -169,10 +188,14 @@ fn tokens_equal(a: u64, b: u64) -> bool {
 /// 3. selected = highest bit of `I ∩ hello.preferred ∩ SP`, or else the
 ///    highest bit of `I` (so 0x04 beats 0x02, and shared memory beats the
 ///    baseline unless both sides prefer only the baseline);
-/// 4. requested request payload > 1 MiB → LIMIT_EXCEEDED;
+/// 4. proposed request payload > `R_max`
+///    ([`ServerPolicy::effective_max_request_payload`]) → LIMIT_EXCEEDED
+///    (PROTOCOL-LOOKUP.md §19.1: after profile selection, before the packet
+///    size);
 /// 5. packet size `min(hello.packet_size, PS)` ≤ 32 → INCOMPATIBLE.
 ///
-/// The accepted ACK echoes the client's request payload and batch limits,
+/// The accepted ACK echoes the client's request payload (so at most
+/// `R_max`) and batch limits,
 /// announces the server's response payload limit, sets the response batch
 /// limit to the request batch limit (both sides' response batch values are
 /// ignored) and carries `session_id`.
@@ -200,7 +223,7 @@ pub fn negotiate(
     } else {
         both_prefer.highest()
     };
-    if hello.max_request_payload_bytes > MAX_REQUEST_PAYLOAD {
+    if hello.max_request_payload_bytes > policy.effective_max_request_payload() {
         return Err(Status::LimitExceeded);
     }
     let server_packet = nonzero_or(policy.packet_size, FALLBACK_PACKET_SIZE);
@@ -367,7 +390,10 @@ where
             return Err(match status {
                 Status::AuthFailed => HandshakeError::AuthFailed,
                 Status::Unsupported => HandshakeError::NoCommonProfile,
-                Status::LimitExceeded => HandshakeError::LimitRejected,
+                Status::LimitExceeded => HandshakeError::LimitRejected {
+                    proposed: hello.max_request_payload_bytes,
+                    server_cap: Some(resolved.effective_max_request_payload()),
+                },
                 Status::Incompatible => HandshakeError::Incompatible(Incompatibility::PacketSize(
                     hello.packet_size.min(server_packet),
                 )),
@@ -411,8 +437,9 @@ pub struct ClientProposal {
     pub supported: Profiles,
     /// Profiles the client prefers.
     pub preferred: Profiles,
-    /// Largest request payload the client wants to send (≤ 1 MiB or the
-    /// server rejects with LIMIT_EXCEEDED).
+    /// Largest request payload the client wants to send. A server rejects
+    /// a proposal above its request maximum (1024 unless configured) with
+    /// LIMIT_EXCEEDED, so propose what is needed, not more.
     pub max_request_payload: u32,
     /// Largest request batch.
     pub max_request_batch_items: u32,
@@ -480,7 +507,8 @@ impl ClientProposal {
 ///    CONTROL / HELLO_ACK → [`HandshakeError::UnexpectedMessage`].
 /// 3. Status, before the payload: AUTH_FAILED → `AuthFailed`; UNSUPPORTED
 ///    → `NoCommonProfile`; INCOMPATIBLE → `Incompatible`; LIMIT_EXCEEDED →
-///    `LimitRejected`; other non-OK → `Rejected(status)`.
+///    `LimitRejected` (our proposal, and the server's cap if the ACK names
+///    one); other non-OK → `Rejected(status)`.
 /// 4. Payload: layout ≠ 1 → `Incompatible`; other failure → `BadAck`.
 /// 5. Agreed packet size ≤ 32, or larger than we proposed →
 ///    `BadPacketSize`; selected profile not exactly one bit of the profiles
@@ -522,7 +550,18 @@ pub fn client_handshake(
                 Incompatibility::PeerSaidIncompatible,
             ))
         }
-        Status::LimitExceeded => return Err(HandshakeError::LimitRejected),
+        Status::LimitExceeded => {
+            // The rejection ACK is all zero in the protocol; a server that
+            // names its request maximum there is believed.
+            let cap = HelloAck::decode(&packet[HEADER_LEN..])
+                .ok()
+                .map(|ack| ack.agreed_max_request_payload_bytes)
+                .filter(|&cap| cap != 0);
+            return Err(HandshakeError::LimitRejected {
+                proposed: hello.max_request_payload_bytes,
+                server_cap: cap,
+            });
+        }
         other => return Err(HandshakeError::Rejected(other)),
     }
     let ack = HelloAck::decode(&packet[HEADER_LEN..]).map_err(|e| match e {

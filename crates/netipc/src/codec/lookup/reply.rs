@@ -180,6 +180,10 @@ impl<'b> PlainCore<'b> {
         self.limit = limit;
     }
 
+    pub(crate) fn set_generation(&mut self, generation: u64) {
+        self.generation = generation;
+    }
+
     #[inline]
     pub(crate) fn len(&self) -> usize {
         self.packer.count()

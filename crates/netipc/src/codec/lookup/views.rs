@@ -151,6 +151,13 @@ macro_rules! plain_builder_methods {
             self
         }
 
+        /// Replaces the generation [`finish`](Self::finish) writes (a
+        /// stitching client learns it from the first sub-response).
+        #[inline]
+        pub fn set_generation(&mut self, generation: u64) {
+            self.core.set_generation(generation);
+        }
+
         /// Items added so far.
         #[inline]
         pub fn len(&self) -> usize {

@@ -1,0 +1,563 @@
+//! The lookup scenarios: CGROUPS_LOOKUP and APPS_LOOKUP calls of 16, 256,
+//! 8,192 or 32,768 keys that are all known, all unknown or mixed, at max
+//! rate (or a target rate), over UDS or shared memory through the Level 2
+//! lookup clients (split/stitch included), and in-process (request encode,
+//! handler dispatch, response decode, no transport).
+//!
+//! ```text
+//! netipc-bench {cgroups,apps}-lookup[-shm]-server <run_dir> <service> [duration_sec]
+//! netipc-bench {cgroups,apps}-lookup[-shm]-client <run_dir> <service> <duration_sec> <target_rps> <items> <known|unknown|mixed>
+//! netipc-bench {cgroups,apps}-lookup-dispatch <duration_sec> <items> <known|unknown|mixed>
+//! ```
+//!
+//! The provider data is synthetic and the same in servers and clients:
+//! 32,768 known cgroups `/sys/fs/cgroup/system.slice/bench-NNNNN.service`
+//! (SYSTEMD, name and one label) and 40,000 known PIDs 1…40,000 (KNOWN
+//! process in a KNOWN cgroup); unknown keys are paths under `/gone` and
+//! PIDs from 1,000,000. Mixed calls alternate known and unknown keys.
+//! Clients check every item's status; a wrong one counts as an error.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus};
+use netipc::codec::lookup::cgroups_lookup::{self, Status};
+use netipc::codec::lookup::{Label, Orchestrator};
+use netipc::service::apps_lookup::AppsLookupClient;
+use netipc::service::cgroups_lookup::CgroupsLookupClient;
+use netipc::service::lookup::{LookupClient, LookupConfig};
+use netipc::service::{apps_lookup as apps_service, cgroups_lookup as cg_service};
+use netipc::service::{ClientConfig, Handler, ServiceKind};
+use netipc::wire::Profiles;
+
+use crate::common::{
+    endpoint, mono_ns, wait_override, AUTH_TOKEN, CONNECT_ATTEMPTS, CONNECT_INTERVAL,
+    LOOKUP_PAYLOAD, UNTHROTTLED_SAMPLES,
+};
+use crate::measure::{sample_capacity, Outcome, RateLimiter, Samples, Window};
+
+/// Known cgroups of the synthetic provider.
+pub const KNOWN_CGROUPS: usize = 32_768;
+/// Known PIDs: 1…=KNOWN_PIDS.
+pub const KNOWN_PIDS: u32 = 40_000;
+/// First unknown PID.
+const UNKNOWN_PID_BASE: u32 = 1_000_000;
+
+/// Which keys a call asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// Every key known.
+    Known,
+    /// No key known.
+    Unknown,
+    /// Even keys known, odd keys unknown.
+    Mixed,
+}
+
+impl Mix {
+    /// Parses `known`, `unknown` or `mixed`.
+    pub fn parse(s: &str) -> Option<Mix> {
+        Some(match s {
+            "known" => Mix::Known,
+            "unknown" => Mix::Unknown,
+            "mixed" => Mix::Mixed,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Known => "known",
+            Mix::Unknown => "unknown",
+            Mix::Mixed => "mixed",
+        }
+    }
+
+    fn is_known(self, i: usize) -> bool {
+        match self {
+            Mix::Known => true,
+            Mix::Unknown => false,
+            Mix::Mixed => i % 2 == 0,
+        }
+    }
+}
+
+/// The two lookup methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// CGROUPS_LOOKUP.
+    Cgroups,
+    /// APPS_LOOKUP.
+    Apps,
+}
+
+fn known_path(i: usize) -> String {
+    format!(
+        "/sys/fs/cgroup/system.slice/bench-{:05}.service",
+        i % KNOWN_CGROUPS
+    )
+}
+
+/// The cgroup paths of a call.
+pub fn cgroup_keys(items: usize, mix: Mix) -> Vec<Vec<u8>> {
+    (0..items)
+        .map(|i| {
+            if mix.is_known(i) {
+                known_path(i).into_bytes()
+            } else {
+                format!("/gone/bench-{i:05}.scope").into_bytes()
+            }
+        })
+        .collect()
+}
+
+/// The PIDs of a call.
+pub fn pid_keys(items: usize, mix: Mix) -> Vec<u32> {
+    (0..items)
+        .map(|i| {
+            if mix.is_known(i) {
+                1 + (i as u32 % KNOWN_PIDS)
+            } else {
+                UNKNOWN_PID_BASE + i as u32
+            }
+        })
+        .collect()
+}
+
+/// What the synthetic provider knows about a cgroup: its name.
+type CgroupTable = HashMap<Vec<u8>, Vec<u8>>;
+
+fn cgroup_table() -> CgroupTable {
+    (0..KNOWN_CGROUPS)
+        .map(|i| {
+            let path = known_path(i);
+            let name = path.as_bytes()["/sys/fs/cgroup/".len()..].to_vec();
+            (path.into_bytes(), name)
+        })
+        .collect()
+}
+
+/// The synthetic CGROUPS_LOOKUP handler.
+pub fn cgroups_handler() -> impl Handler {
+    let table = cgroup_table();
+    cg_service::handler(move |request, reply| {
+        for path in request.iter() {
+            if reply.is_exceeded() {
+                break;
+            }
+            match table.get(path) {
+                Some(name) => {
+                    let unit = &name[name.len().min(13)..];
+                    let labels = [Label::new(b"unit", unit)];
+                    reply.add(&cgroups_lookup::Answer::known(
+                        Orchestrator::SYSTEMD,
+                        name,
+                        &labels,
+                    ))?
+                }
+                None => reply.add(&cgroups_lookup::Answer::UNKNOWN_PERMANENT)?,
+            };
+        }
+        reply.set_generation(1);
+        Ok(())
+    })
+}
+
+/// The synthetic APPS_LOOKUP handler.
+pub fn apps_handler() -> impl Handler {
+    let paths: Arc<Vec<(String, String)>> = Arc::new(
+        (0..64)
+            .map(|i| {
+                let p = known_path(i);
+                let name = p["/sys/fs/cgroup/".len()..].to_string();
+                (p, name)
+            })
+            .collect(),
+    );
+    apps_service::handler(move |request, reply| {
+        let mut comm = [0u8; 12];
+        for pid in request.iter() {
+            if reply.is_exceeded() {
+                break;
+            }
+            if pid == 0 || pid > KNOWN_PIDS {
+                reply.add(&apps_lookup::Answer::UNKNOWN)?;
+                continue;
+            }
+            comm[..6].copy_from_slice(b"bench-");
+            let mut n = pid % 1_000_000;
+            for slot in comm[6..12].iter_mut().rev() {
+                *slot = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            let (path, name) = &paths[pid as usize % paths.len()];
+            reply.add(&apps_lookup::Answer {
+                ppid: 1,
+                uid: pid % 1_000,
+                starttime: u64::from(pid) * 7,
+                comm: &comm,
+                cgroup_status: CgroupStatus::Known,
+                cgroup_path: path.as_bytes(),
+                cgroup_name: name.as_bytes(),
+                orchestrator: Orchestrator::SYSTEMD,
+                ..apps_lookup::Answer::KNOWN
+            })?;
+        }
+        reply.set_generation(1);
+        Ok(())
+    })
+}
+
+/// A client subcommand's method and profiles.
+pub fn client_spec(name: &str) -> Option<(Which, Profiles, &'static str)> {
+    let uds = Profiles::BASELINE;
+    let shm = Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0);
+    Some(match name {
+        "cgroups-lookup-client" => (Which::Cgroups, uds, "cgroups-lookup-uds"),
+        "cgroups-lookup-shm-client" => (Which::Cgroups, shm, "cgroups-lookup-shm"),
+        "apps-lookup-client" => (Which::Apps, uds, "apps-lookup-uds"),
+        "apps-lookup-shm-client" => (Which::Apps, shm, "apps-lookup-shm"),
+        _ => return None,
+    })
+}
+
+/// An in-process subcommand's method.
+pub fn dispatch_spec(name: &str) -> Option<Which> {
+    match name {
+        "cgroups-lookup-dispatch" => Some(Which::Cgroups),
+        "apps-lookup-dispatch" => Some(Which::Apps),
+        _ => None,
+    }
+}
+
+/// Parses `<items>` (1…65,536).
+pub fn parse_items(s: &str) -> Option<usize> {
+    s.parse().ok().filter(|n| (1..=65_536).contains(n))
+}
+
+/// Counters of a run.
+#[derive(Debug, Default)]
+struct Tally {
+    calls: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn error(&mut self, what: impl FnOnce() -> String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(what());
+        }
+    }
+}
+
+fn report(label: &str, tally: &Tally, window: &Window, samples: &mut Samples) -> i32 {
+    let (wall, cpu_pct) = window.finish();
+    let outcome = Outcome::new(label.to_string(), tally.calls, wall, samples, cpu_pct);
+    println!("{}", outcome.csv());
+    eprintln!(
+        "netipc-bench: {label}: {} calls in {wall:.3} s, {} errors",
+        tally.calls, tally.errors
+    );
+    if let Some(e) = &tally.first_error {
+        eprintln!("netipc-bench: {label}: first error: {e}");
+    }
+    i32::from(tally.errors > 0)
+}
+
+/// Checks the statuses of a cgroups answer.
+fn check_cgroups(
+    view: &cgroups_lookup::ResponseView<'_>,
+    items: usize,
+    mix: Mix,
+) -> Result<(), String> {
+    if view.len() != items {
+        return Err(format!("{} items for {items} keys", view.len()));
+    }
+    for (i, item) in view.iter().enumerate() {
+        let want = if mix.is_known(i) {
+            Status::Known
+        } else {
+            Status::UnknownPermanent
+        };
+        if item.status() != want {
+            return Err(format!("item {i}: {:?}, expected {want:?}", item.status()));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the statuses of an apps answer.
+fn check_apps(view: &apps_lookup::ResponseView<'_>, items: usize, mix: Mix) -> Result<(), String> {
+    if view.len() != items {
+        return Err(format!("{} items for {items} keys", view.len()));
+    }
+    for (i, item) in view.iter().enumerate() {
+        let want = if mix.is_known(i) {
+            PidStatus::Known
+        } else {
+            PidStatus::Unknown
+        };
+        if item.status() != want {
+            return Err(format!("item {i}: {:?}, expected {want:?}", item.status()));
+        }
+    }
+    Ok(())
+}
+
+fn connect<K: ServiceKind>(
+    run_dir: &Path,
+    service: &str,
+    profiles: Profiles,
+) -> Result<LookupClient<K>, String> {
+    let mut config = ClientConfig::new(AUTH_TOKEN)
+        .with_profiles(profiles, profiles)
+        .with_request_payload(LOOKUP_PAYLOAD);
+    if let Some(wait) = wait_override() {
+        config = config.with_wait(wait);
+    }
+    let lookup = LookupConfig::default().with_request_ceiling(LOOKUP_PAYLOAD);
+    let mut client =
+        LookupClient::<K>::with_lookup_config(endpoint(run_dir, service)?, config, lookup);
+    for _ in 0..CONNECT_ATTEMPTS {
+        client.refresh();
+        if client.ready() {
+            return Ok(client);
+        }
+        std::thread::sleep(CONNECT_INTERVAL);
+    }
+    Err(format!(
+        "cannot connect to {service} in {}: state {}",
+        run_dir.display(),
+        client.state()
+    ))
+}
+
+/// Arguments of a lookup client run.
+#[derive(Debug, Clone, Copy)]
+pub struct LookupRun {
+    /// Measurement window in seconds.
+    pub duration_sec: u64,
+    /// Calls per second; 0 = unthrottled.
+    pub target_rps: u64,
+    /// Keys per call.
+    pub items: usize,
+    /// Which keys.
+    pub mix: Mix,
+}
+
+/// Runs a lookup client subcommand; prints the CSV line, returns the exit
+/// code. Throughput is logical calls per second; latency is per call.
+pub fn run_client(name: &str, run_dir: &Path, service: &str, run: LookupRun) -> i32 {
+    let Some((which, profiles, base)) = client_spec(name) else {
+        return 1;
+    };
+    let label = format!("{base}-{}-{}", run.items, run.mix.name());
+    let mut samples = Samples::with_capacity(sample_capacity(
+        run.target_rps,
+        run.duration_sec,
+        UNTHROTTLED_SAMPLES,
+    ));
+    let mut tally = Tally::default();
+    let mut limiter = RateLimiter::new(run.target_rps);
+    let window;
+    match which {
+        Which::Cgroups => {
+            let mut client = match connect::<netipc::service::cgroups_lookup::CgroupsLookup>(
+                run_dir, service, profiles,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("netipc-bench: {label}: {e}");
+                    return 1;
+                }
+            };
+            let keys = cgroup_keys(run.items, run.mix);
+            window = Window::start(run.duration_sec);
+            cgroups_loop(
+                &mut client,
+                &keys,
+                run,
+                &window,
+                &mut limiter,
+                &mut samples,
+                &mut tally,
+            );
+        }
+        Which::Apps => {
+            let mut client = match connect::<netipc::service::apps_lookup::AppsLookup>(
+                run_dir, service, profiles,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("netipc-bench: {label}: {e}");
+                    return 1;
+                }
+            };
+            let keys = pid_keys(run.items, run.mix);
+            window = Window::start(run.duration_sec);
+            apps_loop(
+                &mut client,
+                &keys,
+                run,
+                &window,
+                &mut limiter,
+                &mut samples,
+                &mut tally,
+            );
+        }
+    }
+    report(&label, &tally, &window, &mut samples)
+}
+
+fn cgroups_loop(
+    client: &mut CgroupsLookupClient,
+    keys: &[Vec<u8>],
+    run: LookupRun,
+    window: &Window,
+    limiter: &mut RateLimiter,
+    samples: &mut Samples,
+    tally: &mut Tally,
+) {
+    while window.open() {
+        limiter.wait();
+        let t0 = mono_ns();
+        match client.call_lookup(keys) {
+            Ok(view) => {
+                samples.push(mono_ns().saturating_sub(t0));
+                tally.calls += 1;
+                if let Err(e) = check_cgroups(&view, run.items, run.mix) {
+                    tally.error(|| e);
+                }
+            }
+            Err(e) => {
+                tally.error(|| e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+fn apps_loop(
+    client: &mut AppsLookupClient,
+    keys: &[u32],
+    run: LookupRun,
+    window: &Window,
+    limiter: &mut RateLimiter,
+    samples: &mut Samples,
+    tally: &mut Tally,
+) {
+    while window.open() {
+        limiter.wait();
+        let t0 = mono_ns();
+        match client.call_lookup(keys) {
+            Ok(view) => {
+                samples.push(mono_ns().saturating_sub(t0));
+                tally.calls += 1;
+                if let Err(e) = check_apps(&view, run.items, run.mix) {
+                    tally.error(|| e);
+                }
+            }
+            Err(e) => {
+                tally.error(|| e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+/// Runs an in-process dispatch subcommand: per call, the request is
+/// encoded, dispatched to the synthetic handler (with a response budget
+/// large enough for any call, so one dispatch answers every key) and the
+/// response decoded and checked. No transport, no split.
+pub fn run_dispatch(which: Which, duration_sec: u64, items: usize, mix: Mix) -> i32 {
+    let name = match which {
+        Which::Cgroups => "cgroups-lookup-dispatch",
+        Which::Apps => "apps-lookup-dispatch",
+    };
+    let label = format!("{name}-{items}-{}", mix.name());
+    let budget = 64 << 20;
+    let mut samples = Samples::with_capacity(sample_capacity(0, duration_sec, UNTHROTTLED_SAMPLES));
+    let mut tally = Tally::default();
+    let mut request = Vec::new();
+    let mut response = Vec::new();
+    let window;
+    match which {
+        Which::Cgroups => {
+            let handler = cgroups_handler();
+            let keys = cgroup_keys(items, mix);
+            window = Window::start(duration_sec);
+            while window.open() {
+                let t0 = mono_ns();
+                request.clear();
+                response.clear();
+                let result = cgroups_lookup::encode_request(&mut request, &keys)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| {
+                        handler
+                            .serve_within(&request, &mut response, budget)
+                            .map_err(|e| e.to_string())
+                    })
+                    .and_then(|()| {
+                        cgroups_lookup::ResponseView::decode(&response).map_err(|e| e.to_string())
+                    })
+                    .and_then(|view| check_cgroups(&view, items, mix));
+                samples.push(mono_ns().saturating_sub(t0));
+                tally.calls += 1;
+                if let Err(e) = result {
+                    tally.error(|| e);
+                    break;
+                }
+            }
+        }
+        Which::Apps => {
+            let handler = apps_handler();
+            let keys = pid_keys(items, mix);
+            window = Window::start(duration_sec);
+            while window.open() {
+                let t0 = mono_ns();
+                request.clear();
+                response.clear();
+                let result = apps_lookup::encode_request(&mut request, &keys)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| {
+                        handler
+                            .serve_within(&request, &mut response, budget)
+                            .map_err(|e| e.to_string())
+                    })
+                    .and_then(|()| {
+                        apps_lookup::ResponseView::decode(&response).map_err(|e| e.to_string())
+                    })
+                    .and_then(|view| check_apps(&view, items, mix));
+                samples.push(mono_ns().saturating_sub(t0));
+                tally.calls += 1;
+                if let Err(e) = result {
+                    tally.error(|| e);
+                    break;
+                }
+            }
+        }
+    }
+    report(&label, &tally, &window, &mut samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_mix() {
+        assert!(cgroup_keys(4, Mix::Known)
+            .iter()
+            .all(|k| k.starts_with(b"/sys/")));
+        assert!(cgroup_keys(4, Mix::Unknown)
+            .iter()
+            .all(|k| k.starts_with(b"/gone")));
+        assert_eq!(pid_keys(4, Mix::Mixed), [1, 1_000_001, 3, 1_000_003]);
+        assert_eq!(Mix::parse("mixed"), Some(Mix::Mixed));
+        assert_eq!(parse_items("0"), None);
+        assert_eq!(parse_items("32768"), Some(32_768));
+    }
+}

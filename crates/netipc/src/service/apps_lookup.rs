@@ -1,0 +1,214 @@
+//! The APPS_LOOKUP service (method 5, `apps-lookup`): "what are these
+//! PIDs".
+//!
+//! * [`AppsLookupClient::call_lookup`] looks up any number of PIDs (up to
+//!   the [`LookupConfig`](super::lookup::LookupConfig) ceilings) as one
+//!   logical call, split into sub-calls of at most `(limit − 16) / 16` PIDs
+//!   (63 with the default 1 024-byte request limit) and stitched back
+//!   together (PROTOCOL-LOOKUP §18).
+//! * [`handler`] adapts a function answering through a [`ReplyBuilder`]
+//!   into a managed-server [`Handler`] that applies the server's overflow
+//!   rules (§17).
+//!
+//! ```no_run
+//! use netipc::auth::AuthToken;
+//! use netipc::codec::lookup::apps_lookup::{Answer, CgroupStatus, PidStatus};
+//! use netipc::service::apps_lookup::{self, AppsLookupClient};
+//! use netipc::service::lookup::LOOKUP_RESPONSE_PAYLOAD;
+//! use netipc::service::{ClientConfig, Endpoint, ManagedServer, ServerConfig};
+//!
+//! let token = AuthToken::new(0x1234);
+//! let endpoint = Endpoint::new("/run/netdata", "apps-lookup")?;
+//! let server = ManagedServer::start(
+//!     endpoint.clone(),
+//!     ServerConfig::new(token).with_response_payload(LOOKUP_RESPONSE_PAYLOAD),
+//!     apps_lookup::handler(|request, reply| {
+//!         for pid in request.iter() {
+//!             let answer = if pid == 1 {
+//!                 Answer { comm: b"init", uid: 0, cgroup_status: CgroupStatus::HostRoot, ..Answer::KNOWN }
+//!             } else {
+//!                 Answer::UNKNOWN
+//!             };
+//!             reply.add(&answer)?;
+//!         }
+//!         Ok(())
+//!     }),
+//! )?;
+//!
+//! let mut client = AppsLookupClient::new(endpoint, ClientConfig::new(token));
+//! client.refresh();
+//! let view = client.call_lookup(&[1, 4_000_000])?;
+//! assert_eq!(view.item(1).unwrap().status(), PidStatus::Unknown);
+//! # drop(server);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use super::cgroups_lookup::stitch_error;
+use super::client::ServiceKind;
+use super::lookup::stitch::{absorb, Absorbed, SubResponse};
+use super::lookup::{
+    run, split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD,
+    LOOKUP_RESPONSE_PAYLOAD,
+};
+use super::{Handler, HandlerError, ServeError};
+use crate::codec::lookup::apps_lookup::{
+    encode_request, request_len, PidStatus, ReplyBuilder, RequestView, ResponseBuilder,
+    ResponseView,
+};
+use crate::wire::Method;
+
+/// Marker type of the APPS_LOOKUP service.
+#[derive(Debug, Clone, Copy)]
+pub struct AppsLookup;
+
+impl ServiceKind for AppsLookup {
+    const METHOD: Method = Method::AppsLookup;
+    fn request_bytes(_batch_items: u32) -> u32 {
+        LOOKUP_REQUEST_PAYLOAD
+    }
+    fn response_bytes(_batch_items: u32) -> u32 {
+        LOOKUP_RESPONSE_PAYLOAD
+    }
+}
+
+/// A client context for an APPS_LOOKUP endpoint.
+pub type AppsLookupClient = LookupClient<AppsLookup>;
+
+impl LookupClient<AppsLookup> {
+    /// Looks `pids` up as one logical call and returns one item per PID, in
+    /// order, each echoing its PID. The view borrows this context until the
+    /// next call.
+    ///
+    /// Items are KNOWN, UNKNOWN or OVERSIZED_ITEM (final);
+    /// PAYLOAD_EXCEEDED never reaches the caller. No PIDs still makes one
+    /// call, which reports the provider's generation.
+    ///
+    /// # Errors
+    ///
+    /// A [`LookupCallError`]; no partial result is returned.
+    pub fn call_lookup(&mut self, pids: &[u32]) -> Result<ResponseView<'_>, LookupCallError> {
+        let max = self.config.max_response_bytes();
+        self.stitched.clear();
+        {
+            let mut plan = AppsPlan {
+                pids,
+                out: ResponseBuilder::new(&mut self.stitched, 0, pids.len()).with_limit(max),
+                max,
+            };
+            let generation = run(&mut self.client, &self.config, &mut plan)?;
+            let AppsPlan { mut out, .. } = plan;
+            if out.len() != pids.len() {
+                return Err(LookupCallError::ItemCount {
+                    expected: pids.len(),
+                    got: out.len(),
+                });
+            }
+            out.set_generation(generation);
+            out.finish().map_err(|e| stitch_error(e, max))?;
+        }
+        ResponseView::decode(&self.stitched).map_err(LookupCallError::Decode)
+    }
+}
+
+struct AppsPlan<'k, 'b> {
+    pids: &'k [u32],
+    out: ResponseBuilder<'b>,
+    max: usize,
+}
+
+impl Plan for AppsPlan<'_, '_> {
+    fn len(&self) -> usize {
+        self.pids.len()
+    }
+
+    fn fit(&self, start: usize, cap: u32) -> Result<usize, LookupCallError> {
+        split::apps_keys(self.pids.len() - start, cap)
+            .ok_or(LookupCallError::RequestLimitTooSmall { limit: cap })
+    }
+
+    fn one(&self, _start: usize) -> u64 {
+        request_len(1)
+    }
+
+    fn oversized(&mut self, _start: usize) -> Result<bool, LookupCallError> {
+        Ok(false)
+    }
+
+    fn encode(&self, start: usize, count: usize, buf: &mut Vec<u8>) -> Result<(), LookupCallError> {
+        encode_request(buf, &self.pids[start..start + count])
+            .map(drop)
+            .map_err(LookupCallError::Key)
+    }
+
+    fn absorb(
+        &mut self,
+        payload: &[u8],
+        first: Option<u64>,
+        start: usize,
+        count: usize,
+    ) -> Result<Absorbed, LookupCallError> {
+        let view = ResponseView::decode(payload).map_err(LookupCallError::Decode)?;
+        let (pids, out, max) = (self.pids, &mut self.out, self.max);
+        absorb(
+            SubResponse {
+                generation: view.generation(),
+                len: view.len(),
+                items: view.iter(),
+            },
+            first,
+            start,
+            count,
+            |index, item| item.pid() == pids[index],
+            |item| item.status() == PidStatus::PayloadExceeded,
+            |item| out.push_item(item).map_err(|e| stitch_error(e, max)),
+        )
+    }
+}
+
+/// A managed-server handler for APPS_LOOKUP; works like the
+/// CGROUPS_LOOKUP [`handler`](super::cgroups_lookup::handler): `f`
+/// answers every PID of the request in order through the
+/// [`ReplyBuilder`], which echoes the PID and applies the response budget.
+pub fn handler<F>(f: F) -> impl Handler
+where
+    F: Fn(RequestView<'_>, &mut ReplyBuilder<'_, '_>) -> Result<(), HandlerError>
+        + Send
+        + Sync
+        + 'static,
+{
+    AppsLookupHandler(f)
+}
+
+struct AppsLookupHandler<F>(F);
+
+impl<F> Handler for AppsLookupHandler<F>
+where
+    F: Fn(RequestView<'_>, &mut ReplyBuilder<'_, '_>) -> Result<(), HandlerError>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn method(&self) -> Method {
+        Method::AppsLookup
+    }
+    fn allows_batch(&self) -> bool {
+        false
+    }
+    fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError> {
+        self.serve_within(request, out, u32::MAX as usize)
+    }
+    fn serve_within(
+        &self,
+        request: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> Result<(), ServeError> {
+        let request = RequestView::decode(request).map_err(|_| ServeError::BadRequest)?;
+        let mut reply = ReplyBuilder::new(out, request, budget);
+        match (self.0)(request, &mut reply) {
+            // Dropping the builder truncates `out`.
+            Ok(()) => reply.finish().map(drop).map_err(ServeError::from_lookup),
+            Err(e) => Err(super::lookup::serve_error(e)),
+        }
+    }
+}

@@ -573,7 +573,7 @@ netipc_result netipc_cgroups_release(const netipc_cgroups *snapshot);
 
 /**
  * Creates a client configuration with the auth token `token` and the
- * defaults: profiles UDS + SHM_HYBRID (SHM_HYBRID preferred), handshake
+ * defaults: profiles UDS and shared memory (shared memory preferred), handshake
  * timeout 5000 ms, response timeout 30000 ms, call timeout 30000 ms,
  * batches of 1.
  *
@@ -609,6 +609,17 @@ netipc_result netipc_client_config_set_timeouts(netipc_client_config *config,
  * own `timeout_ms` uses that instead.
  */
 netipc_result netipc_client_config_set_call_timeout(netipc_client_config *config, uint32_t call_ms);
+
+/**
+ * Sets the largest request the client proposes and sends, in bytes (0:
+ * automatic, 1024 or what a batch of the configured batch items needs).
+ * A larger request fails with `NETIPC_ERR_OVERFLOW`. Providers refuse a
+ * client that proposes more than their own maximum
+ * (`netipc_server_config_set_max_request_bytes()`, default 1024), so raise
+ * both together.
+ */
+netipc_result netipc_client_config_set_max_request_bytes(netipc_client_config *config,
+                                                         uint32_t bytes);
 
 /**
  * Sets the largest batch the caller intends to send with
@@ -850,8 +861,8 @@ const uint8_t *netipc_client_status_last_error(const netipc_client_status *statu
 
 /**
  * Creates a provider configuration with the auth token `token` and the
- * defaults: 2 workers (sessions served at once), profiles UDS +
- * SHM_HYBRID (SHM_HYBRID preferred), snapshot responses up to 1 MiB,
+ * defaults: 2 workers (sessions served at once), profiles UDS and
+ * shared memory (shared memory preferred), snapshot responses up to 1 MiB,
  * socket mode 0600. `*config` receives a handle owned by the caller.
  */
 netipc_result netipc_server_config_new(uint64_t token, netipc_server_config **config);
@@ -879,6 +890,14 @@ netipc_result netipc_server_config_set_profiles(netipc_server_config *config,
  */
 netipc_result netipc_server_config_set_max_response_bytes(netipc_server_config *config,
                                                           uint32_t bytes);
+
+/**
+ * Sets the largest request a client may propose, in bytes (0: 1024, the
+ * default). A client proposing more is refused at the handshake; raise
+ * it for clients that send large batches.
+ */
+netipc_result netipc_server_config_set_max_request_bytes(netipc_server_config *config,
+                                                         uint32_t bytes);
 
 /**
  * Sets the permission bits of the socket file (default 0600: only the

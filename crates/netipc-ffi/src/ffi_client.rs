@@ -75,7 +75,7 @@ impl netipc_client {
 }
 
 /// Creates a client configuration with the auth token `token` and the
-/// defaults: profiles UDS + SHM_HYBRID (SHM_HYBRID preferred), handshake
+/// defaults: profiles UDS and shared memory (shared memory preferred), handshake
 /// timeout 5000 ms, response timeout 30000 ms, call timeout 30000 ms,
 /// batches of 1.
 ///
@@ -149,6 +149,25 @@ pub unsafe extern "C" fn netipc_client_config_set_call_timeout(
         // SAFETY: a live config handle per the contract.
         let config = unsafe { args::handle_mut(config, "config") }?;
         config.settings.call_timeout = Duration::from_millis(u64::from(call_ms));
+        Ok(())
+    })
+}
+
+/// Sets the largest request the client proposes and sends, in bytes (0:
+/// automatic, 1024 or what a batch of the configured batch items needs).
+/// A larger request fails with `NETIPC_ERR_OVERFLOW`. Providers refuse a
+/// client that proposes more than their own maximum
+/// (`netipc_server_config_set_max_request_bytes()`, default 1024), so raise
+/// both together.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_client_config_set_max_request_bytes(
+    config: *mut netipc_client_config,
+    bytes: u32,
+) -> netipc_result {
+    guard(|| {
+        // SAFETY: a live config handle per the contract.
+        let config = unsafe { args::handle_mut(config, "config") }?;
+        config.settings.max_request = bytes;
         Ok(())
     })
 }

@@ -137,8 +137,8 @@ fn handler_error(code: netipc_result) -> String {
 }
 
 /// Creates a provider configuration with the auth token `token` and the
-/// defaults: 2 workers (sessions served at once), profiles UDS +
-/// SHM_HYBRID (SHM_HYBRID preferred), snapshot responses up to 1 MiB,
+/// defaults: 2 workers (sessions served at once), profiles UDS and
+/// shared memory (shared memory preferred), snapshot responses up to 1 MiB,
 /// socket mode 0600. `*config` receives a handle owned by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_server_config_new(
@@ -223,6 +223,23 @@ pub unsafe extern "C" fn netipc_server_config_set_max_response_bytes(
                 ));
             }
             s.max_response = bytes;
+            Ok(())
+        })
+    }
+}
+
+/// Sets the largest request a client may propose, in bytes (0: 1024, the
+/// default). A client proposing more is refused at the handshake; raise
+/// it for clients that send large batches.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_server_config_set_max_request_bytes(
+    config: *mut netipc_server_config,
+    bytes: u32,
+) -> netipc_result {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_config(config, |s| {
+            s.max_request = bytes;
             Ok(())
         })
     }

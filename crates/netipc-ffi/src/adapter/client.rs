@@ -39,6 +39,8 @@ pub(crate) struct ClientSettings {
     pub response_timeout: Duration,
     /// Default deadline of one call (zero: the library's default).
     pub call_timeout: Duration,
+    /// Largest request proposed and sent (zero: automatic).
+    pub max_request: u32,
 }
 
 impl ClientSettings {
@@ -53,6 +55,7 @@ impl ClientSettings {
             handshake_timeout: session.handshake_timeout,
             response_timeout: session.response_timeout,
             call_timeout: defaults.call_timeout,
+            max_request: defaults.max_request_payload,
         }
     }
 
@@ -63,6 +66,7 @@ impl ClientSettings {
             .with_handshake_timeout(self.handshake_timeout)
             .with_response_timeout(self.response_timeout)
             .with_call_timeout(self.call_timeout)
+            .with_request_payload(self.max_request)
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct ServerSettings {
     pub preferred: u32,
     pub max_response: u32,
     pub socket_mode: u32,
+    /// Largest request a client may propose (zero: the library's 1024).
+    pub max_request: u32,
 }
 
 impl ServerSettings {
@@ -41,6 +43,7 @@ impl ServerSettings {
             preferred: defaults.session.policy.preferred.bits(),
             max_response: DEFAULT_MAX_RESPONSE,
             socket_mode: defaults.listener.socket_mode,
+            max_request: defaults.session.policy.max_request_payload,
         }
     }
 
@@ -49,6 +52,7 @@ impl ServerSettings {
             .with_max_sessions(self.workers as usize)
             .with_profiles(Profiles(self.profiles), Profiles(self.preferred))
             .with_socket_mode(self.socket_mode)
+            .with_request_payload(self.max_request)
     }
 }
 

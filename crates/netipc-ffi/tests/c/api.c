@@ -231,6 +231,8 @@ static void test_null_and_invalid_arguments(void) {
     EXPECT_RC(netipc_server_config_set_profiles(sc, 0, 0), INVAL);
     EXPECT_RC(netipc_server_config_set_max_response_bytes(NULL, 100), INVAL);
     EXPECT_RC(netipc_server_config_set_max_response_bytes(sc, 23), INVAL);
+    EXPECT_RC(netipc_server_config_set_max_request_bytes(NULL, 0), INVAL);
+    EXPECT_RC(netipc_client_config_set_max_request_bytes(NULL, 0), INVAL);
     EXPECT_RC(netipc_server_config_set_socket_mode(NULL, 0600), INVAL);
     EXPECT_RC(netipc_server_config_set_socket_mode(sc, 01000), INVAL);
     OK(netipc_server_config_set_socket_mode(sc, 0660));
@@ -377,6 +379,12 @@ static void test_increment(void) {
     OK(netipc_client_call_increment_batch(c, values, 3, 0, answers));
     CHECK(answers[0] == 2 && answers[1] == 3 && answers[2] == 4);
     OK(netipc_client_call_increment_batch(c, NULL, 0, 0, NULL));
+    /* 300 items (4800 bytes) are over the default 1024-byte request cap. */
+    uint64_t many[300], many_answers[300];
+    for (size_t i = 0; i < 300; i++) many[i] = i;
+    EXPECT_RC(netipc_client_call_increment_batch(c, many, 300, 0, many_answers),
+              NETIPC_ERR_OVERFLOW);
+    OK(netipc_client_refresh(c, NULL));
 
     /* A failing handler: the provider answers INTERNAL_ERROR. */
     EXPECT_RC(netipc_client_call_increment(c, 13, 0, &answer), NETIPC_ERR_PROVIDER_FAILED);
@@ -397,7 +405,8 @@ static void test_increment(void) {
     OK(netipc_client_get_status(c, st));
     CHECK(netipc_client_status_state(st) == NETIPC_STATE_READY);
     CHECK(netipc_client_status_shm_in_use(st));
-    CHECK(netipc_client_status_profile(st) == NETIPC_PROFILE_SHM_HYBRID);
+    CHECK(netipc_client_status_profile(st) &
+          (NETIPC_PROFILE_SHM_HYBRID | NETIPC_PROFILE_SHM_FUTEX));
     uint64_t id = 0;
     CHECK(netipc_client_status_session_id(st, &id) && id > 0);
     CHECK(!netipc_client_status_session_id(st, NULL));
@@ -446,6 +455,28 @@ static void test_increment(void) {
 
     netipc_client_status_free(st);
     netipc_client_free(c);
+}
+
+/* Large batches need a larger request cap on both sides. */
+static void test_large_batches(void) {
+    netipc_server_config *scfg = NULL;
+    OK(netipc_server_config_new(TOKEN, &scfg));
+    OK(netipc_server_config_set_max_request_bytes(scfg, 8192));
+    netipc_server *s = NULL;
+    OK(netipc_server_start_increment(DIR, S("big"), scfg, on_increment, &increments, &s));
+    netipc_server_config_free(scfg);
+    netipc_client_config *cfg = client_config(TOKEN);
+    OK(netipc_client_config_set_max_request_bytes(cfg, 8192));
+    netipc_client *c = NULL;
+    OK(netipc_client_new(NETIPC_SERVICE_INCREMENT, DIR, S("big"), cfg, &c));
+    netipc_client_config_free(cfg);
+    OK(netipc_client_refresh(c, NULL));
+    uint64_t values[300], answers[300];
+    for (size_t i = 0; i < 300; i++) values[i] = i * 7;
+    OK(netipc_client_call_increment_batch(c, values, 300, 0, answers));
+    for (size_t i = 0; i < 300; i++) CHECK(answers[i] == values[i] + 1);
+    netipc_client_free(c);
+    netipc_server_free(s);
 }
 
 static void test_string_reverse(void) {
@@ -736,6 +767,7 @@ int main(int argc, char **argv) {
     test_results_and_auth();
     test_null_and_invalid_arguments();
     test_increment();
+    test_large_batches();
     test_string_reverse();
     test_snapshot_overflow();
     test_cache();

@@ -19,7 +19,7 @@
 //! | [`exit`] | exit codes and one-line errors |
 //! | [`format`](mod@format) | tables, JSON and numbers for people |
 //! | [`latency`] | round-trip percentiles |
-//! | [`signals`] | stopping cleanly on SIGINT/SIGTERM |
+//! | [`signals`] | stopping cleanly on SIGINT/SIGTERM/SIGHUP |
 
 #![forbid(unsafe_code)]
 

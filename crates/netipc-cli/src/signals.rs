@@ -1,34 +1,38 @@
-//! Stopping on SIGINT and SIGTERM without `unsafe` in this crate.
+//! Stopping on SIGINT, SIGTERM and SIGHUP without `unsafe` in this crate.
 //!
 //! [`StopFlag::install`] registers, through `signal-hook`, handlers that
 //! only set an atomic flag; long-running commands poll it between short
 //! sleeps and then shut down in an orderly way. A second signal after the
 //! first one ends the process at once (exit 130), in case the orderly
 //! shutdown hangs.
+//!
+//! SIGHUP (the controlling terminal closed) stops the same way as SIGTERM:
+//! the provider removes its socket and shared-memory files and exits 0,
+//! instead of dying with the default action and leaving them behind.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// Longest single sleep while waiting, so a signal is noticed promptly.
 const SLICE: Duration = Duration::from_millis(20);
 
-/// Set once SIGINT or SIGTERM has arrived.
+/// Set once SIGINT, SIGTERM or SIGHUP has arrived.
 #[derive(Debug, Clone, Default)]
 pub struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
-    /// A flag set by SIGINT and SIGTERM.
+    /// A flag set by SIGINT, SIGTERM and SIGHUP.
     ///
     /// # Errors
     ///
     /// If a handler cannot be installed.
     pub fn install() -> io::Result<Self> {
         let flag = Arc::new(AtomicBool::new(false));
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             // Registered first, so it sees the flag as it was before this
             // signal: armed only by an earlier one.
             signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())?;

@@ -682,6 +682,28 @@ fn sigterm_removes_socket_and_shared_memory_files() {
 }
 
 #[test]
+fn sighup_cleans_up_like_sigterm() {
+    // A closed terminal sends SIGHUP: the provider must stop as for SIGTERM
+    // (exit 0, no socket or shared-memory file left), not die with 129.
+    let cg = tempfile::tempdir().unwrap();
+    tree(cg.path(), &["system.slice/ssh.service"]);
+    let mut p = serve_tree(cg.path(), &[]);
+    let run = p.run_dir();
+    let mut client = CgroupsSnapshotClient::new(
+        Endpoint::new(&run, "cgroups-snapshot").unwrap(),
+        ClientConfig::new(AuthToken::new(TOKEN_VALUE)),
+    );
+    client.refresh();
+    assert!(client.ready(), "{:?}", client.status());
+    assert_eq!(client.call_snapshot().unwrap().item_count(), 3);
+    assert!(endpoint_files(&run).iter().any(|f| f.ends_with(".ipcshm")));
+
+    let status = p.stop_with(rustix::process::Signal::HUP);
+    assert_eq!(status.code(), Some(0), "stderr: {}", p.stderr());
+    assert_eq!(endpoint_files(&run), Vec::<String>::new());
+}
+
+#[test]
 fn provider_over_a_v1_layout_found_through_mountinfo() {
     let tmp = tempfile::tempdir().unwrap();
     let cpuacct = tmp.path().join("cg/cpu,cpuacct");

@@ -18,9 +18,30 @@ fn server(
     profiles: Profiles,
     sessions: usize,
 ) -> ManagedServer {
-    let mut config = ServerConfig::new(TOKEN);
-    config = config.with_profiles(profiles, profiles);
-    config = config.with_max_sessions(sessions);
+    let config = ServerConfig::new(TOKEN).with_max_sessions(sessions);
+    server_with(dir, service, profiles, config)
+}
+
+/// A server of one session that turns an extra client away at once
+/// instead of letting it wait for the slot.
+fn single_session_server(
+    dir: &std::path::Path,
+    service: &str,
+    profiles: Profiles,
+) -> ManagedServer {
+    let config = ServerConfig::new(TOKEN)
+        .with_max_sessions(1)
+        .with_slot_wait(Duration::ZERO);
+    server_with(dir, service, profiles, config)
+}
+
+fn server_with(
+    dir: &std::path::Path,
+    service: &str,
+    profiles: Profiles,
+    config: ServerConfig,
+) -> ManagedServer {
+    let config = config.with_profiles(profiles, profiles);
     ManagedServer::start(
         ep(dir, service),
         config,
@@ -123,7 +144,7 @@ fn panicking_handler_ends_only_its_session() {
 #[test]
 fn extra_client_beyond_the_session_limit_is_turned_away() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = server(dir.path(), "limit", Profiles::BASELINE, 1);
+    let srv = single_session_server(dir.path(), "limit", Profiles::BASELINE);
     let mut first = client(dir.path(), "limit", Profiles::BASELINE);
     assert_eq!(first.call(1).unwrap(), 2);
     // The second completes its handshake, then the server closes it: its
@@ -145,7 +166,7 @@ fn extra_client_beyond_the_session_limit_is_turned_away() {
 #[test]
 fn extra_shm_client_is_turned_away_quickly_and_keeps_shared_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = server(dir.path(), "limit-shm", Profiles::SHM_HYBRID, 1);
+    let srv = single_session_server(dir.path(), "limit-shm", Profiles::SHM_HYBRID);
     let mut first = client(dir.path(), "limit-shm", Profiles::SHM_HYBRID);
     assert_eq!(first.call(1).unwrap(), 2);
 

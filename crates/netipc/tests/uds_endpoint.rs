@@ -363,35 +363,50 @@ fn a_live_listener_gives_address_in_use_and_is_not_touched() {
     drop(c);
 }
 
-#[test]
-fn a_regular_file_is_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("svc.sock");
-    std::fs::write(&path, b"not a socket").unwrap();
-    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
-    assert_err!(
-        err,
-        EndpointError::AddressInUse {
-            reason: InUseReason::NotASocket,
-            ..
-        }
-    );
-    assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
+/// Binds over whatever is at `{dir}/svc.sock` and checks that the old entry
+/// was replaced by a working listener.
+fn binds_over(dir: &Path) -> Listener {
+    let l = bind(dir, "svc");
+    let meta = std::fs::symlink_metadata(dir.join("svc.sock")).unwrap();
+    assert!(meta.file_type().is_socket());
+    let c = connect(&ep(dir, "svc")).unwrap();
+    assert!(l.accept(Some(Duration::from_secs(5))).unwrap().is_some());
+    drop(c);
+    l
 }
 
 #[test]
-fn a_symlink_is_left_alone() {
+fn a_regular_file_nobody_answers_is_replaced() {
+    // Liveness only: a foreign file at the path answers no probe, so it is
+    // stale whoever made it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("svc.sock");
+    std::fs::write(&path, b"not a socket").unwrap();
+    binds_over(dir.path());
+}
+
+#[test]
+fn a_symlink_is_removed_and_its_target_kept() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("target");
     std::fs::write(&target, b"x").unwrap();
     let path = dir.path().join("svc.sock");
     std::os::unix::fs::symlink(&target, &path).unwrap();
-    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
-    assert_err!(err, EndpointError::AddressInUse { .. });
-    assert!(std::fs::symlink_metadata(&path)
-        .unwrap()
-        .file_type()
-        .is_symlink());
+    binds_over(dir.path());
+    assert_eq!(std::fs::read(&target).unwrap(), b"x", "never followed");
+}
+
+#[test]
+fn a_socket_of_another_user_nobody_listens_on_is_replaced() {
+    // A stale socket we may not connect to (mode 0): the probe fails with
+    // EACCES for a non-root user, ECONNREFUSED for root; either way it is
+    // removed, whatever the run directory's permissions.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("svc.sock");
+    drop(raw_listener(&path, SocketType::SEQPACKET, 4));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    binds_over(dir.path());
 }
 
 #[test]
@@ -435,19 +450,14 @@ fn a_probe_failing_with_another_errno_leaves_the_file() {
 }
 
 #[test]
-fn a_stream_socket_at_the_path_is_left_alone() {
+fn a_stream_socket_at_the_path_is_replaced() {
+    // A stream listener does not answer a SEQPACKET probe (EPROTOTYPE): no
+    // provider of this protocol lives there.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("svc.sock");
     let other = raw_listener(&path, SocketType::STREAM, 4);
     let before = inode(&path);
-    let err = Listener::bind(&ep(dir.path(), "svc"), &ListenerConfig::default()).unwrap_err();
-    assert_err!(
-        err,
-        EndpointError::AddressInUse {
-            reason: InUseReason::ProbeFailed(_),
-            ..
-        }
-    );
-    assert_eq!(inode(&path), before);
+    let _new = binds_over(dir.path());
+    assert_ne!(inode(&path), before);
     drop(other);
 }

@@ -54,6 +54,39 @@ pub(crate) const DEFAULT_RESPONSE_PAYLOAD: u32 = 65_536;
 /// otherwise (PROTOCOL.md §10.5, PROTOCOL-LOOKUP.md §19.9 item 1).
 const DEFAULT_RESPONSE_CEILING: u32 = 1 << 20;
 
+/// How long a client beyond the session limit waits for a slot, by default.
+const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(1);
+
+/// Which client processes a managed server talks to, judged by the
+/// credentials the kernel records for the connecting process
+/// (`SO_PEERCRED`) before anything is read from it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum PeerCheck {
+    /// Only processes running as the server's own effective uid, or as
+    /// root (the default). Others are disconnected before the handshake.
+    #[default]
+    SameUserOrRoot,
+    /// The server's own uid, root, and the listed uids.
+    Uids(Vec<u32>),
+    /// Anyone who can connect to the socket (the file mode and the auth
+    /// token are then the only checks).
+    Anyone,
+}
+
+impl PeerCheck {
+    /// Whether a client running as `peer_uid` is served by a server running
+    /// as `own_uid`.
+    pub fn allows(&self, peer_uid: u32, own_uid: u32) -> bool {
+        let same = peer_uid == own_uid || peer_uid == 0;
+        match self {
+            PeerCheck::SameUserOrRoot => same,
+            PeerCheck::Uids(uids) => same || uids.contains(&peer_uid),
+            PeerCheck::Anyone => true,
+        }
+    }
+}
+
 /// Settings of a client context: the Level 1 [`SessionConfig`] it connects
 /// with, the batch size the caller intends to use, the request ceiling and
 /// the deadline of one call.
@@ -216,14 +249,27 @@ pub struct ServerConfig {
     pub session: ServerSessionConfig,
     /// The socket file's mode and the listen backlog.
     pub listener: ListenerConfig,
-    /// Concurrent sessions served; an extra client completes its handshake
-    /// and is then disconnected (it sees the session close on first use).
-    /// Default 2, as the agent's providers.
+    /// Concurrent sessions served. A client beyond the limit waits up to
+    /// `slot_wait` for a session to end; then it completes its handshake
+    /// and is disconnected (it sees the session close on first use).
+    /// At most 2 × `max_sessions` connections wait for their handshake at
+    /// once; beyond that the longest-silent one is closed. Default 2, as
+    /// the agent's providers.
     pub max_sessions: usize,
     /// The largest response limit size learning may announce (0 = 1 MiB).
     /// Never below the configured response limit
     /// (`session.policy.max_response_payload`). Default 1 MiB.
     pub response_ceiling: u32,
+    /// How long a client beyond `max_sessions` waits for a slot (its HELLO
+    /// stays unanswered meanwhile). Default 1 s.
+    pub slot_wait: Duration,
+    /// Which client processes are served. Default
+    /// [`PeerCheck::SameUserOrRoot`].
+    pub peer_check: PeerCheck,
+    /// Refuse to start in a run directory writable by group or others
+    /// without the sticky bit (others could replace the socket or the
+    /// region files). Default true.
+    pub check_run_dir: bool,
     /// Called for every session accepted, refused, turned away or ended
     /// (for logs). Default none.
     pub observer: Option<SessionObserver>,
@@ -234,7 +280,8 @@ impl ServerConfig {
     /// providers: profiles 0x07 supported with 0x04 (SHM_FUTEX) preferred,
     /// requests up to 1024 bytes (a larger proposal is rejected with
     /// LIMIT_EXCEEDED), 65 536-byte responses learned up to 1 MiB,
-    /// automatic packet size, 2 sessions, socket mode 0600.
+    /// automatic packet size, 2 sessions, socket mode 0600, a 1 s slot
+    /// wait, only the same user and root served, the run directory checked.
     pub fn new(auth_token: AuthToken) -> Self {
         ServerConfig {
             session: ServerSessionConfig::new(ServerPolicy {
@@ -248,6 +295,9 @@ impl ServerConfig {
             listener: ListenerConfig::default(),
             max_sessions: DEFAULT_MAX_SESSIONS,
             response_ceiling: DEFAULT_RESPONSE_CEILING,
+            slot_wait: DEFAULT_SLOT_WAIT,
+            peer_check: PeerCheck::default(),
+            check_run_dir: true,
             observer: None,
         }
     }
@@ -341,6 +391,32 @@ impl ServerConfig {
     /// Sets the spin-then-block policy of the workers' receives.
     pub fn with_wait(mut self, wait: WaitConfig) -> Self {
         self.session.wait = wait;
+        self
+    }
+
+    /// Sets the longest wait for room in a session's socket buffer while
+    /// sending to a client that stopped reading.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.session.send_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a client beyond the session limit waits for a slot.
+    pub fn with_slot_wait(mut self, wait: Duration) -> Self {
+        self.slot_wait = wait;
+        self
+    }
+
+    /// Sets which client processes are served.
+    pub fn with_peer_check(mut self, check: PeerCheck) -> Self {
+        self.peer_check = check;
+        self
+    }
+
+    /// Sets whether the run directory's owner and mode are checked at
+    /// start.
+    pub fn with_run_dir_check(mut self, check: bool) -> Self {
+        self.check_run_dir = check;
         self
     }
 }

@@ -204,4 +204,21 @@ pub enum ServerError {
     /// The acceptor thread could not be started.
     #[error("cannot start the acceptor thread")]
     Thread(#[source] std::io::Error),
+    /// The run directory could be tampered with by other users (see
+    /// [`ServerConfig::check_run_dir`](super::ServerConfig::check_run_dir)).
+    #[error("unsafe run directory {dir:?}: {reason}")]
+    UnsafeRunDir {
+        /// Run directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The run directory could not be examined.
+    #[error("cannot examine the run directory {dir:?}")]
+    RunDir {
+        /// Run directory.
+        dir: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
 }

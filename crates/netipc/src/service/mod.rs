@@ -34,7 +34,7 @@ mod status;
 pub mod string_reverse;
 
 pub use client::{Client, ServiceKind, DEFAULT_CALL_TIMEOUT};
-pub use config::{ClientConfig, ServerConfig};
+pub use config::{ClientConfig, PeerCheck, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
 pub use server::{Handler, ManagedServer, ServerStats};
 pub use session_log::{SessionEvent, SessionObserver};

@@ -16,6 +16,10 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for a response, by default.
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest time a server waits for room in the socket buffer while sending
+/// to a client that does not read, by default.
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a client keeps retrying a shared-memory attach, by default.
 const DEFAULT_SHM_ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -131,6 +135,10 @@ pub struct ServerSessionConfig {
     pub policy: ServerPolicy,
     /// Longest wait for the HELLO. Default 5 s.
     pub handshake_timeout: Duration,
+    /// Longest wait for room in the socket buffer while sending to a
+    /// client that stopped reading (`SO_SNDTIMEO`); the session ends when
+    /// it passes. Default 5 s.
+    pub send_timeout: Duration,
     /// Spin-then-block policy of receives. Default [`WaitConfig::default`].
     pub wait: WaitConfig,
 }
@@ -141,8 +149,15 @@ impl ServerSessionConfig {
         ServerSessionConfig {
             policy,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
             wait: WaitConfig::default(),
         }
+    }
+
+    /// Sets the longest wait for room in the socket buffer while sending.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
     }
 
     /// Sets the handshake policy.

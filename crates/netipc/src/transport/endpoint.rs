@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustix::fs::{FileType, Mode, Stat};
+use rustix::fs::{AtFlags, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use rustix::net::{self, sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
@@ -198,15 +198,21 @@ pub struct Listener {
 impl Listener {
     /// Binds and listens at the endpoint's socket path.
     ///
-    /// If something already exists at the path (PROTOCOL.md §6.2):
-    /// * not a socket → [`EndpointError::AddressInUse`], file left alone
-    ///   (stricter than the reference peers, which would remove a non-socket
-    ///   file because connecting to it fails with ECONNREFUSED);
+    /// If something already exists at the path, it is judged by liveness
+    /// only (PROTOCOL-LOOKUP.md §19.9.4; the permissions of the run
+    /// directory are not consulted):
     /// * a probe connection succeeds → a live listener owns it:
-    ///   `AddressInUse`, untouched;
-    /// * the probe fails with ECONNREFUSED or ENOENT → stale: removed;
-    /// * any other probe errno (EACCES, EAGAIN from a full backlog, …) →
-    ///   `AddressInUse` naming the errno, file left alone.
+    ///   [`EndpointError::AddressInUse`], untouched;
+    /// * the probe fails with EAGAIN (a live listener whose backlog is
+    ///   full) → `AddressInUse` naming the errno, untouched;
+    /// * the probe fails with ENOENT → nothing there any more;
+    /// * any other failure (ECONNREFUSED, EACCES, a regular file, a
+    ///   symlink, a stream socket, …) → stale: removed, as long as the
+    ///   directory entry still names the device and inode found before the
+    ///   probe (found with `openat(O_PATH | O_NOFOLLOW)`, removed with
+    ///   `unlinkat`; a symlink is removed, never followed);
+    /// * only a failure to create the probe socket (descriptor exhaustion)
+    ///   keeps the entry and reports `AddressInUse`.
     ///
     /// Then: socket, bind, chmod to `config.socket_mode`, listen. The file
     /// gets its final mode before `listen`, so no client can connect while
@@ -321,28 +327,58 @@ fn io_err(op: &'static str, path: &Path, e: Errno) -> EndpointError {
     }
 }
 
-/// The stale-socket check of PROTOCOL.md §6.2 (see [`Listener::bind`]).
+/// Stale-endpoint recovery by liveness only (see [`Listener::bind`]).
+///
+/// The entry is pinned first (`openat(O_PATH | O_NOFOLLOW)` in the opened
+/// run directory, so a symlink is judged as itself and never followed),
+/// and it is unlinked only if the directory entry still names that same
+/// device and inode after the probe: a file someone put there in the
+/// meantime is never removed.
 fn recover_stale(path: &Path, addr: &SocketAddrUnix) -> Result<(), EndpointError> {
-    let st = match rustix::fs::lstat(path) {
-        Ok(st) => st,
-        Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(io_err("lstat", path, e)),
+    let dir_path = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let name = match path.file_name() {
+        Some(name) => name,
+        None => return Err(io_err("file name", path, Errno::INVAL)),
     };
-    if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
-        return Err(EndpointError::AddressInUse {
-            path: path.to_owned(),
-            reason: InUseReason::NotASocket,
-        });
-    }
+    let dir = match rustix::fs::open(
+        dir_path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(dir) => dir,
+        // No run directory: nothing to recover; bind reports it.
+        Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+        Err(e) => return Err(io_err("open run directory", dir_path, e)),
+    };
+    let entry = match rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(io_err("open existing entry", path, e)),
+    };
+    // Kept open until the unlink, so the inode number cannot be reused by
+    // a new file in the meantime.
+    let pinned = identity(&rustix::fs::fstat(&entry).map_err(|e| io_err("fstat", path, e))?);
     // Non-blocking, so a live listener with a full backlog answers EAGAIN
-    // instead of stalling us.
+    // instead of stalling us. Failing to create it (fd exhaustion) is the
+    // only case that proves nothing and keeps the entry.
     let probe = net::socket_with(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
         SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
         None,
     )
-    .map_err(|e| io_err("socket", path, e))?;
+    .map_err(|e| EndpointError::AddressInUse {
+        path: path.to_owned(),
+        reason: InUseReason::ProbeFailed(e.into()),
+    })?;
     let probed = loop {
         match net::connect(&probe, addr) {
             Err(Errno::INTR) => continue,
@@ -351,18 +387,38 @@ fn recover_stale(path: &Path, addr: &SocketAddrUnix) -> Result<(), EndpointError
     };
     drop(probe);
     match probed {
-        Ok(()) => Err(EndpointError::AddressInUse {
-            path: path.to_owned(),
-            reason: InUseReason::LiveListener,
-        }),
-        Err(Errno::CONNREFUSED | Errno::NOENT) => match rustix::fs::unlink(path) {
-            Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(e) => Err(io_err("unlink stale socket", path, e)),
-        },
-        Err(e) => Err(EndpointError::AddressInUse {
-            path: path.to_owned(),
-            reason: InUseReason::ProbeFailed(e.into()),
-        }),
+        Ok(()) => {
+            return Err(EndpointError::AddressInUse {
+                path: path.to_owned(),
+                reason: InUseReason::LiveListener,
+            })
+        }
+        Err(Errno::NOENT) => return Ok(()),
+        // A listener is alive there, its backlog is full.
+        Err(e @ Errno::AGAIN) => {
+            return Err(EndpointError::AddressInUse {
+                path: path.to_owned(),
+                reason: InUseReason::ProbeFailed(e.into()),
+            })
+        }
+        // Anything else (ECONNREFUSED, EACCES, EPROTOTYPE, ENOTSOCK, a
+        // symlink to nowhere, ...): nobody answers at this address.
+        Err(_) => {}
+    }
+    match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if identity(&st) == pinned => {}
+        Ok(_) => {
+            return Err(EndpointError::AddressInUse {
+                path: path.to_owned(),
+                reason: InUseReason::BindRace,
+            })
+        }
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(io_err("lstat", path, e)),
+    }
+    match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(io_err("unlink stale entry", path, e)),
     }
 }
 

@@ -103,15 +103,14 @@ pub enum InUseReason {
     /// A probe connection succeeded: a listener is alive there.
     #[error("a live listener accepted a probe connection")]
     LiveListener,
-    /// The path exists but is not a socket; it is not ours to remove.
-    #[error("the path exists and is not a socket")]
-    NotASocket,
-    /// The probe connection failed with an errno that does not prove the
-    /// socket is stale (for example EACCES, or EAGAIN from a full backlog).
+    /// The probe could not tell: its socket could not be created (for
+    /// example descriptor exhaustion), or it failed with EAGAIN (a live
+    /// listener whose backlog is full).
     #[error("probing the existing socket failed; leaving it in place")]
     ProbeFailed(#[source] std::io::Error),
-    /// `bind` itself reported EADDRINUSE (another process bound the path
-    /// between our stale check and our bind).
+    /// Another process bound the path between our stale check and our
+    /// bind (`bind` reported EADDRINUSE), or replaced the stale entry while
+    /// we probed it.
     #[error("bind reported the address in use")]
     BindRace,
     /// Windows: creating the first pipe instance failed with

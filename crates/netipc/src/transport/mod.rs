@@ -21,6 +21,8 @@ pub mod handshake;
 #[cfg(unix)]
 mod peer;
 #[cfg(unix)]
+mod server_session;
+#[cfg(unix)]
 pub mod session;
 #[cfg(unix)]
 pub mod shm;
@@ -47,6 +49,8 @@ pub use handshake::{
 #[cfg(unix)]
 pub use peer::PeerCredentials;
 #[cfg(unix)]
-pub use session::{ServerSession, SessionError};
+pub use server_session::Accepted;
+#[cfg(unix)]
+pub use session::{ServerSession, SessionError, SessionStopper};
 #[cfg(unix)]
 pub use uds::{InFlight, Limits, UdsChannel, UdsConn};

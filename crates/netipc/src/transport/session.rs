@@ -15,30 +15,24 @@
 //! until the next receive, so the steady state allocates nothing.
 //!
 //! This file holds what both sides share (the data plane and its receive
-//! rules, [`SessionError`]) and the server side; the client side is
-//! `client_session.rs`.
+//! rules, [`SessionError`]); the client side is `client_session.rs`, the
+//! server side `server_session.rs`.
 
 #![forbid(unsafe_code)]
 
 use rustix::fd::AsFd;
 use std::time::Duration;
 
-use super::config::ServerSessionConfig;
-use super::endpoint::Endpoint;
-use super::error::{HandshakeError, TransportError};
-use super::handshake;
+use super::error::TransportError;
 use super::shm::region::{ShmError, ShmRegion};
-use super::uds::{Limits, UdsChannel, UdsConn};
+use super::uds::{Limits, UdsChannel};
 use super::wait::Waiter;
 use crate::wire::{BatchView, Header, HelloAck, WireError, HEADER_LEN};
 
 // The client side lives in its own files; it is part of this module's API.
 pub use super::client_session::ClientSession;
 pub use super::connect_error::{ConnectError, ConnectFailure};
-
-/// How long a server waits for the rest of a chunked request once its first
-/// packet arrived (the first packet itself is awaited in short slices).
-const SERVER_MESSAGE_REST: Duration = Duration::from_secs(5);
+pub use super::server_session::{ServerSession, SessionStopper};
 
 /// Why a send or receive on an established session failed. After any error
 /// except [`SessionError::RequestTooLarge`] the session must be dropped.
@@ -240,81 +234,4 @@ fn check_shm_message(msg: &[u8], limits: &Limits) -> Result<Header, SessionError
         BatchView::new(&msg[HEADER_LEN..], header.item_count)?;
     }
     Ok(header)
-}
-
-/// The server end of an established session.
-#[derive(Debug)]
-pub struct ServerSession {
-    core: Core,
-}
-
-impl ServerSession {
-    /// Runs the server side of the handshake on an accepted connection.
-    /// When shared memory is selected the region
-    /// [`Endpoint::region_path`]`(session_id)` is created and
-    /// initialised before the successful HELLO_ACK is sent; it is removed
-    /// when the session is dropped.
-    pub fn accept(
-        conn: UdsConn,
-        endpoint: &Endpoint,
-        session_id: u64,
-        config: &ServerSessionConfig,
-    ) -> Result<ServerSession, HandshakeError> {
-        let mut region = None;
-        let ack = handshake::server_handshake(
-            &conn,
-            &config.policy,
-            session_id,
-            config.handshake_timeout,
-            |ack: &HelloAck| -> Result<(), ShmError> {
-                if ack.selected_profile.has_shm() {
-                    region = Some(ShmRegion::create(
-                        endpoint.region_path(session_id),
-                        ack.agreed_max_request_payload_bytes,
-                        ack.agreed_max_response_payload_bytes,
-                    )?);
-                }
-                Ok(())
-            },
-        )?;
-        let limits = Limits::for_server(&ack);
-        let plane = match region {
-            Some(region) => Plane::Shm {
-                region,
-                buf: Vec::new(),
-            },
-            None => Plane::Uds,
-        };
-        Ok(ServerSession {
-            core: Core {
-                chan: UdsChannel::new(conn, limits)?,
-                plane,
-                ack,
-                limits,
-                waiter: Waiter::new(config.wait),
-            },
-        })
-    }
-
-    /// What the handshake agreed on.
-    pub fn negotiated(&self) -> &HelloAck {
-        &self.core.ack
-    }
-
-    /// Waits up to `slice` for the next message. `Ok(None)`: nothing yet and
-    /// the client is still connected. A vanished client is noticed within
-    /// one slice on either data plane.
-    pub fn recv(&mut self, slice: Duration) -> Result<Option<Header>, SessionError> {
-        self.core.recv(slice, SERVER_MESSAGE_REST, false)
-    }
-
-    /// Payload of the last received message.
-    pub fn payload(&self) -> &[u8] {
-        self.core.payload()
-    }
-
-    /// Sends one message (normally a response).
-    pub fn send(&mut self, header: &Header, payload: &[u8]) -> Result<(), SessionError> {
-        self.core.send(header, payload, false)
-    }
 }

@@ -11,9 +11,9 @@ use netipc::transport::{ClientSession, SessionConfig};
 use netipc::wire::{BatchView, Header, Method, Profiles, Status};
 
 use crate::common::{
-    endpoint, mono_ns, wait_override, AUTH_TOKEN, BATCH_ITEMS, BATCH_PAYLOAD, BATCH_SAMPLES,
-    CONNECT_ATTEMPTS, CONNECT_INTERVAL, MAX_PIPELINE_BATCH_DEPTH, NORMAL_REQUEST_PAYLOAD,
-    NORMAL_RESPONSE_PAYLOAD, SHM_ATTACH_TIMEOUT, UNTHROTTLED_SAMPLES,
+    endpoint, internal_name, mono_ns, platform_label, wait_override, AUTH_TOKEN, BATCH_ITEMS,
+    BATCH_PAYLOAD, BATCH_SAMPLES, CONNECT_ATTEMPTS, CONNECT_INTERVAL, MAX_PIPELINE_BATCH_DEPTH,
+    NORMAL_REQUEST_PAYLOAD, NORMAL_RESPONSE_PAYLOAD, SHM_ATTACH_TIMEOUT, UNTHROTTLED_SAMPLES,
 };
 use crate::measure::{sample_capacity, BatchSizes, Outcome, RateLimiter, Samples, Window};
 
@@ -44,11 +44,12 @@ pub struct ClientSpec {
 }
 
 impl ClientSpec {
-    /// The spec of a client subcommand, if `name` is one.
+    /// The spec of a client subcommand, if `name` is one (`np-…` instead
+    /// of `uds-…` on Windows).
     pub fn from_subcommand(name: &str) -> Option<ClientSpec> {
         let uds = Profiles::BASELINE;
         let shm = Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0);
-        let (traffic, profiles, label) = match name {
+        let (traffic, profiles, label) = match internal_name(name)?.as_str() {
             "uds-ping-pong-client" => (Traffic::PingPong, uds, "uds-ping-pong"),
             "shm-ping-pong-client" => (Traffic::PingPong, shm, "shm-ping-pong"),
             "uds-batch-ping-pong-client" => (Traffic::Batch, uds, "uds-batch-ping-pong"),
@@ -79,12 +80,14 @@ impl ClientSpec {
         }
     }
 
-    /// The scenario label printed in column 1.
+    /// The scenario label printed in column 1 (`np-…` instead of `uds-…`
+    /// on Windows).
     pub fn scenario_label(&self, depth: u32) -> String {
+        let label = platform_label(self.label);
         if self.needs_depth() {
-            format!("{}-d{}", self.label, self.effective_depth(depth))
+            format!("{label}-d{}", self.effective_depth(depth))
         } else {
-            self.label.to_string()
+            label
         }
     }
 

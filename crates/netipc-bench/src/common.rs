@@ -7,7 +7,10 @@ use std::time::Duration;
 use netipc::auth::AuthToken;
 use netipc::service::{Endpoint, WaitConfig};
 
-/// The endpoint `{run_dir}/{service}.sock`, or why it cannot be one.
+pub use crate::clock::{cpu_ns, mono_ns, sleep_until};
+
+/// The endpoint `{run_dir}/{service}.sock` (on Windows the pipe
+/// `netipc-{hash(run_dir)}-{service}`), or why it cannot be one.
 pub fn endpoint(run_dir: &std::path::Path, service: &str) -> Result<Endpoint, String> {
     Endpoint::new(run_dir, service).map_err(|e| e.to_string())
 }
@@ -92,45 +95,6 @@ pub fn parse_depth(arg: &str) -> u32 {
     }
 }
 
-/// Nanoseconds of a clock reading.
-fn ns(ts: rustix::time::Timespec) -> u64 {
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-#[inline]
-pub fn mono_ns() -> u64 {
-    ns(rustix::time::clock_gettime(
-        rustix::time::ClockId::Monotonic,
-    ))
-}
-
-/// CPU time of the whole process (all threads) in nanoseconds.
-#[inline]
-pub fn cpu_ns() -> u64 {
-    ns(rustix::time::clock_gettime(
-        rustix::time::ClockId::ProcessCPUTime,
-    ))
-}
-
-/// Sleeps until CLOCK_MONOTONIC reaches `deadline_ns` (absolute, so that
-/// the time spent between reading the clock and sleeping does not drift the
-/// schedule).
-pub fn sleep_until(deadline_ns: u64) {
-    let request = rustix::time::Timespec {
-        tv_sec: (deadline_ns / 1_000_000_000) as _,
-        tv_nsec: (deadline_ns % 1_000_000_000) as _,
-    };
-    loop {
-        match rustix::thread::clock_nanosleep_absolute(rustix::time::ClockId::Monotonic, &request) {
-            Err(rustix::io::Errno::INTR) => continue,
-            _ => return,
-        }
-    }
-}
-
 /// The wait policy selected through [`WAIT_ENV`], or `None` for the
 /// library default. An unknown value is reported and ignored.
 pub fn wait_override() -> Option<WaitConfig> {
@@ -161,15 +125,43 @@ fn parse_wait(value: &str) -> Result<Option<WaitConfig>, ()> {
 }
 
 /// Creates `dir` (and its parents) with mode 0700 if it does not exist.
+/// (On Windows the run directory is only hashed into the pipe name; it is
+/// still created, as the reference drivers do.)
 pub fn ensure_run_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Prefix of the baseline-transport subcommands and scenario labels: `uds`
+/// on Unix, `np` (the named pipe) on Windows.
+pub const BASELINE: &str = if cfg!(windows) { "np" } else { "uds" };
+
+/// A subcommand in the spelling of the tables (`uds-…`), from the
+/// platform's spelling (`np-…` on Windows); `None` for the other
+/// platform's baseline names.
+pub fn internal_name(name: &str) -> Option<String> {
+    match name
+        .strip_prefix(BASELINE)
+        .and_then(|r| r.strip_prefix('-'))
+    {
+        Some(rest) => Some(format!("uds-{rest}")),
+        None if BASELINE != "uds" && name.starts_with("uds-") => None,
+        None => Some(name.to_owned()),
+    }
+}
+
+/// A label of the tables (`uds-…`) in the platform's spelling.
+pub fn platform_label(label: &str) -> String {
+    match label.strip_prefix("uds-") {
+        Some(rest) => format!("{BASELINE}-{rest}"),
+        None => label.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +188,20 @@ mod tests {
         assert_eq!(parse_depth("0"), 1);
         assert_eq!(parse_depth("-4"), 1);
         assert_eq!(parse_depth("deep"), 1);
+    }
+
+    #[test]
+    fn baseline_names() {
+        assert_eq!(
+            internal_name("uds-ping-pong-server").as_deref(),
+            Some("uds-ping-pong-server")
+        );
+        assert_eq!(
+            internal_name("snapshot-shm-client").as_deref(),
+            Some("snapshot-shm-client")
+        );
+        assert_eq!(platform_label("uds-pipeline-d16"), "uds-pipeline-d16");
+        assert_eq!(platform_label("snapshot-baseline"), "snapshot-baseline");
     }
 
     #[test]

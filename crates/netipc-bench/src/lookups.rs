@@ -30,6 +30,7 @@ use netipc::service::lookup::{LookupClient, LookupConfig};
 use netipc::service::{apps_lookup as apps_service, cgroups_lookup as cg_service};
 use netipc::service::{ClientConfig, Handler, ServiceKind};
 use netipc::wire::Profiles;
+use rustc_hash::FxBuildHasher;
 
 use crate::common::{
     endpoint, mono_ns, wait_override, AUTH_TOKEN, CONNECT_ATTEMPTS, CONNECT_INTERVAL,
@@ -125,15 +126,18 @@ pub fn pid_keys(items: usize, mix: Mix) -> Vec<u32> {
         .collect()
 }
 
-/// What the synthetic provider knows about a cgroup: its name.
-type CgroupTable = HashMap<Vec<u8>, Vec<u8>>;
+/// What the synthetic provider knows about a cgroup: its name and the
+/// value of its one label. One hash lookup per key, nothing allocated per
+/// call.
+type CgroupTable = HashMap<Vec<u8>, (Vec<u8>, Vec<u8>), FxBuildHasher>;
 
 fn cgroup_table() -> CgroupTable {
     (0..KNOWN_CGROUPS)
         .map(|i| {
             let path = known_path(i);
             let name = path.as_bytes()["/sys/fs/cgroup/".len()..].to_vec();
-            (path.into_bytes(), name)
+            let unit = name[name.len().min(13)..].to_vec();
+            (path.into_bytes(), (name, unit))
         })
         .collect()
 }
@@ -147,8 +151,7 @@ pub fn cgroups_handler() -> impl Handler {
                 break;
             }
             match table.get(path) {
-                Some(name) => {
-                    let unit = &name[name.len().min(13)..];
+                Some((name, unit)) => {
                     let labels = [Label::new(b"unit", unit)];
                     reply.add(&cgroups_lookup::Answer::known(
                         Orchestrator::SYSTEMD,
@@ -351,8 +354,10 @@ pub struct LookupRun {
 /// Runs a lookup client subcommand; prints the CSV line, returns the exit
 /// code. Throughput is logical calls per second; latency is per call.
 pub fn run_client(name: &str, run_dir: &Path, service: &str, run: LookupRun) -> i32 {
-    let Some((which, profiles, base)) = client_spec(name) else {
-        return 1;
+    // A match, not `let … else`: the Windows build uses rustc 1.63.
+    let (which, profiles, base) = match client_spec(name) {
+        Some(spec) => spec,
+        None => return 1,
     };
     let label = format!("{base}-{}-{}", run.items, run.mix.name());
     let mut samples = Samples::with_capacity(sample_capacity(

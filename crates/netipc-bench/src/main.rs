@@ -18,7 +18,11 @@
 //! describes the measurement method.
 
 mod client;
+mod clock;
 mod common;
+// In-process lookups need `std::hint::black_box` (Rust 1.66), newer than
+// the rustc 1.63 the Windows build uses; lookup-bench is built on Unix.
+#[cfg(unix)]
 mod lookup;
 mod lookups;
 mod measure;
@@ -57,14 +61,17 @@ target_rps 0 = unthrottled. Environment: NETIPC_BENCH_WAIT=default|latency|cpu|r
 selects the receive wait policy of clients and servers.";
 
 fn usage(problem: &str) -> i32 {
-    eprintln!("netipc-bench: {problem}\n{USAGE}");
+    // On Windows the baseline is the named pipe: `np-…` subcommands.
+    let usage = USAGE.replace("uds-", &format!("{}-", common::BASELINE));
+    eprintln!("netipc-bench: {problem}\n{usage}");
     1
 }
 
 /// Dispatches `args` (without the program name); returns the exit code.
 fn dispatch(args: &[String]) -> i32 {
-    let Some(sub) = args.first() else {
-        return usage("missing subcommand");
+    let sub = match args.first() {
+        Some(sub) => sub,
+        None => return usage("missing subcommand"),
     };
     if matches!(sub.as_str(), "--help" | "-h" | "help") {
         println!("netipc-bench: the netipc benchmark driver (docs/benchmarks-method.md)\n{USAGE}");
@@ -103,11 +110,12 @@ fn dispatch(args: &[String]) -> i32 {
                 "{sub} needs <run_dir> <service> <duration_sec> <target_rps> <items> <mix>"
             ));
         }
-        let (Some(items), Some(mix)) = (
+        let (items, mix) = match (
             lookups::parse_items(&rest[4]),
             lookups::Mix::parse(&rest[5]),
-        ) else {
-            return usage("items must be 1..65536 and mix known, unknown or mixed");
+        ) {
+            (Some(items), Some(mix)) => (items, mix),
+            _ => return usage("items must be 1..65536 and mix known, unknown or mixed"),
         };
         let run = lookups::LookupRun {
             duration_sec: common::parse_client_duration(&rest[2]),
@@ -121,19 +129,23 @@ fn dispatch(args: &[String]) -> i32 {
         if rest.len() < 3 {
             return usage(&format!("{sub} needs <duration_sec> <items> <mix>"));
         }
-        let (Some(items), Some(mix)) = (
+        let (items, mix) = match (
             lookups::parse_items(&rest[1]),
             lookups::Mix::parse(&rest[2]),
-        ) else {
-            return usage("items must be 1..65536 and mix known, unknown or mixed");
+        ) {
+            (Some(items), Some(mix)) => (items, mix),
+            _ => return usage("items must be 1..65536 and mix known, unknown or mixed"),
         };
         return lookups::run_dispatch(which, common::parse_client_duration(&rest[0]), items, mix);
     }
     if sub == "lookup-bench" {
-        let Some(d) = rest.first() else {
-            return usage("lookup-bench needs <duration_sec>");
+        #[cfg(unix)]
+        return match rest.first() {
+            Some(d) => lookup::run(common::parse_client_duration(d)),
+            None => usage("lookup-bench needs <duration_sec>"),
         };
-        return lookup::run(common::parse_client_duration(d));
+        #[cfg(not(unix))]
+        return usage("lookup-bench is built on Unix only");
     }
     usage(&format!("unknown subcommand {sub:?}"))
 }

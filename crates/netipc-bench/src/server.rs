@@ -2,8 +2,7 @@
 //! `READY` once the socket is bound, and `SERVER_CPU_SEC=` on SIGTERM,
 //! SIGINT or at the end of the lifetime.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,10 +11,15 @@ use netipc::service::{cgroups, increment, Handler, ManagedServer, ServerConfig};
 use netipc::wire::Profiles;
 
 use crate::common::{
-    cpu_ns, endpoint, ensure_run_dir, wait_override, AUTH_TOKEN, BATCH_PAYLOAD, LOOKUP_PAYLOAD,
-    NORMAL_REQUEST_PAYLOAD, NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
+    cpu_ns, endpoint, ensure_run_dir, internal_name, wait_override, AUTH_TOKEN, BATCH_PAYLOAD,
+    LOOKUP_PAYLOAD, NORMAL_REQUEST_PAYLOAD, NORMAL_RESPONSE_PAYLOAD, SERVER_GRACE, SERVER_WORKERS,
 };
 use crate::snapshot;
+
+/// In and out buffer of the servers' pipe instances on Windows: a full
+/// pipeline-batch round (128 × 16 000 bytes) plus headers.
+#[cfg(windows)]
+const PIPE_BUFFER: u32 = 4 << 20;
 
 /// What a server subcommand serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,11 +46,12 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
-    /// The spec of a server subcommand, if `name` is one.
+    /// The spec of a server subcommand, if `name` is one (`np-…` instead
+    /// of `uds-…` on Windows).
     pub fn from_subcommand(name: &str) -> Option<ServerSpec> {
         let uds = Profiles::BASELINE;
         let shm = Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0);
-        let (kind, profiles) = match name {
+        let (kind, profiles) = match internal_name(name)?.as_str() {
             "uds-ping-pong-server" => (ServerKind::Increment, uds),
             "shm-ping-pong-server" => (ServerKind::Increment, shm),
             "uds-batch-ping-pong-server" => (ServerKind::IncrementBatch, uds),
@@ -79,6 +84,14 @@ impl ServerSpec {
             ServerKind::CgroupsLookup | ServerKind::AppsLookup => LOOKUP_PAYLOAD,
         });
         config = config.with_max_sessions(SERVER_WORKERS);
+        // A pipeline client writes its whole round before it reads: on a
+        // named pipe the requests and the responses of a round must fit the
+        // pipe's buffers, or both sides block in WriteFile (up to 128
+        // batches of 16 000 bytes at the deepest pipeline-batch round).
+        #[cfg(windows)]
+        {
+            config.listener = config.listener.with_buffer_size(PIPE_BUFFER);
+        }
         if let Some(wait) = wait_override() {
             config = config.with_wait(wait);
         }
@@ -89,13 +102,15 @@ impl ServerSpec {
 /// Wakes the main thread when SIGTERM or SIGINT arrives: the signal handler
 /// writes a byte into a socket pair (async-signal-safe), the main thread
 /// blocks reading the other end with a timeout.
+#[cfg(unix)]
 struct StopSignal {
-    reader: UnixStream,
+    reader: std::os::unix::net::UnixStream,
 }
 
+#[cfg(unix)]
 impl StopSignal {
     fn install() -> std::io::Result<StopSignal> {
-        let (reader, writer) = UnixStream::pair()?;
+        let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, writer.try_clone()?)?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, writer)?;
         Ok(StopSignal { reader })
@@ -104,6 +119,7 @@ impl StopSignal {
     /// Blocks until a signal arrives (true) or `lifetime` has passed
     /// (false).
     fn wait(&mut self, lifetime: Duration) -> bool {
+        use std::io::Read;
         let deadline = Instant::now() + lifetime;
         let mut byte = [0u8; 1];
         loop {
@@ -122,6 +138,50 @@ impl StopSignal {
                 // safe and fall back to the timer.
                 Ok(_) => std::thread::sleep(left.min(Duration::from_millis(50))),
                 Err(_) => {}
+            }
+        }
+    }
+}
+
+/// On Windows there is no SIGTERM: the server stops at the end of its
+/// lifetime or when a line arrives on its standard input (end of input is
+/// ignored, so a server started with stdin closed runs its lifetime).
+/// Ctrl-C ends the process without the CPU line, as SIGTERM ends the
+/// reference Rust server.
+#[cfg(windows)]
+struct StopSignal {
+    line: std::sync::mpsc::Receiver<()>,
+}
+
+#[cfg(windows)]
+impl StopSignal {
+    fn install() -> std::io::Result<StopSignal> {
+        let (tx, line) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("stdin-stop".into())
+            .spawn(move || {
+                let mut buf = String::new();
+                if matches!(std::io::stdin().read_line(&mut buf), Ok(n) if n > 0) {
+                    let _ = tx.send(());
+                }
+            })?;
+        Ok(StopSignal { line })
+    }
+
+    /// Blocks until a line arrives on stdin (true) or `lifetime` has passed
+    /// (false).
+    fn wait(&mut self, lifetime: Duration) -> bool {
+        let deadline = Instant::now() + lifetime;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.line.recv_timeout(left) {
+                Ok(()) => return true,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return false,
+                // End of input: only the timer is left.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(left);
+                    return false;
+                }
             }
         }
     }

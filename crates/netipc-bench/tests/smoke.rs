@@ -387,8 +387,11 @@ fn apps_lookup_over_shm_split_into_sub_calls() {
 
 #[test]
 fn lookup_dispatch_in_process() {
+    // 8,192 keys, not 32,768: unoptimised and on a loaded machine one
+    // 32,768-key call can take longer than the 1 s window, and the
+    // whole-number rate would then print 0.
     for (sub, items, mix) in [
-        ("cgroups-lookup-dispatch", "32768", "mixed"),
+        ("cgroups-lookup-dispatch", "8192", "mixed"),
         ("apps-lookup-dispatch", "16", "known"),
     ] {
         let out = Command::new(BIN)

@@ -5,20 +5,27 @@
 //!   listening and `done CALLS` at the end;
 //! * `client CALLS`: connects, makes CALLS calls, prints `ready`, then
 //!   waits for a line on stdin (the parent kills it meanwhile, or closes
-//!   stdin to let it exit).
+//!   stdin to let it exit);
+//! * `l2-server PROFILES ITEMS`: a Level 2 managed server of a cgroups
+//!   snapshot of ITEMS cgroups (profiles 1: the pipe only, else the
+//!   defaults); prints `ready` once listening, serves until stdin closes,
+//!   then prints `served SESSIONS`.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use netipc::service::ManagedServer;
 use netipc::transport::handshake::server_handshake;
-use netipc::transport::windows::{Limits, PipeChannel, PipeListener, PipeListenerConfig};
+use netipc::transport::windows::{
+    ClientSession, PipeChannel, PipeConn, PipeListener, PipeListenerConfig, ServerSession,
+};
+use netipc::transport::{Limits, ServerSessionConfig};
 use netipc::wire::HelloAck;
 
-use netipc::transport::windows::{ClientSession, PipeConn, ServerSession, ServerSessionConfig};
-
+use crate::level2::{cgroups_handler, server_config};
 use crate::session_server::{session_call, shm_client_config, shm_policy};
-use crate::support::{call, client, policy, proposal, respond, HANDSHAKE, LONG};
+use crate::support::{call, client, ep, policy, proposal, respond, HANDSHAKE, LONG};
 
 /// Runs a child role; returns the exit status.
 pub fn run(args: &[String]) -> i32 {
@@ -50,7 +57,7 @@ pub fn run(args: &[String]) -> i32 {
             let supported: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
             let calls: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1);
             let cfg = shm_client_config(supported, 0, 4096);
-            let mut s = ClientSession::connect(&run_dir, service, &cfg).expect("connect");
+            let mut s = ClientSession::connect(&ep(&run_dir, service), &cfg).expect("connect");
             for id in 1..=calls {
                 session_call(&mut s, id, 100, 100);
             }
@@ -63,6 +70,11 @@ pub fn run(args: &[String]) -> i32 {
             let _ = std::io::stdin().lock().read_line(&mut line);
             0
         }
+        "l2-server" => {
+            let plane: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
+            let items: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10);
+            l2_serve(&run_dir, service, plane, items)
+        }
         other => {
             eprintln!("unknown child role {other}");
             2
@@ -74,6 +86,26 @@ fn say(what: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{what}");
     let _ = out.flush();
+}
+
+/// A managed cgroups server until stdin closes.
+fn l2_serve(run_dir: &std::path::Path, service: &str, plane: u32, items: usize) -> i32 {
+    let endpoint = ep(run_dir, service);
+    let config = server_config(netipc::wire::Profiles(plane));
+    let server = match ManagedServer::start(endpoint, config, cgroups_handler(items)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("start: {e}");
+            return 1;
+        }
+    };
+    say("ready");
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    let served = server.stats().sessions_served;
+    server.shutdown();
+    say(&format!("served {served}"));
+    0
 }
 
 /// Accepts one client, answers until it leaves, reports the number of calls.
@@ -119,11 +151,9 @@ fn shm_serve_one(run_dir: &std::path::Path, service: &str, supported: u32) -> i3
         Some(c) => c,
         None => return 1,
     };
-    let config = ServerSessionConfig {
-        policy: shm_policy(supported, 0, 4096),
-        handshake_timeout: HANDSHAKE,
-    };
-    let mut session = match ServerSession::accept(conn, run_dir, service, 1, &config) {
+    let config =
+        ServerSessionConfig::new(shm_policy(supported, 0, 4096)).with_handshake_timeout(HANDSHAKE);
+    let mut session = match ServerSession::accept(conn, &ep(run_dir, service), 1, &config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("handshake: {e}");
@@ -149,7 +179,7 @@ fn shm_serve_one(run_dir: &std::path::Path, service: &str, supported: u32) -> i3
 /// Binds, says `ready`, accepts one client; `None` (after saying why on
 /// stderr) on failure.
 fn bind_and_accept(run_dir: &std::path::Path, service: &str) -> Option<PipeConn> {
-    let mut listener = PipeListener::bind(run_dir, service, &PipeListenerConfig::default())
+    let listener = PipeListener::bind(&ep(run_dir, service), &PipeListenerConfig::default())
         .map_err(|e| eprintln!("bind: {e}"))
         .ok()?;
     say("ready");

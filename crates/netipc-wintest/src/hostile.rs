@@ -2,7 +2,7 @@
 //! end that one session with a typed error and leave the server serving.
 
 use netipc::transport::handshake::server_handshake;
-use netipc::transport::windows::{connect, PipeConn, PipeListener, PipeListenerConfig};
+use netipc::transport::windows::{connect_timeout, PipeConn, PipeListener, PipeListenerConfig};
 use netipc::transport::{HandshakeError, TransportError};
 use netipc::wire::{
     ChunkHeader, ControlOpcode, Flags, Header, HelloAck, Kind, Method, Status, HEADER_LEN,
@@ -96,7 +96,7 @@ fn still_serving(server: &TestServer, run: &std::path::Path, svc: &str) {
 fn hostile_garbage_first_packet() {
     let (run, svc) = endpoint();
     let server = TestServer::start(&run, &svc, policy(1024));
-    let conn = connect(&run, &svc, LONG).unwrap();
+    let conn = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     conn.send_packet(&[0xAB; 100]).unwrap();
     expect_closed(&conn);
     assert!(matches!(
@@ -109,7 +109,7 @@ fn hostile_garbage_first_packet() {
 fn hostile_truncated_hello() {
     let (run, svc) = endpoint();
     let server = TestServer::start(&run, &svc, policy(1024));
-    let conn = connect(&run, &svc, LONG).unwrap();
+    let conn = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     conn.send_packet(&hello_packet()[..HEADER_LEN + 20])
         .unwrap();
     assert_eq!(ack_status(&conn), Status::BadEnvelope.code());
@@ -126,7 +126,7 @@ fn hostile_truncated_hello() {
 fn hostile_oversized_hello() {
     let (run, svc) = endpoint();
     let server = TestServer::start(&run, &svc, policy(1024));
-    let conn = connect(&run, &svc, LONG).unwrap();
+    let conn = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     let mut packet = hello_packet();
     packet.resize(100_000, 0);
     // The server closes after reading 128 bytes, possibly while this write
@@ -148,7 +148,7 @@ fn hostile_oversized_hello() {
 fn hostile_envelope_version_2() {
     let (run, svc) = endpoint();
     let server = TestServer::start(&run, &svc, policy(1024));
-    let conn = connect(&run, &svc, LONG).unwrap();
+    let conn = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     let mut packet = hello_packet();
     packet[..HEADER_LEN].copy_from_slice(&hello_header(false, HELLO_LEN as u32));
     conn.send_packet(&packet).unwrap();
@@ -164,7 +164,7 @@ fn hostile_envelope_version_2() {
 fn hostile_request_instead_of_hello() {
     let (run, svc) = endpoint();
     let server = TestServer::start(&run, &svc, policy(1024));
-    let conn = connect(&run, &svc, LONG).unwrap();
+    let conn = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     let h = Header::request(Method::Increment, 8, 1).encode();
     conn.send_packet(&[&h[..], &[0u8; 8][..]].concat()).unwrap();
     expect_closed(&conn);
@@ -316,7 +316,7 @@ fn hostile_client_vanishes_mid_message() {
 /// A server that handshakes properly and then answers with `reply`.
 fn hostile_server(reply: fn(&Header) -> Header) -> TransportError {
     let (run, svc) = endpoint();
-    let mut listener = PipeListener::bind(&run, &svc, &PipeListenerConfig::default()).unwrap();
+    let listener = PipeListener::bind(&ep(&run, &svc), &PipeListenerConfig::default()).unwrap();
     let server = std::thread::spawn(move || {
         let conn = listener.accept(Some(LONG)).unwrap().expect("client");
         let ack = server_handshake(&conn, &policy(1024), 1, LONG, |_: &HelloAck| {

@@ -15,6 +15,8 @@ mod harness;
 #[cfg(windows)]
 mod hostile;
 #[cfg(windows)]
+mod level2;
+#[cfg(windows)]
 mod pipe;
 #[cfg(windows)]
 mod process;
@@ -36,6 +38,7 @@ fn main() {
     tests.extend_from_slice(pipe::TESTS);
     tests.extend_from_slice(hostile::TESTS);
     tests.extend_from_slice(shm::TESTS);
+    tests.extend_from_slice(level2::TESTS);
     tests.extend_from_slice(process::TESTS);
     std::process::exit(harness::run(&tests, &filter));
 }

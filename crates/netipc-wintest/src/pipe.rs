@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use netipc::transport::handshake::ClientProposal;
 use netipc::transport::windows::{
-    connect, fnv1a64, pipe_name, Limits, PipeChannel, PipeListener, PipeListenerConfig, ShmNames,
+    connect_timeout, fnv1a64, pipe_name, PipeChannel, PipeListener, PipeListenerConfig, ShmNames,
     DEFAULT_PACKET_SIZE,
 };
-use netipc::transport::{EndpointError, HandshakeError, Incompatibility, TransportError};
+use netipc::transport::{
+    Endpoint, EndpointError, HandshakeError, Incompatibility, Limits, TransportError,
+};
 use netipc::wire::{Header, Method, Profiles};
 
 use crate::harness::Test;
@@ -61,9 +63,12 @@ fn naming_vectors() {
     assert_eq!(format!("{:016x}", fnv1a64(b"foobar")), "85944171f73967e8");
     let run = Path::new(r"C:\ProgramData\netdata\run");
     assert_eq!(
-        pipe_name(run, "cgroups-snapshot").unwrap(),
+        pipe_name(run, "cgroups-snapshot"),
         r"\\.\pipe\netipc-be4282e8baf1109e-cgroups-snapshot"
     );
+    let endpoint = Endpoint::new(run, "cgroups-snapshot").unwrap();
+    assert_eq!(endpoint.pipe_name(), pipe_name(run, "cgroups-snapshot"));
+    assert_eq!(endpoint.to_string(), endpoint.pipe_name());
     let names = ShmNames::new(run, "cgroups-snapshot", 0xDEAD_BEEF_CAFE_BABE, 2, 1).unwrap();
     let prefix = r"Local\netipc-60e4d01ef7760e99-cgroups-snapshot-p2-s0000000000000001";
     assert_eq!(names.mapping, format!("{prefix}-mapping"));
@@ -71,8 +76,8 @@ fn naming_vectors() {
     assert_eq!(names.resp_event, format!("{prefix}-resp_event"));
     // Hashed byte for byte: no normalisation of case or separators.
     assert_ne!(
-        pipe_name(Path::new(r"C:\run"), "a").unwrap(),
-        pipe_name(Path::new(r"c:\run\"), "a").unwrap()
+        pipe_name(Path::new(r"C:\run"), "a"),
+        pipe_name(Path::new(r"c:\run\"), "a")
     );
 }
 
@@ -81,14 +86,14 @@ fn service_name_rules() {
     for bad in ["", ".", "..", "a/b", r"a\b", "a b", "ä"] {
         assert!(
             matches!(
-                pipe_name(run, bad),
+                Endpoint::new(run, bad),
                 Err(EndpointError::InvalidServiceName { .. })
             ),
             "{bad:?} accepted"
         );
     }
-    assert!(pipe_name(run, &"x".repeat(222)).is_ok());
-    assert!(pipe_name(run, &"x".repeat(223)).is_err());
+    assert!(Endpoint::new(run, &"x".repeat(222)).is_ok());
+    assert!(Endpoint::new(run, &"x".repeat(223)).is_err());
     assert!(ShmNames::new(run, &"x".repeat(193), 1, 2, 1).is_some());
     assert!(ShmNames::new(run, &"x".repeat(194), 1, 2, 1).is_none());
 }
@@ -219,7 +224,7 @@ fn chunking_small_packet() {
 /// built with explicit limits on both ends of one accepted pipe.
 fn chunking_4mib_both_ways() {
     let (run, svc) = endpoint();
-    let mut listener = PipeListener::bind(&run, &svc, &PipeListenerConfig::default()).unwrap();
+    let listener = PipeListener::bind(&ep(&run, &svc), &PipeListenerConfig::default()).unwrap();
     let limits = Limits {
         max_send_payload: 4 << 20,
         max_send_items: 1,
@@ -236,7 +241,7 @@ fn chunking_4mib_both_ways() {
             chan.send(&rh, &rp).expect("response");
         }
     });
-    let conn = connect(&run, &svc, LONG).unwrap();
+    let conn = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     let mut chan = PipeChannel::new(conn, limits).unwrap();
     call(&mut chan, 1, 4 << 20, 4 << 20);
     call(&mut chan, 2, 0, 4 << 20);
@@ -301,7 +306,7 @@ fn local_refusals() {
 fn connect_not_found() {
     let (run, svc) = endpoint();
     assert!(matches!(
-        connect(&run, &svc, Duration::from_secs(1)),
+        connect_timeout(&ep(&run, &svc), Duration::from_secs(1)),
         Err(EndpointError::NotFound { .. })
     ));
 }
@@ -310,11 +315,11 @@ fn connect_not_found() {
 /// server accepts the first client and creates the next instance.
 fn busy_instance_waited_out() {
     let (run, svc) = endpoint();
-    let mut listener = PipeListener::bind(&run, &svc, &PipeListenerConfig::default()).unwrap();
+    let listener = PipeListener::bind(&ep(&run, &svc), &PipeListenerConfig::default()).unwrap();
     // The first client takes the only instance; nobody accepts yet.
-    let first = connect(&run, &svc, LONG).unwrap();
+    let first = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     let (run2, svc2) = (run.clone(), svc.clone());
-    let second = std::thread::spawn(move || connect(&run2, &svc2, LONG));
+    let second = std::thread::spawn(move || connect_timeout(&ep(&run2, &svc2), LONG));
     // Accepting the first client creates a spare the second can open.
     let a = listener.accept(Some(LONG)).unwrap().expect("first client");
     let b = listener.accept(Some(LONG)).unwrap().expect("second client");
@@ -333,9 +338,9 @@ fn busy_instance_waited_out() {
 
 fn busy_instance_times_out() {
     let (run, svc) = endpoint();
-    let _listener = PipeListener::bind(&run, &svc, &PipeListenerConfig::default()).unwrap();
-    let _first = connect(&run, &svc, LONG).unwrap();
-    match connect(&run, &svc, Duration::from_millis(300)) {
+    let _listener = PipeListener::bind(&ep(&run, &svc), &PipeListenerConfig::default()).unwrap();
+    let _first = connect_timeout(&ep(&run, &svc), LONG).unwrap();
+    match connect_timeout(&ep(&run, &svc), Duration::from_millis(300)) {
         Err(EndpointError::Timeout { .. }) => {}
         other => panic!("expected a busy timeout, got {other:?}"),
     }
@@ -346,12 +351,13 @@ fn busy_instance_times_out() {
 /// listeners retry that instance forever; ours must serve the next client.
 fn spare_opened_and_closed_does_not_wedge() {
     let (run, svc) = endpoint();
-    let mut listener = PipeListener::bind(&run, &svc, &PipeListenerConfig::default()).unwrap();
+    let listener = PipeListener::bind(&ep(&run, &svc), &PipeListenerConfig::default()).unwrap();
     for round in 0..3 {
-        drop(connect(&run, &svc, LONG).unwrap());
+        drop(connect_timeout(&ep(&run, &svc), LONG).unwrap());
         let (run2, svc2) = (run.clone(), svc.clone());
         let good = std::thread::spawn(move || {
-            let conn = connect(&run2, &svc2, LONG).expect("connect after a hit-and-run client");
+            let conn = connect_timeout(&ep(&run2, &svc2), LONG)
+                .expect("connect after a hit-and-run client");
             conn.send_packet(b"hello").unwrap();
             conn
         });
@@ -380,7 +386,7 @@ fn spare_opened_and_closed_does_not_wedge() {
 fn silent_client_does_not_stall_accept() {
     let (run, svc) = endpoint();
     let server = TestServer::start_with(&run, &svc, policy(1024), Duration::from_secs(2));
-    let silent = connect(&run, &svc, LONG).unwrap();
+    let silent = connect_timeout(&ep(&run, &svc), LONG).unwrap();
     let mut chan = client(&run, &svc, &proposal(1024));
     call(&mut chan, 1, 10, 10);
     assert!(
@@ -399,9 +405,9 @@ fn silent_client_does_not_stall_accept() {
 /// written: the client reads it, then sees the close.
 fn server_close_keeps_written_data() {
     let (run, svc) = endpoint();
-    let mut listener = PipeListener::bind(&run, &svc, &PipeListenerConfig::default()).unwrap();
+    let listener = PipeListener::bind(&ep(&run, &svc), &PipeListenerConfig::default()).unwrap();
     let (run2, svc2) = (run.clone(), svc.clone());
-    let client = std::thread::spawn(move || connect(&run2, &svc2, LONG).unwrap());
+    let client = std::thread::spawn(move || connect_timeout(&ep(&run2, &svc2), LONG).unwrap());
     let conn = listener.accept(Some(LONG)).unwrap().expect("client");
     let client = client.join().unwrap();
     for i in 0..10u8 {
@@ -434,9 +440,9 @@ fn client_close_noticed_by_server() {
 /// send deadline ends the wait with Timeout instead of hanging.
 fn send_timeout_on_stuck_reader() {
     let (run, svc) = endpoint();
-    let mut listener = PipeListener::bind(&run, &svc, &PipeListenerConfig::default()).unwrap();
+    let listener = PipeListener::bind(&ep(&run, &svc), &PipeListenerConfig::default()).unwrap();
     let (run2, svc2) = (run.clone(), svc.clone());
-    let client = std::thread::spawn(move || connect(&run2, &svc2, LONG).unwrap());
+    let client = std::thread::spawn(move || connect_timeout(&ep(&run2, &svc2), LONG).unwrap());
     let conn = listener.accept(Some(LONG)).unwrap().expect("client");
     let _client = client.join().unwrap();
     conn.set_send_timeout(Some(Duration::from_millis(300)));

@@ -5,11 +5,13 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use netipc::transport::windows::{ClientSession, SessionError};
-use netipc::transport::TransportError;
+use netipc::cache::CgroupsCache;
+use netipc::transport::windows::ClientSession;
+use netipc::transport::{SessionError, TransportError};
 use netipc::wire::{Header, Method};
 
 use crate::harness::Test;
+use crate::level2::{check_cache, client_config, PLANES};
 use crate::session_server::*;
 use crate::support::*;
 
@@ -32,6 +34,7 @@ pub const TESTS: &[Test] = &[
         "process_shm_killed_server_noticed",
         process_shm_killed_server_noticed,
     ),
+    ("process_level2_cache", process_level2_cache),
 ];
 
 /// A child process of this executable and the reader of its stdout.
@@ -150,7 +153,7 @@ fn process_shm_both_profiles() {
         let mut server = Peer::spawn("shm-server", &run, &svc, &[&supported.to_string()]);
         assert_eq!(server.line(), "ready");
         let cfg = shm_client_config(supported, 0, 4096);
-        let mut s = ClientSession::connect(&run, &svc, &cfg).unwrap();
+        let mut s = ClientSession::connect(&ep(&run, &svc), &cfg).unwrap();
         assert!(s.is_shm());
         for id in 1..=300 {
             session_call(
@@ -188,7 +191,7 @@ fn process_shm_killed_server_noticed() {
         assert_eq!(server.line(), "ready");
         let mut cfg = shm_client_config(supported, 0, 4096);
         cfg.response_timeout = Duration::from_secs(60);
-        let mut s = ClientSession::connect(&run, &svc, &cfg).unwrap();
+        let mut s = ClientSession::connect(&ep(&run, &svc), &cfg).unwrap();
         session_call(&mut s, 1, 10, 10);
         server.child.kill().unwrap();
         server.child.wait().unwrap();
@@ -196,5 +199,45 @@ fn process_shm_killed_server_noticed() {
         let h = Header::request(Method::Increment, payload.len() as u32, 2);
         let r = s.call(&h, &payload).map(|_| ());
         assert!(matches!(r, Err(SessionError::PeerClosed)), "got {r:?}");
+    }
+}
+
+/// Level 2 across processes: a managed cgroups server in a child process
+/// and a cache here, over the pipe and over SHM_HYBRID. The server process
+/// is killed (the cache keeps its snapshot and reports the provider gone)
+/// and a new one started (the cache reconnects).
+fn process_level2_cache() {
+    for (name, plane) in PLANES {
+        let (run, svc) = endpoint();
+        let spawn = || {
+            let mut p = Peer::spawn("l2-server", &run, &svc, &[&plane.bits().to_string(), "500"]);
+            assert_eq!(p.line(), "ready", "{name}");
+            p
+        };
+        let mut server = spawn();
+        let mut cache = CgroupsCache::new(ep(&run, &svc), client_config(plane));
+        cache.refresh().expect("refresh");
+        check_cache(&cache, 500);
+        assert_eq!(cache.client().status().profile, Some(plane), "{name}");
+
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        assert!(cache.refresh().is_err(), "{name}: refresh after the kill");
+        check_cache(&cache, 500);
+
+        let mut server = spawn();
+        cache.refresh().expect("refresh after the restart");
+        check_cache(&cache, 500);
+        assert_eq!(cache.client().status().profile, Some(plane), "{name}");
+        drop(cache);
+        drop(server.child.stdin.take());
+        // One session, or two when the first answer overflowed the limit
+        // the new server announced before it learned the snapshot's size.
+        let served = server.line();
+        assert!(
+            served == "served 1" || served == "served 2",
+            "{name}: {served}"
+        );
+        assert!(server.child.wait().unwrap().success());
     }
 }

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use netipc::transport::handshake::{ServerPolicy, SessionIds};
 use netipc::transport::windows::{
-    ClientConfig, ClientSession, PipeConn, PipeListener, PipeListenerConfig, ServerSession,
-    ServerSessionConfig, SessionError,
+    ClientSession, PipeConn, PipeListener, PipeListenerConfig, ServerSession,
 };
-use netipc::transport::HandshakeError;
+use netipc::transport::{
+    ClientProposal, HandshakeError, ServerSessionConfig, SessionConfig, SessionError,
+};
 use netipc::wire::{Header, HelloAck, Method, Profiles};
 
-use crate::support::{check_response, request_payload, respond, HANDSHAKE, LONG, TOKEN};
+use crate::support::{check_response, ep, request_payload, respond, HANDSHAKE, LONG, TOKEN};
 
 /// What the session server reports.
 #[derive(Debug)]
@@ -39,12 +40,9 @@ impl SessionServer {
     /// Binds, then accepts in the background with `policy` (token
     /// [`TOKEN`] unless the policy says otherwise).
     pub fn start(run_dir: &Path, service: &str, policy: ServerPolicy) -> SessionServer {
-        let mut listener = PipeListener::bind(run_dir, service, &PipeListenerConfig::default())
+        let listener = PipeListener::bind(&ep(run_dir, service), &PipeListenerConfig::default())
             .expect("bind the session server");
-        let config = ServerSessionConfig {
-            policy,
-            handshake_timeout: HANDSHAKE,
-        };
+        let config = ServerSessionConfig::new(policy).with_handshake_timeout(HANDSHAKE);
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, events) = channel();
         let (stop2, run_dir, service) = (stop.clone(), run_dir.to_owned(), service.to_owned());
@@ -113,7 +111,7 @@ fn serve(
     tx: &Sender<SessionEvent>,
     stop: &AtomicBool,
 ) {
-    let mut session = match ServerSession::accept(conn, run_dir, service, id, config) {
+    let mut session = match ServerSession::accept(conn, &ep(run_dir, service), id, config) {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(SessionEvent::Accepted(Err(e)));
@@ -154,17 +152,16 @@ pub fn shm_policy(supported: u32, preferred: u32, max_response: u32) -> ServerPo
 
 /// A client config with [`TOKEN`], these profiles and preferences, and a
 /// request limit of `max_request`.
-pub fn shm_client_config(supported: u32, preferred: u32, max_request: u32) -> ClientConfig {
-    let mut c = ClientConfig {
-        response_timeout: LONG,
-        ..ClientConfig::default()
-    };
-    c.proposal.supported = Profiles(supported);
-    c.proposal.preferred = Profiles(preferred);
-    c.proposal.max_request_payload = max_request;
-    c.proposal.max_response_payload = 0;
-    c.proposal.auth_token = TOKEN;
-    c
+pub fn shm_client_config(supported: u32, preferred: u32, max_request: u32) -> SessionConfig {
+    SessionConfig::new(ClientProposal {
+        supported: Profiles(supported),
+        preferred: Profiles(preferred),
+        max_request_payload: max_request,
+        max_response_payload: 0,
+        auth_token: TOKEN,
+        ..ClientProposal::default()
+    })
+    .with_response_timeout(LONG)
 }
 
 /// One checked call over a session.

@@ -7,10 +7,10 @@ use std::time::Duration;
 use netipc::transport::handshake::{negotiate, server_handshake, ServerPolicy};
 use netipc::transport::windows::shm::{Layout, ShmError, ShmRegion};
 use netipc::transport::windows::{
-    ClientSession, ConnectError, PipeListener, PipeListenerConfig, SessionError, ShmNames,
-    DEFAULT_PROFILES, SHM_BUSYWAIT, SHM_HYBRID,
+    ClientSession, PipeListener, PipeListenerConfig, ShmNames, DEFAULT_PREFERRED, DEFAULT_PROFILES,
+    SHM_BUSYWAIT, SHM_HYBRID,
 };
-use netipc::transport::HandshakeError;
+use netipc::transport::{ConnectError, HandshakeError, SessionConfig, SessionError};
 use netipc::wire::{Header, HelloAck, Method, Profiles, Status};
 
 use crate::harness::Test;
@@ -289,6 +289,7 @@ fn hello(supported: u32, preferred: u32) -> netipc::wire::Hello {
 /// 0x07 on both sides without a common preference would.
 fn shm_default_profiles_never_busywait() {
     assert_eq!(DEFAULT_PROFILES, Profiles(0x03));
+    assert_eq!(DEFAULT_PREFERRED, SHM_HYBRID);
     let server = |s: u32, p: u32| shm_policy(s, p, 1024);
     let sel =
         |h: netipc::wire::Hello, p: ServerPolicy| negotiate(&h, &p, 1).unwrap().selected_profile;
@@ -297,9 +298,7 @@ fn shm_default_profiles_never_busywait() {
     assert_eq!(sel(hello(0x07, 0x02), server(0x07, 0x02)), SHM_HYBRID);
     assert_eq!(sel(hello(0x07, 0), server(0x07, 0)), SHM_BUSYWAIT);
     assert_eq!(
-        netipc::transport::windows::ClientConfig::default()
-            .proposal
-            .supported,
+        SessionConfig::default().proposal.supported,
         Profiles(0),
         "a default client offers the pipe only"
     );
@@ -309,7 +308,7 @@ fn shm_session(supported: u32, preferred: u32, expect: Profiles) {
     let (run, svc) = endpoint();
     let server = SessionServer::start(&run, &svc, shm_policy(supported, preferred, 70_000));
     let cfg = shm_client_config(supported, preferred, 60_000);
-    let mut s = ClientSession::connect(&run, &svc, &cfg).unwrap();
+    let mut s = ClientSession::connect(&ep(&run, &svc), &cfg).unwrap();
     let (ack, shm) = server.accepted();
     assert_eq!(ack.selected_profile, expect);
     assert_eq!(s.negotiated().selected_profile, expect);
@@ -366,7 +365,7 @@ fn shm_session_falls_back_when_region_exists() {
     let taken = ShmNames::new(&run, &svc, TOKEN.get(), 2, 1).unwrap();
     let _squatter = ShmRegion::create(&taken, SHM_HYBRID, 64, 64).unwrap();
     let server = SessionServer::start(&run, &svc, shm_policy(0x03, 0, 1024));
-    let mut s = ClientSession::connect(&run, &svc, &shm_client_config(0x03, 0, 1024)).unwrap();
+    let mut s = ClientSession::connect(&ep(&run, &svc), &shm_client_config(0x03, 0, 1024)).unwrap();
     assert!(!s.is_shm());
     assert_eq!(server.accepted().0.selected_profile, Profiles::BASELINE);
     session_call(&mut s, 1, 100, 100);
@@ -374,7 +373,7 @@ fn shm_session_falls_back_when_region_exists() {
 
 /// A server that selects shared memory without creating the region.
 fn regionless_server(run: &Path, svc: &str, close_at_once: bool) -> std::thread::JoinHandle<()> {
-    let mut listener = PipeListener::bind(run, svc, &PipeListenerConfig::default()).unwrap();
+    let listener = PipeListener::bind(&ep(run, svc), &PipeListenerConfig::default()).unwrap();
     std::thread::spawn(move || {
         let conn = listener.accept(Some(LONG)).unwrap().expect("client");
         server_handshake(
@@ -396,7 +395,7 @@ fn shm_attach_gives_up_when_server_closes() {
     let t = regionless_server(&run, &svc, true);
     let mut cfg = shm_client_config(0x03, 0, 1024);
     cfg.shm_attach_timeout = LONG;
-    match ClientSession::connect(&run, &svc, &cfg) {
+    match ClientSession::connect(&ep(&run, &svc), &cfg) {
         Err(ConnectError::Handshake(HandshakeError::PeerClosed)) => {}
         other => panic!("expected a closed session, got {other:?}"),
     }
@@ -408,8 +407,11 @@ fn shm_attach_deadline() {
     let t = regionless_server(&run, &svc, false);
     let mut cfg = shm_client_config(0x03, 0, 1024);
     cfg.shm_attach_timeout = Duration::from_millis(200);
-    match ClientSession::connect(&run, &svc, &cfg) {
-        Err(ConnectError::ShmAttach(ShmError::Os { .. })) => {}
+    match ClientSession::connect(&ep(&run, &svc), &cfg) {
+        Err(ConnectError::ShmAttach {
+            source: ShmError::Os { .. },
+            ..
+        }) => {}
         other => panic!("expected an attach failure, got {other:?}"),
     }
     t.join().unwrap();
@@ -423,7 +425,7 @@ fn shm_session_rejection_reported() {
     for _ in 0..20 {
         let mut cfg = shm_client_config(0x03, 0, 1024);
         cfg.proposal.auth_token = AuthToken::new(TOKEN.get() + 1);
-        match ClientSession::connect(&run, &svc, &cfg) {
+        match ClientSession::connect(&ep(&run, &svc), &cfg) {
             Err(ConnectError::Handshake(HandshakeError::AuthFailed)) => {}
             other => panic!("expected AuthFailed, got {other:?}"),
         }
@@ -439,7 +441,7 @@ fn shm_session_rejection_reported() {
 fn shm_session_client_close_noticed() {
     let (run, svc) = endpoint();
     let server = SessionServer::start(&run, &svc, shm_policy(0x03, 0, 1024));
-    let mut s = ClientSession::connect(&run, &svc, &shm_client_config(0x03, 0, 1024)).unwrap();
+    let mut s = ClientSession::connect(&ep(&run, &svc), &shm_client_config(0x03, 0, 1024)).unwrap();
     assert!(server.accepted().1);
     session_call(&mut s, 1, 10, 10);
     drop(s);

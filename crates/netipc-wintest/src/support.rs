@@ -13,9 +13,9 @@ use netipc::transport::handshake::{
     client_handshake, server_handshake, ClientProposal, ServerPolicy, SessionIds,
 };
 use netipc::transport::windows::{
-    connect, Limits, PipeChannel, PipeConn, PipeListener, PipeListenerConfig, REJECT_LINGER,
+    connect_timeout, PipeChannel, PipeConn, PipeListener, PipeListenerConfig, REJECT_LINGER,
 };
-use netipc::transport::{HandshakeError, TransportError};
+use netipc::transport::{Endpoint, HandshakeError, Limits, TransportError};
 use netipc::wire::{Header, HelloAck, Method, Status};
 
 /// Generous bound for anything a test waits for.
@@ -37,6 +37,11 @@ pub fn endpoint() -> (PathBuf, String) {
         PathBuf::from(format!(r"C:\netipc-test\{pid}")),
         format!("svc-{pid}-{n}"),
     )
+}
+
+/// The endpoint of a run directory and service name that must be valid.
+pub fn ep(run_dir: &std::path::Path, service: &str) -> Endpoint {
+    Endpoint::new(run_dir, service).expect("a valid endpoint")
 }
 
 /// Byte `i` of every test payload.
@@ -112,7 +117,7 @@ impl TestServer {
         policy: ServerPolicy,
         handshake: Duration,
     ) -> TestServer {
-        let mut listener = PipeListener::bind(run_dir, service, &PipeListenerConfig::default())
+        let listener = PipeListener::bind(&ep(run_dir, service), &PipeListenerConfig::default())
             .expect("bind the test server");
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, events) = channel();
@@ -245,7 +250,7 @@ pub fn try_client(
     service: &str,
     p: &ClientProposal,
 ) -> Result<PipeChannel, HandshakeError> {
-    let conn = connect(run_dir, service, LONG).expect("connect");
+    let conn = connect_timeout(&ep(run_dir, service), LONG).expect("connect");
     let ack = client_handshake(&conn, p, HANDSHAKE)?;
     Ok(PipeChannel::new(conn, Limits::for_client(&ack))?)
 }

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`wire`] | envelope | 32-byte outer header, chunk header, batch directory, HELLO / HELLO_ACK |
 //! | [`codec`] | payloads | INCREMENT, STRING_REVERSE, CGROUPS_SNAPSHOT encode/decode |
-//! | `transport` | Level 1 | UDS SEQPACKET sessions, handshake, chunking, shared memory (public only with the `level1` feature) |
+//! | `transport` | Level 1 | sessions over UDS SEQPACKET or named pipes, handshake, chunking, shared memory (public only with the `level1` feature) |
 //! | [`service`] | Level 2 | typed clients with refresh/ready/status and a managed server |
 //! | [`cache`] | Level 3 | the cgroups snapshot cache with O(1) lookup |
 //! | [`auth`] | helper | auth token derivation shared with C and Go peers |
@@ -18,10 +18,10 @@
 //! mapping module of `transport::shm` and, on Windows, in
 //! `transport::windows`.
 //!
-//! On Windows the crate currently builds `wire`, `codec`, `auth` and the
-//! Level 1 Windows transport (`transport::windows`); the Level 2 and
-//! Level 3 layers are built on Unix only until they run over both
-//! platforms' sessions.
+//! The same API builds on Unix and on Windows: on Windows Level 1 is the
+//! named-pipe baseline and Windows shared memory (`transport::windows`),
+//! behind the same `Endpoint` and session types, and Levels 2 and 3 run
+//! over it unchanged (docs/windows.md).
 //!
 //! # Example
 //!
@@ -60,11 +60,11 @@
 
 pub mod auth;
 mod bytes;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub mod cache;
 pub mod codec;
 mod deadline;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub mod service;
 #[cfg(feature = "level1")]
 pub mod transport;

@@ -137,6 +137,31 @@ fn table_handles_duplicates_and_colliding_hashes() {
 }
 
 #[test]
+fn table_items_by_position_follow_snapshot_order() {
+    let items = [
+        CgroupItem {
+            hash: 7,
+            options: 1,
+            enabled: 1,
+            name: b"a",
+            path: b"/a",
+        },
+        CgroupItem {
+            hash: 9,
+            options: 2,
+            enabled: 0,
+            name: b"b",
+            path: b"/b",
+        },
+    ];
+    let table = CgroupsTable::from_items(0, 1, items);
+    let walked: Vec<_> = (0..table.len()).map(|i| table.item(i).unwrap()).collect();
+    assert_eq!(walked, table.iter().collect::<Vec<_>>());
+    assert_eq!(walked[1].options, 2);
+    assert!(table.item(2).is_none());
+}
+
+#[test]
 fn name_hash_is_32_bit_fnv1a() {
     assert_eq!(name_hash(b""), 0x811c_9dc5);
     assert_eq!(name_hash(b"a"), 0xe40c_292c);

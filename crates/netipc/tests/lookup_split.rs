@@ -417,6 +417,46 @@ fn the_sub_call_ceiling_is_enforced() {
 }
 
 #[test]
+fn a_call_answered_by_one_sub_call_and_a_split_one_give_the_same_bytes() {
+    // 12 paths fit one 1 024-byte request: the sub-response is the answer
+    // as it is. 120 paths need several sub-calls and are stitched. Either
+    // way the caller sees the canonical response, and alternating the two
+    // never leaves bytes of one call in the other.
+    let dir = tempfile::tempdir().unwrap();
+    let server = cg_server(dir.path(), 65_536);
+    let mut client = cg_client(dir.path(), LookupConfig::default());
+    let (small, large) = (paths(12), paths(120));
+    for round in 0..2 {
+        let before = server.stats().requests;
+        let view = client.call_lookup(&small).unwrap();
+        assert_eq!(view.as_bytes(), &expected_cg(&small, |_| false)[..]);
+        assert_eq!(server.stats().requests, before + 1, "round {round}");
+        let before = server.stats().requests;
+        let view = client.call_lookup(&large).unwrap();
+        assert_eq!(view.as_bytes(), &expected_cg(&large, |_| false)[..]);
+        assert!(server.stats().requests > before + 1, "round {round}");
+    }
+}
+
+#[test]
+fn a_whole_sub_response_over_the_stitched_ceiling_is_refused() {
+    // One sub-call answers all 5 paths, but the answer is larger than the
+    // configured stitched-bytes ceiling: it is not handed out as it is.
+    let dir = tempfile::tempdir().unwrap();
+    let _server = cg_server(dir.path(), 65_536);
+    let keys = paths(5);
+    let need = expected_cg(&keys, |_| false).len();
+    let mut client = cg_client(
+        dir.path(),
+        LookupConfig::default().with_max_response_bytes(need - 1),
+    );
+    match client.call_lookup(&keys).unwrap_err() {
+        LookupCallError::ResponseTooLarge { max } => assert_eq!(max, need - 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn the_stitched_bytes_ceiling_is_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let _server = cg_server(dir.path(), 65_536);

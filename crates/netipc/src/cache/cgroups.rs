@@ -160,6 +160,13 @@ impl CgroupsTable {
         }
     }
 
+    /// The cgroup at `index` in snapshot order (`None` past the end). O(1),
+    /// so a caller can walk the table by position.
+    #[inline]
+    pub fn item(&self, index: usize) -> Option<Cgroup<'_>> {
+        self.entries.get(index).map(|e| self.get(e))
+    }
+
     /// Number of cgroups.
     pub fn len(&self) -> usize {
         self.entries.len()

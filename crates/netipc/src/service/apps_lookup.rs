@@ -45,7 +45,7 @@
 
 use super::cgroups_lookup::stitch_error;
 use super::client::ServiceKind;
-use super::lookup::stitch::{absorb, Absorbed, SubResponse};
+use super::lookup::stitch::{absorb, is_whole, Absorbed, SubResponse};
 use super::lookup::{
     run, split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD,
     LOOKUP_RESPONSE_PAYLOAD,
@@ -94,9 +94,15 @@ impl LookupClient<AppsLookup> {
                 pids,
                 out: ResponseBuilder::new(&mut self.stitched, 0, pids.len()).with_limit(max),
                 max,
+                whole: false,
             };
             let generation = run(&mut self.client, &self.config, &mut plan)?;
-            let AppsPlan { mut out, .. } = plan;
+            let AppsPlan { mut out, whole, .. } = plan;
+            if whole {
+                // One validated sub-response answered every key.
+                drop(out);
+                return Ok(ResponseView::assume_valid(self.client.payload()));
+            }
             if out.len() != pids.len() {
                 return Err(LookupCallError::ItemCount {
                     expected: pids.len(),
@@ -106,7 +112,8 @@ impl LookupClient<AppsLookup> {
             out.set_generation(generation);
             out.finish().map_err(|e| stitch_error(e, max))?;
         }
-        ResponseView::decode(&self.stitched).map_err(LookupCallError::Decode)
+        // Validated items in a canonical frame.
+        Ok(ResponseView::assume_valid(&self.stitched))
     }
 }
 
@@ -114,6 +121,8 @@ struct AppsPlan<'k, 'b> {
     pids: &'k [u32],
     out: ResponseBuilder<'b>,
     max: usize,
+    /// The first sub-response answered every key (nothing copied).
+    whole: bool,
 }
 
 impl Plan for AppsPlan<'_, '_> {
@@ -148,8 +157,8 @@ impl Plan for AppsPlan<'_, '_> {
         count: usize,
     ) -> Result<Absorbed, LookupCallError> {
         let view = ResponseView::decode(payload).map_err(LookupCallError::Decode)?;
-        let (pids, out, max) = (self.pids, &mut self.out, self.max);
-        absorb(
+        let pids = self.pids;
+        let absorbed = absorb(
             SubResponse {
                 generation: view.generation(),
                 len: view.len(),
@@ -160,8 +169,24 @@ impl Plan for AppsPlan<'_, '_> {
             count,
             |index, item| item.pid() == pids[index],
             |item| item.status() == PidStatus::PayloadExceeded,
-            |item| out.push_item(item).map_err(|e| stitch_error(e, max)),
-        )
+        )?;
+        self.whole = is_whole(
+            &absorbed,
+            first,
+            start,
+            count,
+            pids.len(),
+            payload.len(),
+            self.max,
+        );
+        if !self.whole {
+            for item in view.iter().take(absorbed.accepted(count)) {
+                self.out
+                    .push_item(&item)
+                    .map_err(|e| stitch_error(e, self.max))?;
+            }
+        }
+        Ok(absorbed)
     }
 }
 

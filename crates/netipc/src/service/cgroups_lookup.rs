@@ -44,7 +44,7 @@
 //! ```
 
 use super::client::ServiceKind;
-use super::lookup::stitch::{absorb, Absorbed, SubResponse};
+use super::lookup::stitch::{absorb, is_whole, Absorbed, SubResponse};
 use super::lookup::{
     run, split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD,
     LOOKUP_RESPONSE_PAYLOAD,
@@ -99,9 +99,17 @@ impl LookupClient<CgroupsLookup> {
                 paths,
                 out: ResponseBuilder::new(&mut self.stitched, 0, paths.len()).with_limit(max),
                 max,
+                whole: false,
             };
             let generation = run(&mut self.client, &self.config, &mut plan)?;
-            let CgroupsPlan { mut out, .. } = plan;
+            let CgroupsPlan { mut out, whole, .. } = plan;
+            if whole {
+                // One sub-response answered every key and is already
+                // validated: hand it out as it is (`out` is empty and
+                // truncates the buffer when dropped).
+                drop(out);
+                return Ok(ResponseView::assume_valid(self.client.payload()));
+            }
             if out.len() != paths.len() {
                 return Err(LookupCallError::ItemCount {
                     expected: paths.len(),
@@ -111,7 +119,9 @@ impl LookupClient<CgroupsLookup> {
             out.set_generation(generation);
             out.finish().map_err(|e| stitch_error(e, max))?;
         }
-        ResponseView::decode(&self.stitched).map_err(LookupCallError::Decode)
+        // Every item was validated in its sub-response and the builder laid
+        // the frame out canonically.
+        Ok(ResponseView::assume_valid(&self.stitched))
     }
 }
 
@@ -127,6 +137,9 @@ struct CgroupsPlan<'k, 'b, P> {
     paths: &'k [P],
     out: ResponseBuilder<'b>,
     max: usize,
+    /// The first sub-response answered every key: nothing was copied to
+    /// `out`, the call's answer is that sub-response.
+    whole: bool,
 }
 
 impl<P: AsRef<[u8]>> Plan for CgroupsPlan<'_, '_, P> {
@@ -167,8 +180,8 @@ impl<P: AsRef<[u8]>> Plan for CgroupsPlan<'_, '_, P> {
         count: usize,
     ) -> Result<Absorbed, LookupCallError> {
         let view = ResponseView::decode(payload).map_err(LookupCallError::Decode)?;
-        let (paths, out, max) = (self.paths, &mut self.out, self.max);
-        absorb(
+        let paths = self.paths;
+        let absorbed = absorb(
             SubResponse {
                 generation: view.generation(),
                 len: view.len(),
@@ -179,8 +192,24 @@ impl<P: AsRef<[u8]>> Plan for CgroupsPlan<'_, '_, P> {
             count,
             |index, item| item.path() == paths[index].as_ref(),
             |item| item.status() == Status::PayloadExceeded,
-            |item| out.push_item(item).map_err(|e| stitch_error(e, max)),
-        )
+        )?;
+        self.whole = is_whole(
+            &absorbed,
+            first,
+            start,
+            count,
+            paths.len(),
+            payload.len(),
+            self.max,
+        );
+        if !self.whole {
+            for item in view.iter().take(absorbed.accepted(count)) {
+                self.out
+                    .push_item(&item)
+                    .map_err(|e| stitch_error(e, self.max))?;
+            }
+        }
+        Ok(absorbed)
     }
 }
 

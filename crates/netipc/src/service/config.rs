@@ -29,11 +29,19 @@ use crate::wire::Profiles;
 /// Profiles a Level 2 client offers and a managed server supports unless
 /// configured otherwise: the UDS baseline and both shared-memory profiles
 /// (0x07), as every agent call site offers.
+#[cfg(unix)]
 const DEFAULT_PROFILES: Profiles =
     Profiles(Profiles::BASELINE.0 | Profiles::SHM_HYBRID.0 | Profiles::SHM_FUTEX.0);
 
 /// Profile preferred by default: SHM_FUTEX (0x04), the agent's preference.
+#[cfg(unix)]
 const DEFAULT_PREFERRED: Profiles = Profiles::SHM_FUTEX;
+
+// On Windows 0x04 is SHM_BUSYWAIT (a core spinning on each side): there the
+// defaults are the pipe and SHM_HYBRID (0x03), preferring SHM_HYBRID,
+// whatever the Unix defaults are.
+#[cfg(windows)]
+use crate::transport::windows::{DEFAULT_PREFERRED, DEFAULT_PROFILES};
 
 /// Sessions a managed server serves at once by default: the agent's
 /// providers run 2 worker sessions.
@@ -366,7 +374,9 @@ impl ServerConfig {
         self
     }
 
-    /// Sets the socket file's permission bits.
+    /// Sets the socket file's permission bits (Unix only: a Windows pipe
+    /// gets the default security descriptor).
+    #[cfg(unix)]
     pub fn with_socket_mode(mut self, mode: u32) -> Self {
         self.listener = self.listener.with_socket_mode(mode);
         self

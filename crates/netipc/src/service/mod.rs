@@ -44,12 +44,13 @@ pub use status::{ClientState, ClientStatus, NegotiatedLimits};
 // nothing below this layer needs importing.
 pub use crate::auth::AuthToken;
 pub use crate::codec::CodecError;
-pub use crate::transport::shm::{BadSizeReason, NotReadyReason, ShmError};
+#[cfg(unix)]
+pub use crate::transport::shm::{BadSizeReason, NotReadyReason};
 pub use crate::transport::wait::{WaitConfig, WaitPolicy};
 pub use crate::transport::{
     AbortHandle, ClientProposal, ConnectError, ConnectFailure, Endpoint, EndpointError,
     HandshakeError, InUseReason, Incompatibility, ListenerConfig, PeerCredentials, ServerPolicy,
-    ServerSessionConfig, SessionConfig, SessionError, TransportError,
+    ServerSessionConfig, SessionConfig, SessionError, ShmError, TransportError,
 };
 pub use crate::wire::{Method, Profiles, Status, WireError};
 

@@ -6,14 +6,16 @@
 use std::path::PathBuf;
 
 use super::error::{EndpointError, HandshakeError, TransportError};
-use super::peer::PeerCredentials;
-use super::shm::region::ShmError;
+#[cfg(unix)]
+use super::PeerCredentials;
+use super::ShmError;
 
 /// Why a client could not establish a session.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// Connecting the socket failed (`NotFound` when no provider listens).
+    /// Connecting the socket or opening the pipe failed (`NotFound` when
+    /// no provider listens).
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     /// The handshake failed or was rejected.
@@ -23,7 +25,7 @@ pub enum ConnectError {
     /// attached; the session has been closed.
     #[error("cannot attach the shared-memory region {path:?}")]
     ShmAttach {
-        /// Region file.
+        /// Region file (Unix) or section name (Windows).
         path: PathBuf,
         /// Last attach error.
         source: ShmError,
@@ -40,7 +42,8 @@ pub enum ConnectError {
         cap: u32,
     },
     /// The process listening at the endpoint runs as another user (not
-    /// ours, not root); the auth token was not sent.
+    /// ours, not root); the auth token was not sent (Unix only).
+    #[cfg(unix)]
     #[error("the provider runs as uid {} (pid {}), neither our uid {our_uid} nor root", .peer.uid, .peer.pid)]
     PeerNotTrusted {
         /// What `SO_PEERCRED` reported.
@@ -84,6 +87,7 @@ impl ConnectError {
             ConnectError::ShmAttach { .. } | ConnectError::ShmResponseOverCap { .. } => {
                 ConnectFailure::SharedMemory
             }
+            #[cfg(unix)]
             ConnectError::PeerNotTrusted { .. } => ConnectFailure::PeerNotTrusted,
             ConnectError::Timeout => ConnectFailure::TimedOut,
             ConnectError::Aborted => ConnectFailure::Aborted,

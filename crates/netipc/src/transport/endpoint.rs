@@ -1,14 +1,14 @@
-//! Endpoint paths, service-name validation, listener and stale-socket
-//! recovery (PROTOCOL.md §1, §6.1, §6.2).
+//! The UDS listener, connect and stale-socket recovery (PROTOCOL.md §6.1,
+//! §6.2) at an [`Endpoint`]'s socket path.
 //!
-//! An [`Endpoint`] is a validated `(run_dir, service_name)`; on Linux its
-//! socket lives at `{run_dir}/{service_name}.sock`. The run directory must
-//! exist: this module never creates it.
+//! An [`Endpoint`] (defined in `address.rs`, the same on every platform) is
+//! a validated `(run_dir, service_name)`; on Unix its socket lives at
+//! `{run_dir}/{service_name}.sock`. The run directory must exist: this
+//! module never creates it.
 
 #![forbid(unsafe_code)]
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,137 +17,10 @@ use rustix::io::Errno;
 use rustix::net::{self, sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use super::abort::AbortHandle;
+pub use super::address::{Endpoint, MAX_SOCKET_PATH, REGION_SUFFIX, SOCKET_SUFFIX};
 use super::error::{EndpointError, InUseReason, TransportError};
 use super::uds::{poll_readable, UdsConn};
 use crate::deadline::Deadline;
-
-/// Longest socket path in bytes: `sun_path` is 108 bytes including the
-/// terminating NUL.
-pub const MAX_SOCKET_PATH: usize = 107;
-
-/// Suffix appended to the service name to form the socket file name.
-pub const SOCKET_SUFFIX: &str = ".sock";
-
-/// Suffix of a session's shared-memory region file.
-pub const REGION_SUFFIX: &str = ".ipcshm";
-
-/// A validated endpoint: a run directory and a service name.
-///
-/// Every layer takes an `Endpoint`, so the service-name rule and the
-/// socket-path length rule are checked once, here, when it is built. On
-/// Linux the endpoint's socket is `{run_dir}/{service}.sock` and the
-/// shared-memory region of session `id` is
-/// `{run_dir}/{service}-{id:016x}.ipcshm`. The run directory must exist
-/// when the endpoint is used; building an `Endpoint` touches no file.
-///
-/// ```
-/// use netipc::service::Endpoint;
-///
-/// let ep = Endpoint::new("/run/netdata", "cgroups-snapshot")?;
-/// assert_eq!(ep.socket_path(), std::path::Path::new("/run/netdata/cgroups-snapshot.sock"));
-/// assert_eq!(ep.to_string(), "/run/netdata/cgroups-snapshot.sock");
-/// assert!(Endpoint::new("/run/netdata", "../etc").is_err());
-/// # Ok::<(), netipc::service::EndpointError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    run_dir: PathBuf,
-    service: String,
-    socket_path: PathBuf,
-}
-
-impl Endpoint {
-    /// Validates `service` ([`Endpoint::check_service_name`]) and the length
-    /// of `{run_dir}/{service}.sock` (at most 107 bytes, `MAX_SOCKET_PATH`).
-    pub fn new(run_dir: impl AsRef<Path>, service: &str) -> Result<Endpoint, EndpointError> {
-        Endpoint::check_service_name(service)?;
-        let run_dir = run_dir.as_ref().to_path_buf();
-        let mut path = run_dir.join(service).into_os_string();
-        path.push(SOCKET_SUFFIX);
-        let socket_path = PathBuf::from(path);
-        let len = socket_path.as_os_str().as_bytes().len();
-        if len > MAX_SOCKET_PATH {
-            return Err(EndpointError::PathTooLong {
-                path: socket_path,
-                len,
-                max: MAX_SOCKET_PATH,
-            });
-        }
-        Ok(Endpoint {
-            run_dir,
-            service: service.to_owned(),
-            socket_path,
-        })
-    }
-
-    /// The service-name rule: non-empty, not `.` or `..`, and only
-    /// `A-Z a-z 0-9 . _ -`. Bad names are rejected, never sanitised.
-    pub fn check_service_name(name: &str) -> Result<(), EndpointError> {
-        let reason = if name.is_empty() {
-            Some("the name is empty")
-        } else if name == "." || name == ".." {
-            Some("the name may not be \".\" or \"..\"")
-        } else if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
-            Some("only A-Z, a-z, 0-9, '.', '_' and '-' are allowed")
-        } else {
-            None
-        };
-        match reason {
-            None => Ok(()),
-            Some(reason) => Err(EndpointError::InvalidServiceName {
-                name: name.to_owned(),
-                reason,
-            }),
-        }
-    }
-
-    /// The run directory.
-    pub fn run_dir(&self) -> &Path {
-        &self.run_dir
-    }
-
-    /// The service name.
-    pub fn service(&self) -> &str {
-        &self.service
-    }
-
-    /// `{run_dir}/{service}.sock`.
-    pub fn socket_path(&self) -> &Path {
-        &self.socket_path
-    }
-
-    /// `{run_dir}/{service}-{session_id:016x}.ipcshm`: the shared-memory
-    /// region file of one session.
-    pub fn region_path(&self, session_id: u64) -> PathBuf {
-        self.run_dir
-            .join(format!("{}-{session_id:016x}{REGION_SUFFIX}", self.service))
-    }
-
-    /// The session id of a region file name of this endpoint
-    /// (`{service}-{16 lowercase hex digits}.ipcshm`), `None` for any other
-    /// name.
-    pub fn region_session_id(&self, file_name: &std::ffi::OsStr) -> Option<u64> {
-        let id = file_name
-            .as_bytes()
-            .strip_prefix(self.service.as_bytes())?
-            .strip_prefix(b"-")?
-            .strip_suffix(REGION_SUFFIX.as_bytes())?;
-        if id.len() != 16 || !id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return None;
-        }
-        u64::from_str_radix(std::str::from_utf8(id).ok()?, 16).ok()
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    /// The socket path.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.socket_path.display().fmt(f)
-    }
-}
 
 /// How a `Listener` (Level 1) sets up its socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

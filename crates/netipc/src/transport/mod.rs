@@ -1,18 +1,22 @@
-//! Level 1: endpoints, the handshake, UDS SEQPACKET sessions and the Linux
-//! shared-memory data plane; on Windows the named-pipe baseline and Windows
-//! shared memory ([`windows`]).
+//! Level 1: endpoints, the handshake, sessions and their data planes — UDS
+//! SEQPACKET and Linux shared memory on Unix, the named-pipe baseline and
+//! Windows shared memory on Windows ([`windows`]).
 //!
-//! The handshake, the error types and the wait strategy are the same on
-//! every platform. The UDS, Linux shared-memory, endpoint and session
-//! modules are built on Unix only; the Windows transport is built on
-//! Windows only.
+//! One API above both platforms: [`Endpoint`], [`Listener`],
+//! [`ListenerConfig`], [`connect`], [`connect_timeout`], [`ClientSession`],
+//! [`ServerSession`], [`AbortHandle`], [`PeerCredentials`] and their errors
+//! have the same names and signatures on Unix and on Windows; each
+//! re-exports the platform's types. The
+//! handshake, the limits, the chunking and receive rules, the error types
+//! and the wait strategy are the same code on every platform.
 
 #[cfg(unix)]
 mod abort;
+mod address;
 #[cfg(unix)]
 mod client_session;
+mod common;
 pub mod config;
-#[cfg(unix)]
 mod connect_error;
 #[cfg(unix)]
 pub mod endpoint;
@@ -24,6 +28,7 @@ mod peer;
 mod server_session;
 #[cfg(unix)]
 pub mod session;
+mod session_error;
 #[cfg(unix)]
 pub mod shm;
 #[cfg(unix)]
@@ -32,25 +37,38 @@ pub mod wait;
 #[cfg(windows)]
 pub mod windows;
 
-#[cfg(unix)]
-pub use abort::AbortHandle;
-#[cfg(unix)]
-pub use client_session::ClientSession;
+pub use address::Endpoint;
+pub use common::{InFlight, Limits};
 pub use config::{ServerSessionConfig, SessionConfig, DEFAULT_RESPONSE_CAP};
-#[cfg(unix)]
 pub use connect_error::{ConnectError, ConnectFailure};
-#[cfg(unix)]
-pub use endpoint::{connect, connect_timeout, Endpoint, Listener, ListenerConfig};
 pub use error::{EndpointError, HandshakeError, InUseReason, Incompatibility, TransportError};
 pub use handshake::{
     client_handshake, negotiate, server_handshake, ClientProposal, HandshakeConn, ServerPolicy,
     SessionIds,
 };
+pub use session_error::SessionError;
+
+#[cfg(unix)]
+pub use abort::AbortHandle;
+#[cfg(unix)]
+pub use client_session::ClientSession;
+#[cfg(unix)]
+pub use endpoint::{connect, connect_timeout, Listener, ListenerConfig};
 #[cfg(unix)]
 pub use peer::PeerCredentials;
 #[cfg(unix)]
 pub use server_session::Accepted;
 #[cfg(unix)]
-pub use session::{ServerSession, SessionError, SessionStopper};
+pub use session::{ServerSession, SessionStopper};
 #[cfg(unix)]
-pub use uds::{InFlight, Limits, UdsChannel, UdsConn};
+pub use shm::ShmError;
+#[cfg(unix)]
+pub use uds::{UdsChannel, UdsConn};
+
+#[cfg(windows)]
+pub use windows::shm::ShmError;
+#[cfg(windows)]
+pub use windows::{
+    connect, connect_timeout, AbortHandle, ClientSession, PeerCredentials,
+    PipeListener as Listener, PipeListenerConfig as ListenerConfig, ServerSession,
+};

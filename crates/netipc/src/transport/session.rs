@@ -15,8 +15,9 @@
 //! until the next receive, so the steady state allocates nothing.
 //!
 //! This file holds what both sides share (the data plane and its receive
-//! rules, [`SessionError`]); the client side is `client_session.rs`, the
-//! server side `server_session.rs`.
+//! rules; [`SessionError`] is in `session_error.rs`, the same on every
+//! platform); the client side is `client_session.rs`, the server side
+//! `server_session.rs`.
 
 #![forbid(unsafe_code)]
 
@@ -27,53 +28,14 @@ use super::error::TransportError;
 use super::shm::region::{ShmError, ShmRegion};
 use super::uds::{Limits, UdsChannel};
 use super::wait::Waiter;
-use crate::wire::{BatchView, Header, HelloAck, WireError, HEADER_LEN};
+use crate::wire::{BatchView, Header, HelloAck, HEADER_LEN};
 
 // The client side lives in its own files; it is part of this module's API.
 pub use super::client_session::ClientSession;
 pub use super::connect_error::{ConnectError, ConnectFailure};
 pub use super::server_session::{ServerSession, SessionStopper};
-
-/// Why a send or receive on an established session failed. After any error
-/// except [`SessionError::RequestTooLarge`] the session must be dropped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The message is larger than the negotiated limit; nothing was sent.
-    #[error("message of {len} payload bytes exceeds the negotiated limit of {limit}")]
-    RequestTooLarge {
-        /// Payload length.
-        len: usize,
-        /// Negotiated limit.
-        limit: u32,
-    },
-    /// UDS transport failure or protocol violation.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
-    /// Shared-memory failure or corrupt publication.
-    #[error(transparent)]
-    Shm(#[from] ShmError),
-    /// A message read from shared memory has a bad envelope.
-    #[error("malformed shared-memory message")]
-    Wire(#[from] WireError),
-    /// A message read from shared memory breaks the negotiated limits or its
-    /// own length.
-    #[error("shared-memory message: {0}")]
-    BadMessage(&'static str),
-    /// The peer closed the session.
-    #[error("peer closed the session")]
-    PeerClosed,
-    /// No message arrived in time.
-    #[error("timed out waiting for the peer")]
-    Timeout,
-    /// The wait was aborted through the session's
-    /// [`AbortHandle`](crate::transport::AbortHandle).
-    #[error("aborted")]
-    Aborted,
-    /// A response did not answer the request in flight.
-    #[error("unexpected response: {0}")]
-    Unexpected(&'static str),
-}
+// The same on every platform.
+pub use super::session_error::SessionError;
 
 /// The data plane of a session.
 #[derive(Debug)]

@@ -42,6 +42,18 @@ macro_rules! response_view {
                 Ok(Self { frame })
             }
 
+            /// A view over a payload that already passed
+            /// [`decode`](Self::decode) (or that this crate's builders
+            /// wrote from validated items), without validating it again.
+            /// Accessors stay bounds-checked: bytes that did not pass give
+            /// wrong answers, never a panic.
+            #[inline]
+            pub(crate) fn assume_valid(payload: &'a [u8]) -> Self {
+                Self {
+                    frame: crate::codec::lookup::common::Frame::assume_valid(payload),
+                }
+            }
+
             /// Number of items.
             #[inline]
             pub fn len(&self) -> usize {

@@ -10,7 +10,10 @@
 //! suffix — and its final items are copied byte for byte into one response
 //! ([`stitch`]); keys answered PAYLOAD_EXCEEDED are asked again in the next
 //! sub-call. The caller receives a single validated response view with one
-//! item per key, or an error and nothing.
+//! item per key, or an error and nothing. When the first sub-call answers
+//! every key — the common case when the request limit is large enough —
+//! the view is that sub-response itself: nothing is copied or decoded
+//! twice.
 //!
 //! The typed clients are
 //! [`CgroupsLookupClient`](super::cgroups_lookup::CgroupsLookupClient) and

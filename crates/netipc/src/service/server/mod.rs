@@ -3,20 +3,30 @@
 //! session (`worker.rs`), batch splitting, size learning and a shutdown that
 //! returns promptly whatever the clients do (PROTOCOL.md §10.5–§10.6).
 
+#[cfg(unix)]
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+#[cfg(unix)]
 use rustix::io::Errno;
+#[cfg(unix)]
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 use super::{ServeError, ServerConfig, ServerError};
+#[cfg(unix)]
 use crate::transport::shm::region::sweep_stale;
 use crate::transport::{Endpoint, Listener};
 use crate::wire::Method;
 
+#[cfg(unix)]
+mod acceptor;
+// A pipe handle cannot be polled: on Windows each connection gets its own
+// thread for the handshake.
+#[cfg(windows)]
+#[path = "acceptor_windows.rs"]
 mod acceptor;
 mod worker;
 
@@ -121,14 +131,20 @@ impl ManagedServer {
         config: ServerConfig,
         handler: impl Handler,
     ) -> Result<ManagedServer, ServerError> {
-        if config.check_run_dir {
-            check_run_dir(endpoint.run_dir())?;
+        // On Windows the run directory is only hashed into the pipe name,
+        // handles are not limited like descriptors, and kernel objects
+        // vanish with their last handle (nothing stale to sweep).
+        #[cfg(unix)]
+        {
+            if config.check_run_dir {
+                check_run_dir(endpoint.run_dir())?;
+            }
+            raise_fd_limit();
+            sweep_stale(&endpoint).map_err(|source| ServerError::Sweep {
+                dir: endpoint.run_dir().to_path_buf(),
+                source,
+            })?;
         }
-        raise_fd_limit();
-        sweep_stale(&endpoint).map_err(|source| ServerError::Sweep {
-            dir: endpoint.run_dir().to_path_buf(),
-            source,
-        })?;
         let listener = Listener::bind(&endpoint, &config.listener)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -172,7 +188,9 @@ impl ManagedServer {
         &self.endpoint
     }
 
-    /// The listening socket's path.
+    /// The listening socket's path (Unix only; on Windows the pipe name is
+    /// `Endpoint::pipe_name` of [`ManagedServer::endpoint`]).
+    #[cfg(unix)]
     pub fn socket_path(&self) -> &Path {
         self.endpoint.socket_path()
     }
@@ -218,6 +236,7 @@ impl Drop for ManagedServer {
 /// Refuses a run directory other users could tamper with: writable by group
 /// or others without the sticky bit (they could replace the socket or the
 /// region files). A missing directory is left to `bind` to report.
+#[cfg(unix)]
 fn check_run_dir(dir: &Path) -> Result<(), ServerError> {
     let st = match rustix::fs::stat(dir) {
         Ok(st) => st,
@@ -241,6 +260,7 @@ fn check_run_dir(dir: &Path) -> Result<(), ServerError> {
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit. Failure changes
 /// nothing and is ignored: the server then works within the limit it has.
+#[cfg(unix)]
 fn raise_fd_limit() {
     let limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {

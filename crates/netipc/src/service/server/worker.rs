@@ -20,12 +20,35 @@ impl Slot {
     /// Takes a slot if fewer than `max` are taken. Only the acceptor takes
     /// slots, so the check and the increment cannot race with another
     /// taker.
+    #[cfg(unix)]
     pub(super) fn take(shared: &Arc<Shared>, max: usize) -> Option<Slot> {
         if active(&shared.active) >= max {
             return None;
         }
         shared.active.fetch_add(1, Ordering::SeqCst);
         Some(Slot(shared.clone()))
+    }
+}
+
+/// Takes a slot if fewer than `max` are taken, when several threads take
+/// slots (the Windows acceptor's connection threads): a compare-and-swap
+/// loop, so the limit holds under races.
+#[cfg(windows)]
+impl Slot {
+    pub(super) fn take_shared(shared: &Arc<Shared>, max: usize) -> Option<Slot> {
+        let mut now = active(&shared.active);
+        loop {
+            if now >= max {
+                return None;
+            }
+            match shared
+                .active
+                .compare_exchange(now, now + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Some(Slot(shared.clone())),
+                Err(seen) => now = seen,
+            }
+        }
     }
 }
 

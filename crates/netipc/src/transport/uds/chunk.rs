@@ -2,64 +2,15 @@
 //! split into packets on send and reassembled, in place, on receive.
 
 use std::io::IoSlice;
-use std::time::Duration;
 
-use super::channel::Limits;
 use super::conn::{recv_spare, UdsConn};
 use crate::deadline::Deadline;
+pub(super) use crate::transport::common::FirstPacket;
+use crate::transport::common::{
+    check_batch, check_chunk, check_first_packet, expected_chunks, packets, Limits,
+};
 use crate::transport::error::TransportError;
-use crate::wire::{BatchView, ChunkHeader, Header, CHUNK_HEADER_LEN, HEADER_LEN};
-
-/// When the first packet of a message is awaited, and how long the rest of
-/// a chunked message may take.
-#[derive(Clone, Copy)]
-pub(super) enum FirstPacket {
-    /// Wait up to the timeout (`None`: forever) for the whole message.
-    Wait(Option<Duration>),
-    /// Do not wait for the first packet; then up to the timeout for the rest.
-    Try(Option<Duration>),
-    /// Wait up to `first` for the first packet, then up to `rest` (from its
-    /// arrival) for the remaining chunks.
-    Split {
-        first: Option<Duration>,
-        rest: Option<Duration>,
-    },
-}
-
-/// The local refusals of a send, checked before any byte is written.
-pub(super) fn check_send(
-    limits: &Limits,
-    header: &Header,
-    payload: &[u8],
-) -> Result<(), TransportError> {
-    if header.payload_len as usize != payload.len() {
-        return Err(TransportError::PayloadLenMismatch {
-            header: header.payload_len,
-            actual: payload.len(),
-        });
-    }
-    if header.payload_len > limits.max_send_payload {
-        return Err(TransportError::RequestTooLarge {
-            len: header.payload_len,
-            limit: limits.max_send_payload,
-        });
-    }
-    // total_message_len (32 + payload_len) must fit its u32 field.
-    let max_total = u32::MAX - HEADER_LEN as u32;
-    if header.payload_len > max_total {
-        return Err(TransportError::RequestTooLarge {
-            len: header.payload_len,
-            limit: max_total,
-        });
-    }
-    if header.item_count > limits.max_send_items {
-        return Err(TransportError::TooManyItems {
-            count: header.item_count,
-            limit: limits.max_send_items,
-        });
-    }
-    Ok(())
-}
+use crate::wire::{ChunkHeader, Header, CHUNK_HEADER_LEN, HEADER_LEN};
 
 /// Sends a checked message, chunked per PROTOCOL.md §4.
 pub(super) fn send_message(
@@ -68,30 +19,8 @@ pub(super) fn send_message(
     header: &Header,
     payload: &[u8],
 ) -> Result<(), TransportError> {
-    let hdr = header.encode();
-    let room = packet_size as usize - HEADER_LEN;
-    if payload.len() <= room {
-        return conn.send_iov(&[IoSlice::new(&hdr), IoSlice::new(payload)]);
-    }
-    let (first, mut rest) = payload.split_at(room);
-    // payload_len ≤ u32::MAX − 32 and room ≥ 1, so both fit a u32.
-    let chunk_count = 1 + div_ceil(rest.len(), room) as u32;
-    let total_message_len = header.payload_len + HEADER_LEN as u32;
-    conn.send_iov(&[IoSlice::new(&hdr), IoSlice::new(first)])?;
-    let mut chunk_index = 1;
-    while !rest.is_empty() {
-        let (part, tail) = rest.split_at(room.min(rest.len()));
-        let chunk = ChunkHeader {
-            message_id: header.message_id,
-            total_message_len,
-            chunk_index,
-            chunk_count,
-            chunk_payload_len: part.len() as u32,
-        }
-        .encode();
-        conn.send_iov(&[IoSlice::new(&chunk), IoSlice::new(part)])?;
-        rest = tail;
-        chunk_index += 1;
+    for (prefix, part) in packets(header, payload, packet_size) {
+        conn.send_iov(&[IoSlice::new(&prefix), IoSlice::new(part)])?;
     }
     Ok(())
 }
@@ -129,35 +58,8 @@ pub(super) fn recv_message(
         },
     };
 
-    if n < HEADER_LEN {
-        return Err(TransportError::ShortPacket { len: n });
-    }
-    let header = Header::decode(&buf[..HEADER_LEN])?;
-    if header.payload_len > limits.max_recv_payload {
-        return Err(TransportError::IncomingTooLarge {
-            len: header.payload_len,
-            limit: limits.max_recv_payload,
-        });
-    }
-    if header.item_count > limits.max_recv_items {
-        return Err(TransportError::IncomingTooManyItems {
-            count: header.item_count,
-            limit: limits.max_recv_items,
-        });
-    }
+    let header = check_first_packet(buf, n, limits)?;
     let total = HEADER_LEN + header.payload_len as usize;
-    if n > total {
-        return Err(TransportError::OversizePacket {
-            len: n,
-            limit: total,
-        });
-    }
-    if n > packet {
-        return Err(TransportError::OversizePacket {
-            len: n,
-            limit: packet,
-        });
-    }
     // Here n ≤ first_cap ≤ spare capacity: the packet fitted, buf.len() == n.
 
     if n < total {
@@ -171,10 +73,7 @@ pub(super) fn recv_message(
         recv_chunks(conn, &header, total, packet, buf, &wait)?;
     }
 
-    if header.is_batch() {
-        BatchView::new(&buf[HEADER_LEN..total], header.item_count)
-            .map_err(TransportError::BadBatch)?;
-    }
+    check_batch(&header, &buf[HEADER_LEN..total])?;
     Ok(Some(header))
 }
 
@@ -190,7 +89,7 @@ fn recv_chunks(
 ) -> Result<(), TransportError> {
     let room = packet - HEADER_LEN;
     let first_part = buf.len() - HEADER_LEN;
-    let expected = 1 + div_ceil(header.payload_len as usize - first_part, room) as u64;
+    let expected = expected_chunks(header.payload_len as usize, first_part, room);
 
     let mut index: u64 = 1;
     while buf.len() < total {
@@ -230,38 +129,15 @@ fn recv_chunks(
         raw.copy_from_slice(&buf[hdr_at..pos]);
         buf[hdr_at..pos].copy_from_slice(&saved);
 
-        let chunk = ChunkHeader::decode(&raw)?;
-        if chunk.message_id != header.message_id {
-            return Err(TransportError::ChunkMessageIdMismatch {
-                expected: header.message_id,
-                found: chunk.message_id,
-            });
-        }
-        if u64::from(chunk.chunk_index) != index {
-            return Err(TransportError::ChunkIndexMismatch {
-                expected: index,
-                found: chunk.chunk_index,
-            });
-        }
-        if u64::from(chunk.chunk_count) != expected {
-            return Err(TransportError::ChunkCountMismatch {
-                expected,
-                found: chunk.chunk_count,
-            });
-        }
-        if chunk.total_message_len as usize != total {
-            return Err(TransportError::ChunkTotalMismatch {
-                expected: total as u64,
-                found: chunk.total_message_len,
-            });
-        }
         let data = m - CHUNK_HEADER_LEN;
-        if chunk.chunk_payload_len as usize != data {
-            return Err(TransportError::ChunkLengthMismatch {
-                declared: chunk.chunk_payload_len,
-                actual: data,
-            });
-        }
+        check_chunk(
+            &ChunkHeader::decode(&raw)?,
+            header,
+            index,
+            expected,
+            total,
+            data,
+        )?;
         if data > remaining {
             return Err(TransportError::ChunkOverrun {
                 len: data,
@@ -290,10 +166,4 @@ fn grow_for_chunk(buf: &mut Vec<u8>, need: usize, total: usize) {
     }
     let target = need.max(buf.capacity().saturating_mul(2)).min(total);
     buf.reserve_exact(target - buf.len());
-}
-
-/// `ceil(n / d)` for `d > 0` (`usize::div_ceil` is newer than the MSRV).
-#[inline]
-fn div_ceil(n: usize, d: usize) -> usize {
-    n / d + usize::from(n % d != 0)
 }

@@ -1,7 +1,8 @@
 //! A named-pipe session: negotiated limits, chunking, receive rules and
 //! in-flight ids (PROTOCOL.md §4, §6.5, §6.6 over PROTOCOL-WINDOWS.md §3).
 //!
-//! The rules are those of the UDS channel; only the I/O differs. A pipe
+//! The rules are those of the UDS channel (both apply
+//! `transport::common`); only the I/O differs. A pipe
 //! message has no scatter/gather, so each outgoing packet is assembled in a
 //! reusable send buffer (one `WriteFile` per packet). Incoming packets are
 //! read straight into the receive buffer, continuation chunks into their
@@ -14,27 +15,14 @@
 
 use std::time::Duration;
 
-use super::limits::{InFlight, Limits};
 use super::pipe::PipeConn;
 use crate::deadline::Deadline;
+use crate::transport::common::{
+    check_batch, check_chunk, check_first_packet, check_send, expected_chunks, packets,
+    FirstPacket, InFlight, Limits,
+};
 use crate::transport::error::TransportError;
-use crate::wire::{BatchView, ChunkHeader, Header, Kind, CHUNK_HEADER_LEN, HEADER_LEN};
-
-/// When the first packet of a message is awaited, and how long the rest of
-/// a chunked message may take.
-#[derive(Clone, Copy)]
-enum FirstPacket {
-    /// Wait up to the timeout (`None`: forever) for the whole message.
-    Wait(Option<Duration>),
-    /// Do not wait for the first packet; then up to the timeout for the rest.
-    Try(Option<Duration>),
-    /// Wait up to `first` for the first packet, then up to `rest` (from its
-    /// arrival) for the remaining chunks.
-    Split {
-        first: Option<Duration>,
-        rest: Option<Duration>,
-    },
-}
+use crate::wire::{ChunkHeader, Header, Kind, CHUNK_HEADER_LEN, HEADER_LEN};
 
 /// A session over a connected [`PipeConn`] with the limits agreed in the
 /// handshake. Any receive error other than [`TransportError::Timeout`]
@@ -90,6 +78,12 @@ impl PipeChannel {
     /// Gives up the connection.
     pub fn into_conn(self) -> PipeConn {
         self.conn
+    }
+
+    /// Bytes reserved by the receive buffer: it grows with the packets
+    /// received, never to a length a header merely announces.
+    pub fn recv_capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Payload of the last message received (empty before the first).
@@ -167,6 +161,18 @@ impl PipeChannel {
             .map(|h| (h, self.last_payload())))
     }
 
+    /// Like [`PipeChannel::recv_response`] without waiting for the first
+    /// packet: `Ok(None)` when no response is queued. Once a message has
+    /// started, its remaining chunks are awaited for up to `rest_timeout`.
+    pub fn try_recv_response(
+        &mut self,
+        rest_timeout: Option<Duration>,
+    ) -> Result<Option<(Header, &[u8])>, TransportError> {
+        Ok(self
+            .response_message(FirstPacket::Try(rest_timeout))?
+            .map(|h| (h, self.last_payload())))
+    }
+
     /// Receives a response and matches it to a request in flight. A message
     /// that is not a RESPONSE, or whose id is not in flight, is a protocol
     /// error. Every error except [`TransportError::Timeout`] fails all
@@ -223,37 +229,14 @@ impl PipeChannel {
         Ok(Some(header))
     }
 
-    /// Writes the packets of one message.
+    /// Writes the packets of one message, each assembled in the send
+    /// buffer (a pipe message has no scatter/gather).
     fn send_message(&mut self, header: &Header, payload: &[u8]) -> Result<(), TransportError> {
-        let room = self.limits.packet_size as usize - HEADER_LEN;
-        let first_len = payload.len().min(room);
-        let (first, mut rest) = payload.split_at(first_len);
-        self.send_buf.clear();
-        self.send_buf.extend_from_slice(&header.encode());
-        self.send_buf.extend_from_slice(first);
-        self.conn.send_packet(&self.send_buf)?;
-        if rest.is_empty() {
-            return Ok(());
-        }
-        // payload_len ≤ u32::MAX − 32 (check_send) and room ≥ 1.
-        let chunk_count = 1 + div_ceil(rest.len(), room) as u32;
-        let total_message_len = header.payload_len + HEADER_LEN as u32;
-        let mut chunk_index = 1;
-        while !rest.is_empty() {
-            let (part, tail) = rest.split_at(room.min(rest.len()));
-            let chunk = ChunkHeader {
-                message_id: header.message_id,
-                total_message_len,
-                chunk_index,
-                chunk_count,
-                chunk_payload_len: part.len() as u32,
-            };
+        for (prefix, part) in packets(header, payload, self.limits.packet_size) {
             self.send_buf.clear();
-            self.send_buf.extend_from_slice(&chunk.encode());
+            self.send_buf.extend_from_slice(&prefix);
             self.send_buf.extend_from_slice(part);
             self.conn.send_packet(&self.send_buf)?;
-            rest = tail;
-            chunk_index += 1;
         }
         Ok(())
     }
@@ -286,29 +269,8 @@ impl PipeChannel {
             }
             other => other?,
         };
-        if n < HEADER_LEN {
-            return Err(TransportError::ShortPacket { len: n });
-        }
-        let header = Header::decode(&self.buf[..HEADER_LEN])?;
-        if header.payload_len > limits.max_recv_payload {
-            return Err(TransportError::IncomingTooLarge {
-                len: header.payload_len,
-                limit: limits.max_recv_payload,
-            });
-        }
-        if header.item_count > limits.max_recv_items {
-            return Err(TransportError::IncomingTooManyItems {
-                count: header.item_count,
-                limit: limits.max_recv_items,
-            });
-        }
+        let header = check_first_packet(&self.buf, n, &limits)?;
         let total = HEADER_LEN + header.payload_len as usize;
-        if n > total {
-            return Err(TransportError::OversizePacket {
-                len: n,
-                limit: total,
-            });
-        }
         if n < total {
             // The rest within the same deadline when waiting for the whole
             // message, within `rest` from now otherwise.
@@ -318,10 +280,7 @@ impl PipeChannel {
             };
             self.recv_chunks(&header, total, packet, &wait)?;
         }
-        if header.is_batch() {
-            BatchView::new(&self.buf[HEADER_LEN..total], header.item_count)
-                .map_err(TransportError::BadBatch)?;
-        }
+        check_batch(&header, &self.buf[HEADER_LEN..total])?;
         self.last_len = header.payload_len as usize;
         Ok(Some(header))
     }
@@ -338,8 +297,10 @@ impl PipeChannel {
         let buf = &mut self.buf;
         let room = packet - HEADER_LEN;
         let first_part = buf.len() - HEADER_LEN;
-        let expected = 1 + div_ceil(header.payload_len as usize - first_part, room) as u64;
-        buf.reserve_exact(total - buf.len());
+        let expected = expected_chunks(header.payload_len as usize, first_part, room);
+        // No reservation for the announced total: each read reserves room
+        // for the chunk it may receive, so the buffer grows with the data
+        // that really arrives.
         let mut index: u64 = 1;
         while buf.len() < total {
             if index >= expected {
@@ -386,78 +347,4 @@ impl PipeChannel {
         }
         Ok(())
     }
-}
-
-/// The continuation rules of PROTOCOL.md §4 for chunk `index` carrying
-/// `data` bytes (the read was bounded by the bytes the message has left, so
-/// an overrun already failed as an oversize packet).
-fn check_chunk(
-    chunk: &ChunkHeader,
-    header: &Header,
-    index: u64,
-    expected: u64,
-    total: usize,
-    data: usize,
-) -> Result<(), TransportError> {
-    if chunk.message_id != header.message_id {
-        return Err(TransportError::ChunkMessageIdMismatch {
-            expected: header.message_id,
-            found: chunk.message_id,
-        });
-    }
-    if u64::from(chunk.chunk_index) != index {
-        return Err(TransportError::ChunkIndexMismatch {
-            expected: index,
-            found: chunk.chunk_index,
-        });
-    }
-    if u64::from(chunk.chunk_count) != expected {
-        return Err(TransportError::ChunkCountMismatch {
-            expected,
-            found: chunk.chunk_count,
-        });
-    }
-    if chunk.total_message_len as usize != total {
-        return Err(TransportError::ChunkTotalMismatch {
-            expected: total as u64,
-            found: chunk.total_message_len,
-        });
-    }
-    if chunk.chunk_payload_len as usize != data {
-        return Err(TransportError::ChunkLengthMismatch {
-            declared: chunk.chunk_payload_len,
-            actual: data,
-        });
-    }
-    Ok(())
-}
-
-/// The local refusals of a send (nothing is written when one applies).
-fn check_send(limits: &Limits, header: &Header, payload: &[u8]) -> Result<(), TransportError> {
-    if header.payload_len as usize != payload.len() {
-        return Err(TransportError::PayloadLenMismatch {
-            header: header.payload_len,
-            actual: payload.len(),
-        });
-    }
-    // total_message_len (32 + payload_len) must fit its u32 field.
-    let limit = limits.max_send_payload.min(u32::MAX - HEADER_LEN as u32);
-    if header.payload_len > limit {
-        return Err(TransportError::RequestTooLarge {
-            len: header.payload_len,
-            limit,
-        });
-    }
-    if header.item_count > limits.max_send_items {
-        return Err(TransportError::TooManyItems {
-            count: header.item_count,
-            limit: limits.max_send_items,
-        });
-    }
-    Ok(())
-}
-
-/// `ceil(n / d)` for `d > 0` (`usize::div_ceil` is newer than the MSRV).
-fn div_ceil(n: usize, d: usize) -> usize {
-    n / d + usize::from(n % d != 0)
 }

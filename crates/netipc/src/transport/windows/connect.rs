@@ -1,6 +1,6 @@
 //! The client end: opening the pipe (PROTOCOL-WINDOWS.md §3.3).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{
@@ -11,18 +11,33 @@ use windows_sys::Win32::System::Pipes::{
     SetNamedPipeHandleState, WaitNamedPipeW, PIPE_READMODE_MESSAGE,
 };
 
-use super::naming::pipe_name;
+use super::abort::AbortHandle;
 use super::pipe::{PipeConn, PipeSide};
 use super::sys::{last_error, ms_ceil, os_error, owned, wide};
 use crate::deadline::Deadline;
+use crate::transport::address::Endpoint;
 use crate::transport::error::EndpointError;
 
 /// Longest single `WaitNamedPipeW` while every instance is busy; the
 /// overall connect deadline is re-checked after each.
 const BUSY_WAIT_STEP: Duration = Duration::from_millis(50);
 
-/// Opens the pipe of `service` under `run_dir` and switches it to message
-/// read mode. No handshake is run.
+/// How long [`connect`] waits for a free pipe instance.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the endpoint's pipe ([`Endpoint::pipe_name`]) and switches it to
+/// message read mode, waiting up to [`DEFAULT_CONNECT_TIMEOUT`] while
+/// every instance is busy. No handshake is run.
+///
+/// Unlike its Unix namesake, which blocks while the listener's backlog is
+/// full, this always has a deadline: a busy pipe has no queue to wait in,
+/// only retries.
+pub fn connect(endpoint: &Endpoint) -> Result<PipeConn, EndpointError> {
+    connect_timeout(endpoint, DEFAULT_CONNECT_TIMEOUT)
+}
+
+/// Opens the endpoint's pipe and switches it to message read mode. No
+/// handshake is run.
 ///
 /// While every instance is busy (`ERROR_PIPE_BUSY`: the server is between
 /// two accepts) it waits with `WaitNamedPipeW` in steps of at most 50 ms and
@@ -31,16 +46,25 @@ const BUSY_WAIT_STEP: Duration = Duration::from_millis(50);
 ///
 /// Errors: no such pipe → [`EndpointError::NotFound`]; access denied (a
 /// pipe of another user) → [`EndpointError::PermissionDenied`].
-pub fn connect(
-    run_dir: &Path,
-    service: &str,
-    timeout: Duration,
+pub fn connect_timeout(endpoint: &Endpoint, timeout: Duration) -> Result<PipeConn, EndpointError> {
+    connect_bounded(endpoint, &Deadline::after(timeout), None)
+}
+
+/// [`connect_timeout`] until `deadline`, failing with
+/// [`EndpointError::Aborted`] when `abort` is aborted (looked at before
+/// each attempt, so within one 50 ms busy wait).
+pub(crate) fn connect_bounded(
+    endpoint: &Endpoint,
+    deadline: &Deadline,
+    abort: Option<&AbortHandle>,
 ) -> Result<PipeConn, EndpointError> {
-    let name = pipe_name(run_dir, service)?;
-    let wname = wide(&name);
-    let path = || PathBuf::from(&name);
-    let deadline = Deadline::new(Some(timeout));
+    let name = endpoint.pipe_name();
+    let wname = wide(name);
+    let path = || PathBuf::from(name);
     loop {
+        if abort.map_or(false, AbortHandle::is_aborted) {
+            return Err(EndpointError::Aborted { path: path() });
+        }
         // SAFETY: `wname` is a NUL-terminated UTF-16 name that outlives the
         // call; null security attributes and template are allowed; the
         // returned handle is checked and owned exactly once.
@@ -59,7 +83,7 @@ pub fn connect(
             Some(h) => h,
             None => match last_error() {
                 ERROR_PIPE_BUSY => {
-                    let left = deadline.remaining().unwrap_or(Duration::ZERO);
+                    let left = deadline.remaining().unwrap_or(Duration::MAX);
                     if left.is_zero() {
                         return Err(EndpointError::Timeout { path: path() });
                     }

@@ -18,7 +18,8 @@
 //!   `accept` starts with a fresh one.
 
 use std::os::windows::io::{AsRawHandle, OwnedHandle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{
@@ -32,19 +33,25 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_MESSAGE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
 };
 
-use super::naming::pipe_name;
 use super::pipe::{pipe_error, PipeConn, PipeSide};
 use super::sys::{io_event, last_error, os_error, overlapped, owned, wide, Io};
 use super::DEFAULT_PACKET_SIZE;
 use crate::deadline::Deadline;
+use crate::transport::address::Endpoint;
 use crate::transport::error::{EndpointError, InUseReason, TransportError};
 
-/// Settings of a [`PipeListener`].
+/// Settings of a [`PipeListener`] (on Windows, `transport::ListenerConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipeListenerConfig {
     /// The packet size the server will propose (0 = 65 536). Only the
-    /// instances' buffer sizes depend on it: `max(packet_size, 65 536)`.
+    /// instances' default buffer size depends on it.
     pub packet_size: u32,
+    /// In and out buffer size of each instance: what the pipe absorbs in
+    /// each direction while the other side is not reading. 0 (the default)
+    /// means `max(packet_size, 65 536)`, as the reference peers use. A
+    /// client that writes many requests before reading the responses needs
+    /// the bytes in flight per direction to fit (PROTOCOL-WINDOWS.md §3.6).
+    pub buffer_size: u32,
     /// Create instances with `PIPE_REJECT_REMOTE_CLIENTS`, so the pipe is
     /// not reachable over the network (`\\host\pipe\…`). The reference peers
     /// do not set it; it is invisible to local clients. Default: true.
@@ -55,18 +62,38 @@ impl Default for PipeListenerConfig {
     fn default() -> Self {
         PipeListenerConfig {
             packet_size: 0,
+            buffer_size: 0,
             reject_remote_clients: true,
         }
     }
 }
 
-/// A listening named pipe `\\.\pipe\netipc-{hash}-{service}`.
+impl PipeListenerConfig {
+    /// Sets the instances' in and out buffer size (0: the default).
+    pub fn with_buffer_size(mut self, bytes: u32) -> Self {
+        self.buffer_size = bytes;
+        self
+    }
+}
+
+/// A listening named pipe `\\.\pipe\netipc-{hash}-{service}` (on
+/// Windows, `transport::Listener`).
+///
+/// `accept` takes `&self`, as on Unix: the spare instance and the event of
+/// the pending `ConnectNamedPipe` sit behind a lock, so concurrent accepts
+/// take turns.
 #[derive(Debug)]
 pub struct PipeListener {
     name: String,
     wide: Vec<u16>,
     buffer: u32,
     pipe_mode: u32,
+    waiting: Mutex<Waiting>,
+}
+
+/// The state of the instance waiting for the next client.
+#[derive(Debug)]
+struct Waiting {
     /// The instance waiting for the next client; `None` after a failure
     /// (re-created by the next `accept`).
     spare: Option<OwnedHandle>,
@@ -75,16 +102,16 @@ pub struct PipeListener {
 }
 
 impl PipeListener {
-    /// Creates the pipe's first instance (with
-    /// `FILE_FLAG_FIRST_PIPE_INSTANCE`). Fails with
-    /// [`EndpointError::AddressInUse`] when another process serves the
-    /// name. Nothing is created in `run_dir`, which need not exist.
+    /// Creates the first instance of the endpoint's pipe
+    /// ([`Endpoint::pipe_name`], with `FILE_FLAG_FIRST_PIPE_INSTANCE`).
+    /// Fails with [`EndpointError::AddressInUse`] when another process
+    /// serves the name. Nothing is created in the run directory, which need
+    /// not exist.
     pub fn bind(
-        run_dir: &Path,
-        service: &str,
+        endpoint: &Endpoint,
         config: &PipeListenerConfig,
     ) -> Result<PipeListener, EndpointError> {
-        let name = pipe_name(run_dir, service)?;
+        let name = endpoint.pipe_name().to_owned();
         let packet = if config.packet_size == 0 {
             DEFAULT_PACKET_SIZE
         } else {
@@ -99,16 +126,19 @@ impl PipeListener {
             path: PathBuf::from(&name),
             source,
         })?;
-        let mut listener = PipeListener {
+        let listener = PipeListener {
             wide: wide(&name),
             name,
-            buffer: packet.max(DEFAULT_PACKET_SIZE),
+            buffer: if config.buffer_size == 0 {
+                packet.max(DEFAULT_PACKET_SIZE)
+            } else {
+                config.buffer_size
+            },
             pipe_mode,
-            spare: None,
-            event,
+            waiting: Mutex::new(Waiting { spare: None, event }),
         };
         match listener.create_instance(true) {
-            Ok(h) => listener.spare = Some(h),
+            Ok(h) => listener.lock().spare = Some(h),
             Err(ERROR_ACCESS_DENIED | ERROR_PIPE_BUSY) => {
                 return Err(EndpointError::AddressInUse {
                     path: PathBuf::from(&listener.name),
@@ -129,6 +159,10 @@ impl PipeListener {
     /// The full pipe name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One new instance of the pipe, or the Win32 error code.
@@ -160,24 +194,23 @@ impl PipeListener {
     ///
     /// The handshake must follow, with a deadline, on another thread than
     /// the one accepting (see [`super::ServerSession::accept`]).
-    pub fn accept(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<Option<PipeConn>, TransportError> {
+    pub fn accept(&self, timeout: Option<Duration>) -> Result<Option<PipeConn>, TransportError> {
         let deadline = Deadline::new(timeout);
+        let mut waiting = self.lock();
         loop {
-            let spare = match self.spare.take() {
+            let spare = match waiting.spare.take() {
                 Some(h) => h,
                 None => self
                     .create_instance(false)
                     .map_err(|code| pipe_io("CreateNamedPipeW", code))?,
             };
             let h = spare.as_raw_handle() as HANDLE;
-            let ev = self.event.as_raw_handle() as HANDLE;
+            let ev = waiting.event.as_raw_handle() as HANDLE;
             // SAFETY: one overlapped ConnectNamedPipe on our overlapped
             // instance with the OVERLAPPED `overlapped` provides; it returns
             // only after the operation completed or was cancelled; the
-            // listener's event is used by this call alone (`&mut self`).
+            // listener's event is used by this call alone (the lock is
+            // held).
             let io = unsafe { overlapped(h, ev, &deadline, |ov| ConnectNamedPipe(h, ov)) };
             match io {
                 Io::Done(_)
@@ -188,7 +221,7 @@ impl PipeListener {
                     // The next spare first, so clients arriving during this
                     // session's handshake find an instance. If that fails the
                     // next accept retries it.
-                    self.spare = self.create_instance(false).ok();
+                    waiting.spare = self.create_instance(false).ok();
                     let conn =
                         PipeConn::from_handle(spare, PipeSide::Server).map_err(|source| {
                             TransportError::Io {
@@ -199,7 +232,7 @@ impl PipeListener {
                     return Ok(Some(conn));
                 }
                 Io::TimedOut => {
-                    self.spare = Some(spare);
+                    waiting.spare = Some(spare);
                     return Ok(None);
                 }
                 Io::Failed {
@@ -210,7 +243,7 @@ impl PipeListener {
                     // waited: disconnect so it listens again, or replace it.
                     // SAFETY: `h` is our valid instance handle.
                     if unsafe { DisconnectNamedPipe(h) } != 0 {
-                        self.spare = Some(spare);
+                        waiting.spare = Some(spare);
                     }
                     if deadline.expired() {
                         return Ok(None);

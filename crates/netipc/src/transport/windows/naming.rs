@@ -8,8 +8,6 @@
 
 use std::path::Path;
 
-use crate::transport::error::EndpointError;
-
 /// Longest service name whose pipe name stays below 256 characters.
 pub const MAX_PIPE_SERVICE_NAME: usize = 222;
 
@@ -37,44 +35,16 @@ pub(super) fn run_dir_bytes(run_dir: &Path) -> Vec<u8> {
     run_dir.to_string_lossy().into_owned().into_bytes()
 }
 
-/// Checks a service name: non-empty, not `.` or `..`, only
-/// `A-Z a-z 0-9 . _ -` (PROTOCOL.md §1), and short enough for a pipe name.
-/// Names are rejected, never sanitised.
-pub fn validate_service_name(name: &str) -> Result<(), EndpointError> {
-    let reason = if name.is_empty() {
-        Some("the name is empty")
-    } else if name == "." || name == ".." {
-        Some("the name may not be \".\" or \"..\"")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        Some("only A-Z, a-z, 0-9, '.', '_' and '-' are allowed")
-    } else if name.len() > MAX_PIPE_SERVICE_NAME {
-        Some("longer than the 222 characters a pipe name leaves for it")
-    } else {
-        None
-    };
-    match reason {
-        None => Ok(()),
-        Some(reason) => Err(EndpointError::InvalidServiceName {
-            name: name.to_owned(),
-            reason,
-        }),
-    }
-}
-
-/// `\\.\pipe\netipc-{FNV-1a-64(run_dir):016x}-{service}` after validating
-/// the service name.
-pub fn pipe_name(run_dir: &Path, service: &str) -> Result<String, EndpointError> {
-    validate_service_name(service)?;
-    let name = format!(
+/// `\\.\pipe\netipc-{FNV-1a-64(run_dir):016x}-{service}`. The service
+/// name is not checked here: [`Endpoint::new`](crate::transport::Endpoint::new)
+/// does that (the name rule, and at most [`MAX_PIPE_SERVICE_NAME`]
+/// characters).
+pub fn pipe_name(run_dir: &Path, service: &str) -> String {
+    format!(
         r"\\.\pipe\netipc-{:016x}-{}",
         fnv1a64(&run_dir_bytes(run_dir)),
         service
-    );
-    debug_assert!(name.len() < NAME_LIMIT);
-    Ok(name)
+    )
 }
 
 /// The shared-memory objects of one session (PROTOCOL-WINDOWS.md §2.3):

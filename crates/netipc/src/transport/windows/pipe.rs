@@ -15,7 +15,7 @@ use windows_sys::Win32::Foundation::{
     ERROR_BROKEN_PIPE, ERROR_MORE_DATA, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED, HANDLE,
 };
 use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
-use windows_sys::Win32::System::Pipes::PeekNamedPipe;
+use windows_sys::Win32::System::Pipes::{GetNamedPipeServerProcessId, PeekNamedPipe};
 
 use super::sys::{io_event, last_error, os_error, overlapped, Io};
 use crate::deadline::Deadline;
@@ -266,6 +266,19 @@ impl PipeConn {
     /// Bytes waiting to be read (0 = nothing), without consuming them.
     pub fn pending(&self) -> Result<usize, TransportError> {
         self.peek().map(|(avail, _)| avail as usize)
+    }
+
+    /// Process id of the pipe's server (0 if Windows cannot tell).
+    pub fn server_process_id(&self) -> u32 {
+        let mut pid = 0u32;
+        // SAFETY: the handle is our open pipe handle; `pid` is a valid,
+        // writable u32 for the duration of the call.
+        let ok = unsafe { GetNamedPipeServerProcessId(self.raw(), &mut pid) };
+        if ok == 0 {
+            0
+        } else {
+            pid
+        }
     }
 
     /// True when the peer has closed its end (or was killed: the system

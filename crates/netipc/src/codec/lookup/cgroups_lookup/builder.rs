@@ -10,8 +10,14 @@ use crate::codec::lookup::strings::{check_input, item_len, labels_input_len, wri
 const STRING_SLOTS: [usize; 2] = [8, 16];
 
 /// Validates `answer` for `path` (§15.3, §14.5, §14.6) and returns the
-/// canonical item length.
-fn answer_len(index: usize, path: &[u8], answer: &Answer<'_>) -> Result<usize, LookupError> {
+/// canonical item length. `path_checked`: the path is a key of a validated
+/// request, already known to be NUL-free, so it is not scanned again.
+fn answer_len(
+    index: usize,
+    path: &[u8],
+    path_checked: bool,
+    answer: &Answer<'_>,
+) -> Result<usize, LookupError> {
     check_rules(
         index,
         answer.status.code(),
@@ -20,7 +26,9 @@ fn answer_len(index: usize, path: &[u8], answer: &Answer<'_>) -> Result<usize, L
         answer.name.len() as u64,
         answer.labels.len() as u64,
     )?;
-    check_input(index, Field::Path, path)?;
+    if !path_checked {
+        check_input(index, Field::Path, path)?;
+    }
     check_input(index, Field::Name, answer.name)?;
     let labels = labels_input_len(index, answer.labels)?;
     let len = item_len(
@@ -84,7 +92,7 @@ impl<'b> ResponseBuilder<'b> {
     /// ([`LookupError::FieldOverflow`]) or the limit
     /// ([`LookupError::TooLarge`]). Nothing is written on error.
     pub fn push(&mut self, path: &[u8], answer: &Answer<'_>) -> Result<(), LookupError> {
-        let len = answer_len(self.core.len(), path, answer)?;
+        let len = answer_len(self.core.len(), path, false, answer)?;
         self.core.push(len, |dst| {
             write_item(
                 dst,
@@ -168,7 +176,7 @@ impl<'b, 'r> ReplyBuilder<'b, 'r> {
             0
         };
         self.core.add(
-            || answer_len(k, path, answer),
+            || answer_len(k, path, true, answer),
             placeholder,
             |dst, outcome| match outcome {
                 None => write_item(

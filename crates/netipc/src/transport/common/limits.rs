@@ -1,8 +1,5 @@
-//! Negotiated limits and in-flight ids of a session, seen from one side.
-//!
-//! The same types as the UDS module's `Limits` and `InFlight`
-//! (PROTOCOL.md §6.5, §6.6), which are built on Unix only for now; both
-//! platforms will share one definition once the session API is common.
+//! Negotiated limits and in-flight ids of a session, seen from one side
+//! (PROTOCOL.md §6.5, §6.6): the same on every transport.
 
 #![forbid(unsafe_code)]
 
@@ -53,14 +50,22 @@ impl Limits {
     }
 }
 
-/// The message ids of requests sent and not yet answered: a small set in a
-/// `Vec` (linear scans beat hashing at pipelining depths).
+/// The message ids of requests sent and not yet answered (PROTOCOL.md §6.5).
+///
+/// A small unordered set kept in a `Vec`: the number of requests in flight
+/// is small, so a linear scan beats hashing, and once the vector has grown
+/// to the working depth nothing is allocated again.
 #[derive(Debug, Clone, Default)]
 pub struct InFlight {
     ids: Vec<u64>,
 }
 
 impl InFlight {
+    /// An empty set.
+    pub fn new() -> InFlight {
+        InFlight::default()
+    }
+
     /// An empty set with room for `n` ids before it allocates.
     pub fn with_capacity(n: usize) -> InFlight {
         InFlight {
@@ -104,8 +109,9 @@ impl InFlight {
         self.ids.is_empty()
     }
 
-    /// Fails every request at once (the session broke): empties the set.
-    pub fn fail_all(&mut self) {
-        self.ids.clear();
+    /// Fails every request at once (the session broke): empties the set and
+    /// yields the ids that were in flight.
+    pub fn fail_all(&mut self) -> std::vec::Drain<'_, u64> {
+        self.ids.drain(..)
     }
 }

@@ -301,7 +301,9 @@ pub unsafe extern "C" fn netipc_cgroups_lookup_label(
 
 /// Number of items in an APPS_LOOKUP result (0 for NULL).
 #[no_mangle]
-pub unsafe extern "C" fn netipc_apps_lookup_count(result: *const netipc_apps_lookup_result) -> usize {
+pub unsafe extern "C" fn netipc_apps_lookup_count(
+    result: *const netipc_apps_lookup_result,
+) -> usize {
     // SAFETY: forwarded contract.
     unsafe { read(result, 0, |r| r.answers.len()) }
 }

@@ -185,8 +185,7 @@ unsafe fn with_reply(
     guard(|| {
         // SAFETY: a reply lent to the running handler is a LookupSink that
         // outlives the handler call (start_lookup).
-        let sink =
-            unsafe { args::handle_mut(reply.cast::<LookupSink<'_, '_, '_>>(), "reply") }?;
+        let sink = unsafe { args::handle_mut(reply.cast::<LookupSink<'_, '_, '_>>(), "reply") }?;
         body(sink)
     })
 }

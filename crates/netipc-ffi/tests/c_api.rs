@@ -465,8 +465,12 @@ fn c_consumer_against_the_rust_cli_lookups() {
         serve
             .args(["serve", service, "--token", TOKEN, "--run-dir"])
             .arg(dir.path());
-        let provider =
-            Background::start(serve, &format!("netipc serve {service}"), "serving", Stop::Term);
+        let provider = Background::start(
+            serve,
+            &format!("netipc serve {service}"),
+            "serving",
+            Stop::Term,
+        );
         for profile in ["uds", "shm"] {
             let mode = format!("cli-{service}");
             let out = c_consumer(&mode, dir.path(), service, TOKEN, profile, "");
@@ -479,7 +483,14 @@ fn c_consumer_against_the_rust_cli_lookups() {
 #[test]
 fn rust_cli_against_the_c_lookup_providers() {
     let dir = run_dir();
-    let provider = c_provider("cgroups-lookup", dir.path(), "cgroups-lookup", TOKEN, 0, "shm");
+    let provider = c_provider(
+        "cgroups-lookup",
+        dir.path(),
+        "cgroups-lookup",
+        TOKEN,
+        0,
+        "shm",
+    );
     let out = run_ok(
         cli_cmd()
             .args(["cgroups-lookup", "--json", "--token", TOKEN, "--run-dir"])

@@ -9,8 +9,8 @@ use netipc_core::service::apps_lookup::AppsLookupClient;
 use netipc_core::service::cgroups::CgroupsSnapshotClient;
 use netipc_core::service::cgroups_lookup::CgroupsLookupClient;
 use netipc_core::service::increment::IncrementClient;
-use netipc_core::service::string_reverse::StringReverseClient;
 use netipc_core::service::lookup::LookupClient;
+use netipc_core::service::string_reverse::StringReverseClient;
 use netipc_core::service::{AbortHandle, ClientConfig, ClientState, ServiceKind};
 use netipc_core::wire::Profiles;
 

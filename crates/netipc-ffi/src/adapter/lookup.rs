@@ -45,13 +45,14 @@ macro_rules! owned_answers {
             /// Copies a response the library validated.
             pub fn copy(view: &$codec::ResponseView<'_>) -> Result<Self, Failure> {
                 let bytes = view.as_bytes().to_vec();
-                // SAFETY: the slice points into the heap buffer of `bytes`,
-                // which is stored next to the view, never modified, and only
-                // freed when the whole value is dropped; moving the value
-                // moves the Vec's pointer, not the buffer. The view is only
-                // reachable through `&self`, so no borrow outlives it.
-                let slice: &'static [u8] =
-                    unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
+                let slice: &'static [u8] = {
+                    // SAFETY: the slice points into the heap buffer of `bytes`,
+                    // which is stored next to the view, never modified, and only
+                    // freed when the whole value is dropped; moving the value
+                    // moves the Vec's pointer, not the buffer. The view is only
+                    // reachable through `&self`, so no borrow outlives it.
+                    unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
+                };
                 let view = $codec::ResponseView::decode(slice)
                     .map_err(|e| Failure::new(NETIPC_ERR_PROTOCOL, error_text(&e)))?;
                 Ok(Self {
@@ -416,9 +417,10 @@ fn outcome(
             *too_large = Some(e);
             Err(failure)
         }
-        Err(e @ LookupError::ItemCountMismatch { .. }) => {
-            Err(Failure::invalid(format!("every key already has an answer: {}", error_text(&e))))
-        }
+        Err(e @ LookupError::ItemCountMismatch { .. }) => Err(Failure::invalid(format!(
+            "every key already has an answer: {}",
+            error_text(&e)
+        ))),
         Err(e) => Err(Failure::invalid(error_text(&e))),
     }
 }
@@ -471,4 +473,66 @@ where
             sink.conclude(result)
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use netipc_core::codec::lookup::apps_lookup::{CgroupStatus, PidStatus, UID_UNSET};
+    use netipc_core::codec::lookup::cgroups_lookup::Status;
+    use netipc_core::codec::lookup::Orchestrator;
+
+    use crate::ffi_client::{NETIPC_SERVICE_APPS_LOOKUP, NETIPC_SERVICE_CGROUPS_LOOKUP};
+    use crate::ffi_lookup::*;
+    use netipc_core::wire::Method;
+
+    #[test]
+    fn c_constants_match_the_library() {
+        let code = |c: u16| u32::from(c);
+        assert_eq!(
+            NETIPC_SERVICE_CGROUPS_LOOKUP,
+            code(Method::CgroupsLookup.code())
+        );
+        assert_eq!(NETIPC_SERVICE_APPS_LOOKUP, code(Method::AppsLookup.code()));
+        assert_eq!(NETIPC_CGROUP_KNOWN, code(Status::Known.code()));
+        assert_eq!(
+            NETIPC_CGROUP_UNKNOWN_RETRY_LATER,
+            code(Status::UnknownRetryLater.code())
+        );
+        assert_eq!(
+            NETIPC_CGROUP_UNKNOWN_PERMANENT,
+            code(Status::UnknownPermanent.code())
+        );
+        assert_eq!(
+            NETIPC_CGROUP_OVERSIZED_ITEM,
+            code(Status::OversizedItem.code())
+        );
+        assert_eq!(NETIPC_APP_KNOWN, code(PidStatus::Known.code()));
+        assert_eq!(NETIPC_APP_UNKNOWN, code(PidStatus::Unknown.code()));
+        assert_eq!(
+            NETIPC_APP_OVERSIZED_ITEM,
+            code(PidStatus::OversizedItem.code())
+        );
+        assert_eq!(NETIPC_APP_CGROUP_KNOWN, code(CgroupStatus::Known.code()));
+        assert_eq!(
+            NETIPC_APP_CGROUP_UNKNOWN_RETRY_LATER,
+            code(CgroupStatus::UnknownRetryLater.code())
+        );
+        assert_eq!(
+            NETIPC_APP_CGROUP_UNKNOWN_PERMANENT,
+            code(CgroupStatus::UnknownPermanent.code())
+        );
+        assert_eq!(
+            NETIPC_APP_CGROUP_HOST_ROOT,
+            code(CgroupStatus::HostRoot.code())
+        );
+        assert_eq!(NETIPC_UID_UNSET, UID_UNSET);
+        assert_eq!(NETIPC_ORCHESTRATOR_UNKNOWN, code(Orchestrator::UNKNOWN.0));
+        assert_eq!(NETIPC_ORCHESTRATOR_SYSTEMD, code(Orchestrator::SYSTEMD.0));
+        assert_eq!(NETIPC_ORCHESTRATOR_DOCKER, code(Orchestrator::DOCKER.0));
+        assert_eq!(NETIPC_ORCHESTRATOR_K8S, code(Orchestrator::K8S.0));
+        assert_eq!(NETIPC_ORCHESTRATOR_KVM, code(Orchestrator::KVM.0));
+        assert_eq!(NETIPC_ORCHESTRATOR_LXC, code(Orchestrator::LXC.0));
+        assert_eq!(NETIPC_ORCHESTRATOR_PODMAN, code(Orchestrator::PODMAN.0));
+        assert_eq!(NETIPC_ORCHESTRATOR_NSPAWN, code(Orchestrator::NSPAWN.0));
+    }
 }

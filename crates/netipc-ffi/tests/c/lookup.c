@@ -84,7 +84,7 @@ static netipc_result on_apps_strict(void *ctx, const netipc_lookup_request *req,
     EXPECT_RC(netipc_lookup_reply_add_app_known(reply, 1, 1, 1, S("c"), NETIPC_APP_CGROUP_KNOWN,
                                                 0, NULL, 0, S("n")),
               INVAL);
-    EXPECT_RC(netipc_lookup_reply_add_app_known(reply, 1, 1, 1, NULL, 2, 0, S("/p"), S("n")),
+    EXPECT_RC(netipc_lookup_reply_add_app_known(reply, 1, 1, 1, NULL, 2, 2, 0, S("/p"), S("n")),
               INVAL);
     EXPECT_RC(netipc_lookup_reply_add_cgroup_known(reply, 0, S("n")), INVAL);
     /* Labels on an unknown PID are refused, and consumed. */

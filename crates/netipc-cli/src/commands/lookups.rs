@@ -490,6 +490,21 @@ pub fn demo(
         Ok(view) => output(write_cgroups_table(out, &view))?,
         Err(e) => return Err(lookup_failed(&cg, &e, &ep, token, "CGROUPS_LOOKUP")),
     }
+    // A path the provider's index lacks is "retry later" until a scan that
+    // began after the question has not found it either; then it is
+    // permanent. Ask again once the provider may rescan.
+    if let Some(missing) = paths.last().filter(|_| paths.len() > 1) {
+        std::thread::sleep(DEFAULT_MIN_RESCAN / 2);
+        say(
+            out,
+            "
+   the missing path, asked again after the provider's rescan interval:",
+        )?;
+        match cg.call_lookup(std::slice::from_ref(missing)) {
+            Ok(view) => output(write_cgroups_table(out, &view))?,
+            Err(e) => return Err(lookup_failed(&cg, &e, &ep, token, "CGROUPS_LOOKUP")),
+        }
+    }
 
     let me = std::process::id();
     let parent = std::os::unix::process::parent_id();

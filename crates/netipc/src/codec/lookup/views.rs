@@ -106,10 +106,84 @@ macro_rules! response_view {
             }
         }
 
+        impl<'a> crate::codec::lookup::views::Response<'a> for ResponseView<'a> {
+            type Item = ItemView<'a>;
+            type Items = Items<'a>;
+            fn decode(payload: &'a [u8]) -> Result<Self, crate::codec::lookup::LookupError> {
+                ResponseView::decode(payload)
+            }
+            fn generation(&self) -> u64 {
+                ResponseView::generation(self)
+            }
+            fn len(&self) -> usize {
+                ResponseView::len(self)
+            }
+            fn iter(&self) -> Items<'a> {
+                ResponseView::iter(self)
+            }
+            fn item_bytes(item: &ItemView<'a>) -> &'a [u8] {
+                item.as_bytes()
+            }
+        }
+
         crate::codec::lookup::views::entry_iter!(
             /// Iterator over the items of a [`ResponseView`].
             Items, ItemView<'a>, |bytes| ItemView { bytes }
         );
+    };
+}
+
+/// A method's decoded response as a stitching client reads it (§18.5,
+/// §18.6); [`response_view!`] implements it for both methods'
+/// `ResponseView`, forwarding to the inherent methods of the same names.
+pub(crate) trait Response<'a>: Sized {
+    /// The method's item view.
+    type Item;
+    /// Its iterator over the items.
+    type Items: Iterator<Item = Self::Item>;
+    /// Validates a response payload.
+    fn decode(payload: &'a [u8]) -> Result<Self, crate::codec::lookup::LookupError>;
+    /// The provider's generation.
+    fn generation(&self) -> u64;
+    /// Number of items.
+    fn len(&self) -> usize;
+    /// The items in order.
+    fn iter(&self) -> Self::Items;
+    /// An item's bytes, exactly its directory range.
+    fn item_bytes(item: &Self::Item) -> &'a [u8];
+}
+
+/// A method's plain `ResponseBuilder` as a stitching client fills it
+/// (§18.6); [`plain_builder!`] implements it for both methods.
+pub(crate) trait PlainBuilder {
+    /// Items added so far.
+    fn len(&self) -> usize;
+    /// Replaces the generation `finish` writes.
+    fn set_generation(&mut self, generation: u64);
+    /// Appends a copy of a validated item's bytes.
+    fn push_bytes(&mut self, item: &[u8]) -> Result<(), crate::codec::lookup::LookupError>;
+    /// Completes the payload and returns its length.
+    fn finish(self) -> Result<usize, crate::codec::lookup::LookupError>;
+}
+
+/// Implements [`PlainBuilder`] for a module's `ResponseBuilder<'b>`
+/// wrapping a `PlainCore`.
+macro_rules! plain_builder {
+    () => {
+        impl crate::codec::lookup::views::PlainBuilder for ResponseBuilder<'_> {
+            fn len(&self) -> usize {
+                self.core.len()
+            }
+            fn set_generation(&mut self, generation: u64) {
+                self.core.set_generation(generation);
+            }
+            fn push_bytes(&mut self, item: &[u8]) -> Result<(), LookupError> {
+                self.core.push(item.len(), |dst| dst.copy_from_slice(item))
+            }
+            fn finish(self) -> Result<usize, LookupError> {
+                self.core.finish()
+            }
+        }
     };
 }
 
@@ -197,9 +271,7 @@ macro_rules! plain_builder_methods {
         /// [`LookupError::FieldOverflow`] past 32-bit sizes. Nothing is
         /// written on error.
         pub fn push_item(&mut self, item: &ItemView<'_>) -> Result<(), LookupError> {
-            let bytes = item.as_bytes();
-            self.core
-                .push(bytes.len(), |dst| dst.copy_from_slice(bytes))
+            crate::codec::lookup::views::PlainBuilder::push_bytes(self, item.as_bytes())
         }
 
         /// Completes the payload and returns its length.
@@ -257,4 +329,6 @@ macro_rules! reply_builder_methods {
     };
 }
 
-pub(crate) use {entry_iter, plain_builder_methods, reply_builder_methods, response_view};
+pub(crate) use {
+    entry_iter, plain_builder, plain_builder_methods, reply_builder_methods, response_view,
+};

@@ -62,6 +62,8 @@ pub struct ResponseBuilder<'b> {
     core: PlainCore<'b>,
 }
 
+crate::codec::lookup::views::plain_builder!();
+
 impl<'b> ResponseBuilder<'b> {
     crate::codec::lookup::views::plain_builder_methods!();
 

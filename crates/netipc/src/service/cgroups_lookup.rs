@@ -48,7 +48,7 @@ use super::lookup::stitch::{Absorbed, Stitching};
 use super::lookup::{
     split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD, LOOKUP_RESPONSE_PAYLOAD,
 };
-use super::{Handler, HandlerError, ServeError};
+use super::{Handler, HandlerError};
 use crate::codec::lookup::cgroups_lookup::{
     encode_request, request_len, Answer, ReplyBuilder, RequestView, ResponseBuilder, ResponseView,
     Status,
@@ -179,36 +179,4 @@ where
     CgroupsLookupHandler(f)
 }
 
-struct CgroupsLookupHandler<F>(F);
-
-impl<F> Handler for CgroupsLookupHandler<F>
-where
-    F: Fn(RequestView<'_>, &mut ReplyBuilder<'_, '_>) -> Result<(), HandlerError>
-        + Send
-        + Sync
-        + 'static,
-{
-    fn method(&self) -> Method {
-        Method::CgroupsLookup
-    }
-    fn allows_batch(&self) -> bool {
-        false
-    }
-    fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError> {
-        self.serve_within(request, out, u32::MAX as usize)
-    }
-    fn serve_within(
-        &self,
-        request: &[u8],
-        out: &mut Vec<u8>,
-        budget: usize,
-    ) -> Result<(), ServeError> {
-        let request = RequestView::decode(request).map_err(|_| ServeError::BadRequest)?;
-        let mut reply = ReplyBuilder::new(out, request, budget);
-        match (self.0)(request, &mut reply) {
-            // Dropping the builder truncates `out`.
-            Ok(()) => reply.finish().map(drop).map_err(ServeError::from_lookup),
-            Err(e) => Err(super::lookup::serve_error(e)),
-        }
-    }
-}
+crate::service::lookup::lookup_handler!(CgroupsLookupHandler, Method::CgroupsLookup);

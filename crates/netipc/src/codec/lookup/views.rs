@@ -2,9 +2,10 @@
 //! written once as macros and expanded in each method module, so that each
 //! method keeps its own concrete, documented types.
 
-/// Expands to `ResponseView`, its iterator `Items` and the `IntoIterator`
-/// impls, for a module that defines `ItemView<'a> { bytes: &'a [u8] }`,
-/// `validate_item(index, bytes)` and `ITEM_HEADER_LEN`.
+/// Expands to `ResponseView`, its iterator `Items`, the `IntoIterator`
+/// impls and `ItemView<'a>` with its method-independent accessors, for a
+/// module that defines `validate_item(index, bytes)` and `ITEM_HEADER_LEN`
+/// (and the item's own accessors in another `impl ItemView`).
 macro_rules! response_view {
     ($section:literal) => {
         /// A validated response borrowing the payload.
@@ -27,18 +28,13 @@ macro_rules! response_view {
                 "(crate::codec::lookup::LookupError) naming the item and field."
             )]
             pub fn decode(payload: &'a [u8]) -> Result<Self, crate::codec::lookup::LookupError> {
-                use crate::codec::lookup::common::{EntryLen, Entries, Frame, Side};
-                let frame = Frame::decode(
+                use crate::codec::lookup::common::{EntryLen, Frame, Side};
+                let frame = Frame::decode_each(
                     payload,
                     Side::Response,
                     EntryLen::AtLeast(ITEM_HEADER_LEN as u32),
+                    validate_item,
                 )?;
-                let mut items = Entries::new(frame);
-                let mut index = 0;
-                while let Some(item) = items.next() {
-                    validate_item(index, item)?;
-                    index += 1;
-                }
                 Ok(Self { frame })
             }
 
@@ -90,19 +86,30 @@ macro_rules! response_view {
             }
         }
 
-        impl<'a> IntoIterator for ResponseView<'a> {
-            type Item = ItemView<'a>;
-            type IntoIter = Items<'a>;
-            fn into_iter(self) -> Items<'a> {
-                self.iter()
-            }
+        crate::codec::lookup::views::view_into_iter!(ResponseView, ItemView<'a>, Items);
+
+        /// One validated response item.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct ItemView<'a> {
+            bytes: &'a [u8],
         }
 
-        impl<'a> IntoIterator for &ResponseView<'a> {
-            type Item = ItemView<'a>;
-            type IntoIter = Items<'a>;
-            fn into_iter(self) -> Items<'a> {
-                self.iter()
+        impl<'a> ItemView<'a> {
+            /// The item's bytes, exactly its directory range. Items are
+            /// self-contained (all offsets are item-relative), so these
+            /// bytes can be copied into another response unchanged
+            /// (`ResponseBuilder::push_item`).
+            #[inline]
+            pub fn as_bytes(&self) -> &'a [u8] {
+                self.bytes
+            }
+
+            /// The string whose `(offset, length)` pair is at `at`.
+            fn string(&self, at: usize) -> &'a [u8] {
+                use crate::codec::lookup::common::u32_at;
+                let off = u32_at(self.bytes, at) as usize;
+                let len = u32_at(self.bytes, at + 4) as usize;
+                self.bytes.get(off..off + len).unwrap_or_default()
             }
         }
 
@@ -182,6 +189,61 @@ macro_rules! plain_builder {
             }
             fn finish(self) -> Result<usize, LookupError> {
                 self.core.finish()
+            }
+        }
+    };
+}
+
+/// Expands to a public `#[repr(u16)]` status enum with the given docs and
+/// variants, and its `code` / `from_code` conversions.
+macro_rules! status_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $code:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u16)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $code,)+
+        }
+
+        impl $name {
+            /// The wire value.
+            pub const fn code(self) -> u16 {
+                self as u16
+            }
+
+            /// The status for a wire value, `None` if undefined.
+            pub const fn from_code(code: u16) -> Option<Self> {
+                Some(match code {
+                    $($code => Self::$variant,)+
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+/// Expands to `IntoIterator` for `$view<'a>` and `&$view<'a>`, both
+/// through `$view::iter`, which returns an `$iter<'a>` of `$item`.
+macro_rules! view_into_iter {
+    ($view:ident, $item:ty, $iter:ident) => {
+        impl<'a> IntoIterator for $view<'a> {
+            type Item = $item;
+            type IntoIter = $iter<'a>;
+            fn into_iter(self) -> $iter<'a> {
+                self.iter()
+            }
+        }
+
+        impl<'a> IntoIterator for &$view<'a> {
+            type Item = $item;
+            type IntoIter = $iter<'a>;
+            fn into_iter(self) -> $iter<'a> {
+                self.iter()
             }
         }
     };
@@ -331,4 +393,5 @@ macro_rules! reply_builder_methods {
 
 pub(crate) use {
     entry_iter, plain_builder, plain_builder_methods, reply_builder_methods, response_view,
+    status_enum, view_into_iter,
 };

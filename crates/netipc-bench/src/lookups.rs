@@ -30,7 +30,12 @@ use netipc::service::lookup::{LookupClient, LookupConfig};
 use netipc::service::{apps_lookup as apps_service, cgroups_lookup as cg_service};
 use netipc::service::{ClientConfig, Handler, ServiceKind};
 use netipc::wire::Profiles;
-use rustc_hash::FxBuildHasher;
+// The Windows build (rustc 1.63) cannot take rustc-hash 2; it uses std's
+// hasher, which only makes its lookup rows a little slower.
+#[cfg(unix)]
+use rustc_hash::FxBuildHasher as TableHasher;
+#[cfg(not(unix))]
+use std::collections::hash_map::RandomState as TableHasher;
 
 use crate::common::{
     endpoint, mono_ns, wait_override, AUTH_TOKEN, CONNECT_ATTEMPTS, CONNECT_INTERVAL,
@@ -129,7 +134,7 @@ pub fn pid_keys(items: usize, mix: Mix) -> Vec<u32> {
 /// What the synthetic provider knows about a cgroup: its name and the
 /// value of its one label. One hash lookup per key, nothing allocated per
 /// call.
-type CgroupTable = HashMap<Vec<u8>, (Vec<u8>, Vec<u8>), FxBuildHasher>;
+type CgroupTable = HashMap<Vec<u8>, (Vec<u8>, Vec<u8>), TableHasher>;
 
 fn cgroup_table() -> CgroupTable {
     (0..KNOWN_CGROUPS)

@@ -58,6 +58,18 @@
 #define NETIPC_SERVICE_STRING_REVERSE 3
 
 /**
+ * Service kind CGROUPS_LOOKUP (cgroup metadata by path; endpoint
+ * `cgroups-lookup`).
+ */
+#define NETIPC_SERVICE_CGROUPS_LOOKUP 4
+
+/**
+ * Service kind APPS_LOOKUP (process metadata by PID; endpoint
+ * `apps-lookup`).
+ */
+#define NETIPC_SERVICE_APPS_LOOKUP 5
+
+/**
  * Transport profile bit: UDS SEQPACKET, the baseline every peer runs.
  */
 #define NETIPC_PROFILE_UDS 1
@@ -109,6 +121,114 @@
 #define NETIPC_STATE_BROKEN 6
 
 /**
+ * CGROUPS_LOOKUP item status: the provider knows the cgroup (name,
+ * orchestrator and labels are set; the name may be empty).
+ */
+#define NETIPC_CGROUP_KNOWN 0
+
+/**
+ * CGROUPS_LOOKUP item status: not known yet; ask again later.
+ */
+#define NETIPC_CGROUP_UNKNOWN_RETRY_LATER 1
+
+/**
+ * CGROUPS_LOOKUP item status: the provider will not know this path.
+ */
+#define NETIPC_CGROUP_UNKNOWN_PERMANENT 2
+
+/**
+ * CGROUPS_LOOKUP item status: the answer was too large for any response
+ * and is not delivered (final).
+ */
+#define NETIPC_CGROUP_OVERSIZED_ITEM 4
+
+/**
+ * APPS_LOOKUP item status: the process is known.
+ */
+#define NETIPC_APP_KNOWN 0
+
+/**
+ * APPS_LOOKUP item status: the provider does not know the PID.
+ */
+#define NETIPC_APP_UNKNOWN 1
+
+/**
+ * APPS_LOOKUP item status: the answer was too large for any response
+ * and is not delivered (final).
+ */
+#define NETIPC_APP_OVERSIZED_ITEM 3
+
+/**
+ * Cgroup status of a known process (APPS_LOOKUP): path (non-empty), name,
+ * orchestrator and labels are known. Note: numbered unlike the
+ * CGROUPS_LOOKUP statuses.
+ */
+#define NETIPC_APP_CGROUP_KNOWN 0
+
+/**
+ * Cgroup status of a known process: the cgroup is not known yet (the path
+ * may be given or empty).
+ */
+#define NETIPC_APP_CGROUP_UNKNOWN_RETRY_LATER 1
+
+/**
+ * Cgroup status of a known process: the cgroup (path given) will not be
+ * known.
+ */
+#define NETIPC_APP_CGROUP_UNKNOWN_PERMANENT 2
+
+/**
+ * Cgroup status of a known process: it is in the host's root cgroup
+ * (empty path).
+ */
+#define NETIPC_APP_CGROUP_HOST_ROOT 3
+
+/**
+ * `uid` of a process whose user is not known.
+ */
+#define NETIPC_UID_UNSET UINT32_MAX
+
+/**
+ * Orchestrator of a cgroup: unknown (or none).
+ */
+#define NETIPC_ORCHESTRATOR_UNKNOWN 0
+
+/**
+ * Orchestrator: systemd.
+ */
+#define NETIPC_ORCHESTRATOR_SYSTEMD 1
+
+/**
+ * Orchestrator: Docker.
+ */
+#define NETIPC_ORCHESTRATOR_DOCKER 2
+
+/**
+ * Orchestrator: Kubernetes.
+ */
+#define NETIPC_ORCHESTRATOR_K8S 3
+
+/**
+ * Orchestrator: KVM / libvirt.
+ */
+#define NETIPC_ORCHESTRATOR_KVM 4
+
+/**
+ * Orchestrator: LXC.
+ */
+#define NETIPC_ORCHESTRATOR_LXC 5
+
+/**
+ * Orchestrator: Podman.
+ */
+#define NETIPC_ORCHESTRATOR_PODMAN 6
+
+/**
+ * Orchestrator: systemd-nspawn.
+ */
+#define NETIPC_ORCHESTRATOR_NSPAWN 7
+
+/**
  * Server counter: sessions being served now.
  */
 #define NETIPC_SERVER_STAT_ACTIVE_SESSIONS 0
@@ -133,6 +253,13 @@
  * Server counter: handler calls that failed (answered INTERNAL_ERROR).
  */
 #define NETIPC_SERVER_STAT_HANDLER_FAILURES 4
+
+/**
+ * The result of an APPS_LOOKUP call (opaque, read-only): one item per PID
+ * asked, in order. Lifetime and thread safety as for
+ * `netipc_cgroups_lookup_result`.
+ */
+typedef struct netipc_apps_lookup_result netipc_apps_lookup_result;
 
 /**
  * A cache of the cgroups snapshot of one CGROUPS_SNAPSHOT endpoint
@@ -166,12 +293,23 @@ typedef struct netipc_cache netipc_cache;
 typedef struct netipc_cgroups netipc_cgroups;
 
 /**
+ * The result of a CGROUPS_LOOKUP call (opaque, read-only): one item per
+ * path asked, in order. Lent by its client: valid until the next call,
+ * close or free of that client (as a snapshot from
+ * `netipc_client_call_snapshot()` is). Reading one result from several
+ * threads at once is safe. Strings point into the result and are not
+ * NUL-terminated.
+ */
+typedef struct netipc_cgroups_lookup_result netipc_cgroups_lookup_result;
+
+/**
  * A Level 2 client context for one service at one endpoint (opaque).
  *
  * All functions on one client are serialized by an internal lock, so a
  * client may be shared between threads; a call then waits for the one in
- * progress. Borrowed results (a string answer, a snapshot) are replaced by
- * the next call on the client, whichever thread makes it.
+ * progress. Borrowed results (a string answer, a snapshot, a lookup
+ * result) are replaced by the next call on the client, whichever thread
+ * makes it.
  */
 typedef struct netipc_client netipc_client;
 
@@ -192,6 +330,19 @@ typedef struct netipc_client_config netipc_client_config;
  * client, so it may outlive it. Not synchronized.
  */
 typedef struct netipc_client_status netipc_client_status;
+
+/**
+ * The response a lookup handler fills (opaque, lent to the handler for
+ * the duration of one call; never keep it).
+ */
+typedef struct netipc_lookup_reply netipc_lookup_reply;
+
+/**
+ * The keys of one lookup request (opaque, lent to the handler for the
+ * duration of one call; never keep it or the strings it lends): cgroup
+ * paths for CGROUPS_LOOKUP, PIDs for APPS_LOOKUP.
+ */
+typedef struct netipc_lookup_request netipc_lookup_request;
 
 /**
  * A running provider (opaque): a listening socket, an acceptor thread and
@@ -227,6 +378,29 @@ typedef struct netipc_string_builder netipc_string_builder;
  * error).
  */
 typedef int32_t netipc_result;
+
+/**
+ * A lookup handler (CGROUPS_LOOKUP or APPS_LOOKUP): read the keys with
+ * `netipc_lookup_request_count()` and `netipc_lookup_request_path()` /
+ * `netipc_lookup_request_pid()`, answer every key in order with one
+ * `netipc_lookup_reply_add_*()` call each (labels staged before with
+ * `netipc_lookup_reply_add_label()`), optionally set the generation, and
+ * return `NETIPC_OK`.
+ *
+ * The reply applies the session's response limit itself. An add returns
+ * `NETIPC_ERR_OVERFLOW` when the answer did not fit and a placeholder was
+ * sent instead; once `netipc_lookup_reply_exceeded()` is true every later
+ * key is sent as "ask again" whatever is added, so the handler may stop
+ * and return `NETIPC_OK`: the library completes the response and the
+ * client asks for the rest in its next request. Returning `NETIPC_OK`
+ * with keys unanswered while the response still has room, or returning
+ * any other value, makes the library answer INTERNAL_ERROR. Runs on a
+ * worker thread, concurrently with other sessions' calls: `ctx` is shared
+ * by all of them.
+ */
+typedef netipc_result (*netipc_lookup_fn)(void *ctx,
+                                          const netipc_lookup_request *request,
+                                          netipc_lookup_reply *reply);
 
 /**
  * An INCREMENT handler: answer `value` (normally with `value + 1`) through
@@ -858,6 +1032,287 @@ netipc_result netipc_client_status_last_connect_failure(const netipc_client_stat
  * be NULL only if the length is not wanted.
  */
 const uint8_t *netipc_client_status_last_error(const netipc_client_status *status, size_t *len);
+
+/**
+ * CGROUPS_LOOKUP: asks the provider about `count` cgroup paths (path `i`
+ * is `path_lens[i]` bytes at `paths[i]`, non-empty, no NUL) as one logical
+ * call. The library splits the paths into as many requests as the
+ * session's limits need and stitches the answers together; `count` 0
+ * still makes one call, which reports the provider's generation. On
+ * success `*result` points to one item per path, in order, borrowed from
+ * the client: valid until the next call, close or free of this client.
+ *
+ * `timeout_ms` bounds the whole logical call, every request of it
+ * together (0: the client's call timeout); when it passes the call
+ * returns `NETIPC_ERR_TIMEOUT` and the client needs a refresh. An abort
+ * from another thread (`netipc_client_abort()`) makes it return
+ * `NETIPC_ERR_ABORTED`.
+ *
+ * Errors (no partial result is ever returned): `NETIPC_ERR_NOT_READY`
+ * (no I/O), `NETIPC_ERR_INVALID_ARGUMENT` (a NULL array with `count` > 0,
+ * an empty path or one with a NUL, a client of another kind),
+ * `NETIPC_ERR_OVERFLOW` (more than 65,536 paths, or a result over the
+ * library's ceilings), `NETIPC_ERR_BAD_ITEM_COUNT` (the provider answered
+ * another number of items), `NETIPC_ERR_PROTOCOL` (answers that do not
+ * echo their keys, a generation that changed between the requests of
+ * one call, an undecodable response), and the codes of
+ * `netipc_client_call_increment()`.
+ */
+netipc_result netipc_client_call_cgroups_lookup(const netipc_client *client,
+                                                const uint8_t *const *paths,
+                                                const size_t *path_lens,
+                                                size_t count,
+                                                uint32_t timeout_ms,
+                                                const netipc_cgroups_lookup_result **result);
+
+/**
+ * APPS_LOOKUP: asks the provider about the `count` PIDs at `pids` as one
+ * logical call (split and stitched as for
+ * `netipc_client_call_cgroups_lookup()`; `count` 0 still makes one call).
+ * On success `*result` points to one item per PID, in order, borrowed
+ * from the client until its next call, close or free. Timeout, abort and
+ * errors as for `netipc_client_call_cgroups_lookup()`.
+ */
+netipc_result netipc_client_call_apps_lookup(const netipc_client *client,
+                                             const uint32_t *pids,
+                                             size_t count,
+                                             uint32_t timeout_ms,
+                                             const netipc_apps_lookup_result **result);
+
+/**
+ * Number of items in a CGROUPS_LOOKUP result (the number of paths asked;
+ * 0 for NULL).
+ */
+size_t netipc_cgroups_lookup_count(const netipc_cgroups_lookup_result *result);
+
+/**
+ * The provider's generation in a CGROUPS_LOOKUP result (the same for
+ * every item; 0 for NULL).
+ */
+uint64_t netipc_cgroups_lookup_generation(const netipc_cgroups_lookup_result *result);
+
+/**
+ * Item `index` (0 ≤ index < count) of a CGROUPS_LOOKUP result, answering
+ * the path asked at that position. Each out-pointer may be NULL when that
+ * field is not wanted: `*status` (`NETIPC_CGROUP_*`), `*orchestrator`
+ * (`NETIPC_ORCHESTRATOR_*`, 0 unless known), `*path` (the path asked,
+ * echoed), `*name` (empty unless known), `*label_count` (read each label
+ * with `netipc_cgroups_lookup_label()`). Strings point into the result.
+ * Returns `NETIPC_ERR_INVALID_ARGUMENT` for a NULL result or an index past
+ * the end.
+ */
+netipc_result netipc_cgroups_lookup_item(const netipc_cgroups_lookup_result *result,
+                                         size_t index,
+                                         uint32_t *status,
+                                         uint32_t *orchestrator,
+                                         const uint8_t **path,
+                                         size_t *path_len,
+                                         const uint8_t **name,
+                                         size_t *name_len,
+                                         size_t *label_count);
+
+/**
+ * Label `label` (0 ≤ label < the item's label count) of item `index` of a
+ * CGROUPS_LOOKUP result: `*key` (never empty) and `*value` (may be
+ * empty), pointing into the result; each out-pointer may be NULL.
+ * Returns `NETIPC_ERR_INVALID_ARGUMENT` for a NULL result or an index past
+ * the end.
+ */
+netipc_result netipc_cgroups_lookup_label(const netipc_cgroups_lookup_result *result,
+                                          size_t index,
+                                          size_t label,
+                                          const uint8_t **key,
+                                          size_t *key_len,
+                                          const uint8_t **value,
+                                          size_t *value_len);
+
+/**
+ * Number of items in an APPS_LOOKUP result (0 for NULL).
+ */
+size_t netipc_apps_lookup_count(const netipc_apps_lookup_result *result);
+
+/**
+ * The provider's generation in an APPS_LOOKUP result (0 for NULL).
+ */
+uint64_t netipc_apps_lookup_generation(const netipc_apps_lookup_result *result);
+
+/**
+ * Item `index` (0 ≤ index < count) of an APPS_LOOKUP result, answering the
+ * PID asked at that position. Each out-pointer may be NULL: `*pid` (the
+ * PID asked, echoed), `*status` (`NETIPC_APP_*`), and for a known
+ * process `*ppid` (0 if unknown), `*uid` (`NETIPC_UID_UNSET` if unknown),
+ * `*starttime` (clock ticks since boot, field 22 of `/proc/PID/stat`),
+ * `*comm` (1 to 15 bytes), `*cgroup_status` (`NETIPC_APP_CGROUP_*`),
+ * `*orchestrator` (`NETIPC_ORCHESTRATOR_*`), `*cgroup_path`,
+ * `*cgroup_name` and `*label_count` (labels of the cgroup, read with
+ * `netipc_apps_lookup_label()`); fields of an unknown process are zero
+ * or empty. Strings point into the result. Returns
+ * `NETIPC_ERR_INVALID_ARGUMENT` for a NULL result or an index past the
+ * end.
+ */
+netipc_result netipc_apps_lookup_item(const netipc_apps_lookup_result *result,
+                                      size_t index,
+                                      uint32_t *pid,
+                                      uint32_t *status,
+                                      uint32_t *ppid,
+                                      uint32_t *uid,
+                                      uint64_t *starttime,
+                                      const uint8_t **comm,
+                                      size_t *comm_len,
+                                      uint32_t *cgroup_status,
+                                      uint32_t *orchestrator,
+                                      const uint8_t **cgroup_path,
+                                      size_t *cgroup_path_len,
+                                      const uint8_t **cgroup_name,
+                                      size_t *cgroup_name_len,
+                                      size_t *label_count);
+
+/**
+ * Label `label` of the cgroup of item `index` of an APPS_LOOKUP result;
+ * as `netipc_cgroups_lookup_label()`.
+ */
+netipc_result netipc_apps_lookup_label(const netipc_apps_lookup_result *result,
+                                       size_t index,
+                                       size_t label,
+                                       const uint8_t **key,
+                                       size_t *key_len,
+                                       const uint8_t **value,
+                                       size_t *value_len);
+
+/**
+ * Starts a CGROUPS_LOOKUP provider (the cgroups collector's, endpoint
+ * `cgroups-lookup`); as `netipc_server_start_increment()` with a
+ * `netipc_lookup_fn` handler, called once per request. It announces a
+ * 64 KiB response limit, enough for the worst case of a full request.
+ */
+netipc_result netipc_server_start_cgroups_lookup(const uint8_t *run_dir,
+                                                 size_t run_dir_len,
+                                                 const uint8_t *service,
+                                                 size_t service_len,
+                                                 const netipc_server_config *config,
+                                                 netipc_lookup_fn handler,
+                                                 void *ctx,
+                                                 netipc_server **server);
+
+/**
+ * Starts an APPS_LOOKUP provider (the apps collector's, endpoint
+ * `apps-lookup`); as `netipc_server_start_cgroups_lookup()`.
+ */
+netipc_result netipc_server_start_apps_lookup(const uint8_t *run_dir,
+                                              size_t run_dir_len,
+                                              const uint8_t *service,
+                                              size_t service_len,
+                                              const netipc_server_config *config,
+                                              netipc_lookup_fn handler,
+                                              void *ctx,
+                                              netipc_server **server);
+
+/**
+ * Number of keys in the request (0 for NULL). The response must hold one
+ * answer per key, in order.
+ */
+size_t netipc_lookup_request_count(const netipc_lookup_request *request);
+
+/**
+ * Key `index` of a CGROUPS_LOOKUP request: `*path` / `*path_len` receive
+ * the cgroup path (non-empty, no NUL, not NUL-terminated), valid during
+ * the handler call. `NETIPC_ERR_INVALID_ARGUMENT` for a NULL argument, an
+ * index past the end or an APPS_LOOKUP request.
+ */
+netipc_result netipc_lookup_request_path(const netipc_lookup_request *request,
+                                         size_t index,
+                                         const uint8_t **path,
+                                         size_t *path_len);
+
+/**
+ * Key `index` of an APPS_LOOKUP request: `*pid` receives the PID.
+ * `NETIPC_ERR_INVALID_ARGUMENT` for a NULL argument, an index past the end
+ * or a CGROUPS_LOOKUP request.
+ */
+netipc_result netipc_lookup_request_pid(const netipc_lookup_request *request,
+                                        size_t index,
+                                        uint32_t *pid);
+
+/**
+ * Stages a label (`key` non-empty, neither with a NUL) for the next
+ * answer added: the next `netipc_lookup_reply_add_*()` call takes every
+ * label staged since the previous one, whatever its outcome. Labels are
+ * only valid on a known cgroup (a known CGROUPS_LOOKUP answer, or a known
+ * process whose cgroup status is `NETIPC_APP_CGROUP_KNOWN`); the add
+ * refuses them otherwise. The bytes are copied.
+ */
+netipc_result netipc_lookup_reply_add_label(netipc_lookup_reply *reply,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            const uint8_t *value,
+                                            size_t value_len);
+
+/**
+ * Answers the next key of a CGROUPS_LOOKUP request as known: its
+ * `orchestrator` (`NETIPC_ORCHESTRATOR_*`), its `name` (may be empty, no
+ * NUL) and the staged labels.
+ *
+ * Returns `NETIPC_OK` when the answer was added; `NETIPC_ERR_OVERFLOW`
+ * when it did not fit and a placeholder answers the key instead (check
+ * `netipc_lookup_reply_exceeded()`: when true, stop); and
+ * `NETIPC_ERR_INVALID_ARGUMENT`, with nothing added, for an answer that
+ * breaks a rule (a NUL in a string, an empty label key), when every key
+ * already has an answer, or on an APPS_LOOKUP reply.
+ */
+netipc_result netipc_lookup_reply_add_cgroup_known(netipc_lookup_reply *reply,
+                                                   uint32_t orchestrator,
+                                                   const uint8_t *name,
+                                                   size_t name_len);
+
+/**
+ * Answers the next key of a CGROUPS_LOOKUP request as not known:
+ * `status` is `NETIPC_CGROUP_UNKNOWN_RETRY_LATER` or
+ * `NETIPC_CGROUP_UNKNOWN_PERMANENT`. Results as for
+ * `netipc_lookup_reply_add_cgroup_known()` (labels staged are refused).
+ */
+netipc_result netipc_lookup_reply_add_cgroup_unknown(netipc_lookup_reply *reply, uint32_t status);
+
+/**
+ * Answers the next key of an APPS_LOOKUP request as a known process:
+ * `ppid` (0 if unknown), `uid` (`NETIPC_UID_UNSET` if unknown),
+ * `starttime`, `comm` (1 to 15 bytes), and its cgroup: `cgroup_status`
+ * (`NETIPC_APP_CGROUP_*`), `orchestrator`, `cgroup_path` (non-empty when
+ * known or permanent, empty for the host root), `cgroup_name` and the
+ * staged labels (only for a known cgroup). Results as for
+ * `netipc_lookup_reply_add_cgroup_known()`.
+ */
+netipc_result netipc_lookup_reply_add_app_known(netipc_lookup_reply *reply,
+                                                uint32_t ppid,
+                                                uint32_t uid,
+                                                uint64_t starttime,
+                                                const uint8_t *comm,
+                                                size_t comm_len,
+                                                uint32_t cgroup_status,
+                                                uint32_t orchestrator,
+                                                const uint8_t *cgroup_path,
+                                                size_t cgroup_path_len,
+                                                const uint8_t *cgroup_name,
+                                                size_t cgroup_name_len);
+
+/**
+ * Answers the next key of an APPS_LOOKUP request as an unknown PID.
+ * Results as for `netipc_lookup_reply_add_cgroup_known()`.
+ */
+netipc_result netipc_lookup_reply_add_app_unknown(netipc_lookup_reply *reply);
+
+/**
+ * True once the response is full: every later key is sent as "ask
+ * again" (PAYLOAD_EXCEEDED) whatever is added, so the handler can stop
+ * and return `NETIPC_OK`. False for NULL.
+ */
+bool netipc_lookup_reply_exceeded(const netipc_lookup_reply *reply);
+
+/**
+ * Sets the response's generation (default 0): a number the provider
+ * moves when what it knows changes, so clients can tell stale cached
+ * answers.
+ */
+netipc_result netipc_lookup_reply_set_generation(netipc_lookup_reply *reply, uint64_t generation);
 
 /**
  * Creates a provider configuration with the auth token `token` and the

@@ -23,14 +23,19 @@ use std::sync::Arc;
 
 use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus};
 use netipc::codec::lookup::cgroups_lookup::{self, Status};
-use netipc::codec::lookup::{Label, Orchestrator};
-use netipc::service::apps_lookup::AppsLookupClient;
-use netipc::service::cgroups_lookup::CgroupsLookupClient;
+use netipc::codec::lookup::{Label, LookupError, Orchestrator};
+use netipc::service::apps_lookup::AppsLookup;
+use netipc::service::cgroups_lookup::CgroupsLookup;
 use netipc::service::lookup::{LookupClient, LookupConfig};
 use netipc::service::{apps_lookup as apps_service, cgroups_lookup as cg_service};
 use netipc::service::{ClientConfig, Handler, ServiceKind};
 use netipc::wire::Profiles;
-use rustc_hash::FxBuildHasher;
+// The Windows build (rustc 1.63) cannot take rustc-hash 2; it uses std's
+// hasher, which only makes its lookup rows a little slower.
+#[cfg(unix)]
+use rustc_hash::FxBuildHasher as TableHasher;
+#[cfg(not(unix))]
+use std::collections::hash_map::RandomState as TableHasher;
 
 use crate::common::{
     endpoint, mono_ns, wait_override, AUTH_TOKEN, CONNECT_ATTEMPTS, CONNECT_INTERVAL,
@@ -129,7 +134,7 @@ pub fn pid_keys(items: usize, mix: Mix) -> Vec<u32> {
 /// What the synthetic provider knows about a cgroup: its name and the
 /// value of its one label. One hash lookup per key, nothing allocated per
 /// call.
-type CgroupTable = HashMap<Vec<u8>, (Vec<u8>, Vec<u8>), FxBuildHasher>;
+type CgroupTable = HashMap<Vec<u8>, (Vec<u8>, Vec<u8>), TableHasher>;
 
 fn cgroup_table() -> CgroupTable {
     (0..KNOWN_CGROUPS)
@@ -276,35 +281,38 @@ fn check_cgroups(
     items: usize,
     mix: Mix,
 ) -> Result<(), String> {
-    if view.len() != items {
-        return Err(format!("{} items for {items} keys", view.len()));
-    }
-    for (i, item) in view.iter().enumerate() {
-        let want = if mix.is_known(i) {
-            Status::Known
-        } else {
-            Status::UnknownPermanent
-        };
-        if item.status() != want {
-            return Err(format!("item {i}: {:?}, expected {want:?}", item.status()));
-        }
-    }
-    Ok(())
+    let statuses = view.iter().map(|item| item.status());
+    check_statuses(
+        statuses,
+        items,
+        mix,
+        Status::Known,
+        Status::UnknownPermanent,
+    )
 }
 
 /// Checks the statuses of an apps answer.
 fn check_apps(view: &apps_lookup::ResponseView<'_>, items: usize, mix: Mix) -> Result<(), String> {
-    if view.len() != items {
-        return Err(format!("{} items for {items} keys", view.len()));
+    let statuses = view.iter().map(|item| item.status());
+    check_statuses(statuses, items, mix, PidStatus::Known, PidStatus::Unknown)
+}
+
+/// Checks that an answer has `items` items, each `known` or `unknown` as
+/// `mix` asked.
+fn check_statuses<S: PartialEq + std::fmt::Debug>(
+    statuses: impl ExactSizeIterator<Item = S>,
+    items: usize,
+    mix: Mix,
+    known: S,
+    unknown: S,
+) -> Result<(), String> {
+    if statuses.len() != items {
+        return Err(format!("{} items for {items} keys", statuses.len()));
     }
-    for (i, item) in view.iter().enumerate() {
-        let want = if mix.is_known(i) {
-            PidStatus::Known
-        } else {
-            PidStatus::Unknown
-        };
-        if item.status() != want {
-            return Err(format!("item {i}: {:?}, expected {want:?}", item.status()));
+    for (i, status) in statuses.enumerate() {
+        let want = if mix.is_known(i) { &known } else { &unknown };
+        if status != *want {
+            return Err(format!("item {i}: {status:?}, expected {want:?}"));
         }
     }
     Ok(())
@@ -367,110 +375,62 @@ pub fn run_client(name: &str, run_dir: &Path, service: &str, run: LookupRun) -> 
     ));
     let mut tally = Tally::default();
     let mut limiter = RateLimiter::new(run.target_rps);
-    let window;
-    match which {
-        Which::Cgroups => {
-            let mut client = match connect::<netipc::service::cgroups_lookup::CgroupsLookup>(
-                run_dir, service, profiles,
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("netipc-bench: {label}: {e}");
-                    return 1;
-                }
-            };
+    let measured = match which {
+        Which::Cgroups => connect::<CgroupsLookup>(run_dir, service, profiles).map(|mut client| {
             let keys = cgroup_keys(run.items, run.mix);
-            window = Window::start(run.duration_sec);
-            cgroups_loop(
-                &mut client,
-                &keys,
-                run,
-                &window,
-                &mut limiter,
-                &mut samples,
-                &mut tally,
-            );
-        }
-        Which::Apps => {
-            let mut client = match connect::<netipc::service::apps_lookup::AppsLookup>(
-                run_dir, service, profiles,
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("netipc-bench: {label}: {e}");
-                    return 1;
-                }
-            };
+            call_loop(run, &mut limiter, &mut samples, &mut tally, || {
+                let view = client.call_lookup(&keys).map_err(|e| e.to_string())?;
+                Ok((mono_ns(), check_cgroups(&view, run.items, run.mix)))
+            })
+        }),
+        Which::Apps => connect::<AppsLookup>(run_dir, service, profiles).map(|mut client| {
             let keys = pid_keys(run.items, run.mix);
-            window = Window::start(run.duration_sec);
-            apps_loop(
-                &mut client,
-                &keys,
-                run,
-                &window,
-                &mut limiter,
-                &mut samples,
-                &mut tally,
-            );
+            call_loop(run, &mut limiter, &mut samples, &mut tally, || {
+                let view = client.call_lookup(&keys).map_err(|e| e.to_string())?;
+                Ok((mono_ns(), check_apps(&view, run.items, run.mix)))
+            })
+        }),
+    };
+    let window = match measured {
+        Ok(window) => window,
+        Err(e) => {
+            eprintln!("netipc-bench: {label}: {e}");
+            return 1;
         }
-    }
+    };
     report(&label, &tally, &window, &mut samples)
 }
 
-fn cgroups_loop(
-    client: &mut CgroupsLookupClient,
-    keys: &[Vec<u8>],
+/// Calls `call` over a window of `run.duration_sec` at the target rate and
+/// returns the window. `call` makes one logical call and returns when it
+/// returned (`mono_ns`) and the answer's check; a failed call stops the
+/// run.
+fn call_loop(
     run: LookupRun,
-    window: &Window,
     limiter: &mut RateLimiter,
     samples: &mut Samples,
     tally: &mut Tally,
-) {
+    mut call: impl FnMut() -> Result<(u64, Result<(), String>), String>,
+) -> Window {
+    let window = Window::start(run.duration_sec);
     while window.open() {
         limiter.wait();
         let t0 = mono_ns();
-        match client.call_lookup(keys) {
-            Ok(view) => {
-                samples.push(mono_ns().saturating_sub(t0));
+        match call() {
+            Ok((done, checked)) => {
+                samples.push(done.saturating_sub(t0));
                 tally.calls += 1;
-                if let Err(e) = check_cgroups(&view, run.items, run.mix) {
+                if let Err(e) = checked {
                     tally.error(|| e);
                 }
             }
             Err(e) => {
-                tally.error(|| e.to_string());
-                return;
+                tally.error(|| e);
+                break;
             }
         }
     }
-}
-
-fn apps_loop(
-    client: &mut AppsLookupClient,
-    keys: &[u32],
-    run: LookupRun,
-    window: &Window,
-    limiter: &mut RateLimiter,
-    samples: &mut Samples,
-    tally: &mut Tally,
-) {
-    while window.open() {
-        limiter.wait();
-        let t0 = mono_ns();
-        match client.call_lookup(keys) {
-            Ok(view) => {
-                samples.push(mono_ns().saturating_sub(t0));
-                tally.calls += 1;
-                if let Err(e) = check_apps(&view, run.items, run.mix) {
-                    tally.error(|| e);
-                }
-            }
-            Err(e) => {
-                tally.error(|| e.to_string());
-                return;
-            }
-        }
-    }
+    window
 }
 
 /// Runs an in-process dispatch subcommand: per call, the request is
@@ -483,69 +443,75 @@ pub fn run_dispatch(which: Which, duration_sec: u64, items: usize, mix: Mix) -> 
         Which::Apps => "apps-lookup-dispatch",
     };
     let label = format!("{name}-{items}-{}", mix.name());
-    let budget = 64 << 20;
     let mut samples = Samples::with_capacity(sample_capacity(0, duration_sec, UNTHROTTLED_SAMPLES));
     let mut tally = Tally::default();
+    let window = match which {
+        Which::Cgroups => dispatch_loop(
+            &cgroups_handler(),
+            &cgroup_keys(items, mix),
+            cgroups_lookup::encode_request::<Vec<u8>>,
+            |response| {
+                let view =
+                    cgroups_lookup::ResponseView::decode(response).map_err(|e| e.to_string())?;
+                check_cgroups(&view, items, mix)
+            },
+            duration_sec,
+            &mut samples,
+            &mut tally,
+        ),
+        Which::Apps => dispatch_loop(
+            &apps_handler(),
+            &pid_keys(items, mix),
+            apps_lookup::encode_request,
+            |response| {
+                let view =
+                    apps_lookup::ResponseView::decode(response).map_err(|e| e.to_string())?;
+                check_apps(&view, items, mix)
+            },
+            duration_sec,
+            &mut samples,
+            &mut tally,
+        ),
+    };
+    report(&label, &tally, &window, &mut samples)
+}
+
+/// Over a window of `duration_sec`: encodes the request for `keys`,
+/// dispatches it to `handler` with a budget large enough for any call,
+/// and checks the response with `check`; the first failure stops the run.
+fn dispatch_loop<K>(
+    handler: &impl Handler,
+    keys: &[K],
+    encode: impl Fn(&mut Vec<u8>, &[K]) -> Result<usize, LookupError>,
+    check: impl Fn(&[u8]) -> Result<(), String>,
+    duration_sec: u64,
+    samples: &mut Samples,
+    tally: &mut Tally,
+) -> Window {
+    let budget = 64 << 20;
     let mut request = Vec::new();
     let mut response = Vec::new();
-    let window;
-    match which {
-        Which::Cgroups => {
-            let handler = cgroups_handler();
-            let keys = cgroup_keys(items, mix);
-            window = Window::start(duration_sec);
-            while window.open() {
-                let t0 = mono_ns();
-                request.clear();
-                response.clear();
-                let result = cgroups_lookup::encode_request(&mut request, &keys)
+    let window = Window::start(duration_sec);
+    while window.open() {
+        let t0 = mono_ns();
+        request.clear();
+        response.clear();
+        let result = encode(&mut request, keys)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                handler
+                    .serve_within(&request, &mut response, budget)
                     .map_err(|e| e.to_string())
-                    .and_then(|_| {
-                        handler
-                            .serve_within(&request, &mut response, budget)
-                            .map_err(|e| e.to_string())
-                    })
-                    .and_then(|()| {
-                        cgroups_lookup::ResponseView::decode(&response).map_err(|e| e.to_string())
-                    })
-                    .and_then(|view| check_cgroups(&view, items, mix));
-                samples.push(mono_ns().saturating_sub(t0));
-                tally.calls += 1;
-                if let Err(e) = result {
-                    tally.error(|| e);
-                    break;
-                }
-            }
-        }
-        Which::Apps => {
-            let handler = apps_handler();
-            let keys = pid_keys(items, mix);
-            window = Window::start(duration_sec);
-            while window.open() {
-                let t0 = mono_ns();
-                request.clear();
-                response.clear();
-                let result = apps_lookup::encode_request(&mut request, &keys)
-                    .map_err(|e| e.to_string())
-                    .and_then(|_| {
-                        handler
-                            .serve_within(&request, &mut response, budget)
-                            .map_err(|e| e.to_string())
-                    })
-                    .and_then(|()| {
-                        apps_lookup::ResponseView::decode(&response).map_err(|e| e.to_string())
-                    })
-                    .and_then(|view| check_apps(&view, items, mix));
-                samples.push(mono_ns().saturating_sub(t0));
-                tally.calls += 1;
-                if let Err(e) = result {
-                    tally.error(|| e);
-                    break;
-                }
-            }
+            })
+            .and_then(|()| check(&response));
+        samples.push(mono_ns().saturating_sub(t0));
+        tally.calls += 1;
+        if let Err(e) = result {
+            tally.error(|| e);
+            break;
         }
     }
-    report(&label, &tally, &window, &mut samples)
+    window
 }
 
 #[cfg(test)]

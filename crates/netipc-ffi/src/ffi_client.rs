@@ -8,6 +8,7 @@ use crate::adapter::client::{Abort, AnyClient, ClientSettings};
 use crate::adapter::{check_profiles, Endpoint, Kind};
 use crate::args;
 use crate::ffi_cgroups::netipc_cgroups;
+use crate::ffi_lookup::{netipc_apps_lookup_result, netipc_cgroups_lookup_result};
 use crate::result::*;
 
 /// Service kind INCREMENT (a test and benchmark method: u64 in, u64 + 1
@@ -17,6 +18,12 @@ pub const NETIPC_SERVICE_INCREMENT: u32 = 1;
 pub const NETIPC_SERVICE_CGROUPS_SNAPSHOT: u32 = 2;
 /// Service kind STRING_REVERSE (a test method: a string in, reversed out).
 pub const NETIPC_SERVICE_STRING_REVERSE: u32 = 3;
+/// Service kind CGROUPS_LOOKUP (cgroup metadata by path; endpoint
+/// `cgroups-lookup`).
+pub const NETIPC_SERVICE_CGROUPS_LOOKUP: u32 = 4;
+/// Service kind APPS_LOOKUP (process metadata by PID; endpoint
+/// `apps-lookup`).
+pub const NETIPC_SERVICE_APPS_LOOKUP: u32 = 5;
 
 /// Transport profile bit: UDS SEQPACKET, the baseline every peer runs.
 pub const NETIPC_PROFILE_UDS: u32 = 1;
@@ -40,8 +47,9 @@ pub struct netipc_client_config {
 ///
 /// All functions on one client are serialized by an internal lock, so a
 /// client may be shared between threads; a call then waits for the one in
-/// progress. Borrowed results (a string answer, a snapshot) are replaced by
-/// the next call on the client, whichever thread makes it.
+/// progress. Borrowed results (a string answer, a snapshot, a lookup
+/// result) are replaced by the next call on the client, whichever thread
+/// makes it.
 #[derive(Debug)]
 pub struct netipc_client {
     inner: Mutex<ClientInner>,
@@ -50,14 +58,18 @@ pub struct netipc_client {
 }
 
 #[derive(Debug)]
-struct ClientInner {
-    client: AnyClient,
+pub(crate) struct ClientInner {
+    pub(crate) client: AnyClient,
     /// The last STRING_REVERSE answer.
     answer: Vec<u8>,
     /// Scratch space of batch calls.
     batch: Vec<u64>,
     /// The last snapshot, lent to C until the next call.
     snapshot: Option<Box<netipc_cgroups>>,
+    /// The last CGROUPS_LOOKUP result, lent to C until the next call.
+    pub(crate) cgroups_lookup: Option<Box<netipc_cgroups_lookup_result>>,
+    /// The last APPS_LOOKUP result, lent to C until the next call.
+    pub(crate) apps_lookup: Option<Box<netipc_apps_lookup_result>>,
 }
 
 impl netipc_client_config {
@@ -242,6 +254,8 @@ pub unsafe extern "C" fn netipc_client_new(
                 answer: Vec::new(),
                 batch: Vec::new(),
                 snapshot: None,
+                cgroups_lookup: None,
+                apps_lookup: None,
             }),
         };
         // SAFETY: checked non-NULL above.
@@ -311,6 +325,8 @@ pub unsafe extern "C" fn netipc_client_close(client: *const netipc_client) -> ne
         let mut inner = client.lock();
         inner.client.close();
         inner.snapshot = None;
+        inner.cgroups_lookup = None;
+        inner.apps_lookup = None;
         inner.answer = Vec::new();
         Ok(())
     })
@@ -357,12 +373,12 @@ pub unsafe extern "C" fn netipc_client_free(client: *mut netipc_client) {
 }
 
 /// A per-call timeout from C (0: the client's default).
-fn millis(ms: u32) -> Duration {
+pub(crate) fn millis(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
 }
 
 /// Runs `body` on the client of a typed call.
-unsafe fn with_client(
+pub(crate) unsafe fn with_client(
     client: *const netipc_client,
     body: impl FnOnce(&mut ClientInner) -> Result<(), Failure>,
 ) -> netipc_result {

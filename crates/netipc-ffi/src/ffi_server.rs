@@ -118,7 +118,7 @@ pub type netipc_snapshot_fn = Option<
 
 /// The plugin's context pointer, handed to its handler on worker threads.
 #[derive(Clone, Copy)]
-struct UserCtx(*mut c_void);
+pub(crate) struct UserCtx(pub(crate) *mut c_void);
 
 // SAFETY: the library never dereferences `ctx`; it only passes it back to
 // the plugin's handler. The header requires handlers (and so their use of
@@ -278,7 +278,7 @@ pub unsafe extern "C" fn netipc_server_config_free(config: *mut netipc_server_co
 /// Where and how to start a provider: the arguments every start function
 /// shares, as C passed them. Built only by the `unsafe` [`StartArgs::new`],
 /// whose caller vouches for the pointers.
-struct StartArgs {
+pub(crate) struct StartArgs {
     run_dir: *const u8,
     run_dir_len: usize,
     service: *const u8,
@@ -293,7 +293,7 @@ impl StartArgs {
     /// The pointers obey the header's contract: `run_dir` / `service` are
     /// NULL or point to that many readable bytes, `config` is NULL or a live
     /// config handle, `server` is NULL or writable.
-    unsafe fn new(
+    pub(crate) unsafe fn new(
         run_dir: *const u8,
         run_dir_len: usize,
         service: *const u8,
@@ -315,7 +315,7 @@ impl StartArgs {
 /// Checks the shared arguments and the handler, starts the server with
 /// `start` (given the endpoint, the settings, the handler and the plugin's
 /// context) and hands C the new handle.
-fn start_server<F>(
+pub(crate) fn start_server<F>(
     a: StartArgs,
     handler: Option<F>,
     ctx: *mut c_void,
@@ -345,7 +345,7 @@ fn start_server<F>(
 }
 
 /// What a handler's return value means to the library.
-fn handler_result(rc: netipc_result) -> Result<(), String> {
+pub(crate) fn handler_result(rc: netipc_result) -> Result<(), String> {
     if rc == NETIPC_OK {
         Ok(())
     } else {

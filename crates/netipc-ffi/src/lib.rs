@@ -35,5 +35,7 @@ pub mod ffi_cache;
 pub mod ffi_cgroups;
 pub mod ffi_client;
 pub mod ffi_client_status;
+pub mod ffi_lookup;
+pub mod ffi_lookup_server;
 pub mod ffi_server;
 pub mod result;

@@ -123,6 +123,7 @@ fn run_ok(cmd: &mut Command) -> Output {
 struct Programs {
     _dir: tempfile::TempDir,
     api: PathBuf,
+    lookup: PathBuf,
     provider: PathBuf,
     consumer: PathBuf,
 }
@@ -169,10 +170,12 @@ fn programs() -> &'static Programs {
         let path = |name: &str| dir.path().join(name);
         let lib = link_dir(dir.path());
         compile("api.c", &path("api"), &lib);
+        compile("lookup.c", &path("lookup"), &lib);
         compile("provider.c", &path("provider"), &lib);
         compile("consumer.c", &path("consumer"), &lib);
         Programs {
             api: path("api"),
+            lookup: path("lookup"),
             provider: path("provider"),
             consumer: path("consumer"),
             _dir: dir,
@@ -351,12 +354,23 @@ fn api_in_one_process() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("api ok"));
 }
 
+#[test]
+fn lookup_api_in_one_process() {
+    let dir = run_dir();
+    let out = run_ok(c_program(&programs().lookup).arg(dir.path()));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lookup ok"));
+}
+
 fn two_processes(profile: &str) {
     let dir = run_dir();
+    // The lookups ask for more keys than one request holds: the client
+    // splits them and stitches the answers.
     for (kind, mode, items) in [
         ("increment", "increment", 0),
         ("string-reverse", "string-reverse", 0),
         ("snapshot", "snapshot", 500),
+        ("cgroups-lookup", "cgroups-lookup", 5000),
+        ("apps-lookup", "apps-lookup", 5000),
     ] {
         let provider = c_provider(kind, dir.path(), kind, TOKEN, items, profile);
         let out = c_consumer(mode, dir.path(), kind, TOKEN, profile, &items.to_string());
@@ -440,6 +454,64 @@ fn c_consumer_against_the_rust_cli() {
         );
         assert!(out.contains("found system.slice/sshd.service"), "{out}");
     }
+    provider.finish();
+}
+
+#[test]
+fn c_consumer_against_the_rust_cli_lookups() {
+    for service in ["cgroups-lookup", "apps-lookup"] {
+        let dir = run_dir();
+        let mut serve = cli_cmd();
+        serve
+            .args(["serve", service, "--token", TOKEN, "--run-dir"])
+            .arg(dir.path());
+        let provider = Background::start(
+            serve,
+            &format!("netipc serve {service}"),
+            "serving",
+            Stop::Term,
+        );
+        for profile in ["uds", "shm"] {
+            let mode = format!("cli-{service}");
+            let out = c_consumer(&mode, dir.path(), service, TOKEN, profile, "");
+            assert!(out.contains(&format!("consumer {mode} ok")), "{out}");
+        }
+        provider.finish();
+    }
+}
+
+#[test]
+fn rust_cli_against_the_c_lookup_providers() {
+    let dir = run_dir();
+    let provider = c_provider(
+        "cgroups-lookup",
+        dir.path(),
+        "cgroups-lookup",
+        TOKEN,
+        0,
+        "shm",
+    );
+    let out = run_ok(
+        cli_cmd()
+            .args(["cgroups-lookup", "--json", "--token", TOKEN, "--run-dir"])
+            .arg(dir.path())
+            .args(["/sys/fs/cgroup/c-3", "/sys/fs/cgroup/c-4"]),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("name-3"), "{text}");
+    assert!(text.contains("UNKNOWN_RETRY_LATER"), "{text}");
+    provider.finish();
+
+    let provider = c_provider("apps-lookup", dir.path(), "apps-lookup", TOKEN, 0, "uds");
+    let out = run_ok(
+        cli_cmd()
+            .args(["apps-lookup", "--json", "--token", TOKEN, "--run-dir"])
+            .arg(dir.path())
+            .args(["8", "9"]),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("comm-8") && text.contains("app-8"), "{text}");
+    assert!(text.contains("UNKNOWN"), "{text}");
     provider.finish();
 }
 

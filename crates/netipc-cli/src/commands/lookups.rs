@@ -11,10 +11,10 @@ use std::time::Duration;
 use netipc::codec::lookup::apps_lookup::{self, CgroupStatus, PidStatus};
 use netipc::codec::lookup::cgroups_lookup::{self, Status};
 use netipc::codec::lookup::{Labels, Orchestrator};
-use netipc::service::apps_lookup::AppsLookupClient;
-use netipc::service::cgroups_lookup::CgroupsLookupClient;
-use netipc::service::lookup::{LookupCallError, LOOKUP_RESPONSE_PAYLOAD};
-use netipc::service::{ClientConfig, Endpoint, ServerConfig};
+use netipc::service::apps_lookup::{AppsLookup, AppsLookupClient};
+use netipc::service::cgroups_lookup::{CgroupsLookup, CgroupsLookupClient};
+use netipc::service::lookup::{LookupCallError, LookupClient, LOOKUP_RESPONSE_PAYLOAD};
+use netipc::service::{ClientConfig, Endpoint, ServerConfig, ServiceKind};
 
 use super::serve::{prepare_run_dir, start, stop_server};
 use super::{call_failed, output};
@@ -138,11 +138,31 @@ fn report_once(last: &mut Option<String>, e: &ScanError) {
     }
 }
 
-fn prepare(common: &Common, service: &str) -> Result<(Token, Endpoint), CliError> {
+/// A lookup client for `service` in the run directory of `common`,
+/// connected (UDS only), with its token and endpoint.
+fn connect<K: ServiceKind>(
+    common: &Common,
+    service: &str,
+) -> Result<(LookupClient<K>, Token, Endpoint), CliError> {
     let token = token::resolve(common.token)?;
     let endpoint = endpoint(&common.run_dir, service)?;
     check_run_dir(&endpoint)?;
-    Ok((token, endpoint))
+    let mut client = LookupClient::<K>::new(
+        endpoint.clone(),
+        super::client_config(common, &token).uds_only(),
+    );
+    client.refresh();
+    check_state(&client.status(), &endpoint, &token)?;
+    Ok((client, token, endpoint))
+}
+
+/// Writes to a buffered standard output and flushes it.
+fn to_stdout(
+    write: impl FnOnce(&mut BufWriter<io::StdoutLock<'_>>) -> io::Result<()>,
+) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    write(&mut out).and_then(|()| out.flush())
 }
 
 fn lookup_failed(
@@ -170,25 +190,16 @@ fn lookup_failed(
 /// failed call.
 pub fn cgroups_lookup(args: &CgroupsLookupArgs) -> Result<(), CliError> {
     let service = args.service.as_deref().unwrap_or(CGROUPS_LOOKUP_SERVICE);
-    let (token, endpoint) = prepare(&args.common, service)?;
-    let mut client = CgroupsLookupClient::new(
-        endpoint.clone(),
-        super::client_config(&args.common, &token).uds_only(),
-    );
-    client.refresh();
-    check_state(&client.status(), &endpoint, &token)?;
+    let (mut client, token, endpoint) = connect::<CgroupsLookup>(&args.common, service)?;
     let paths: Vec<&[u8]> = args.paths.iter().map(|p| p.as_bytes()).collect();
     let written = match client.call_lookup(&paths) {
-        Ok(view) => {
-            let stdout = io::stdout();
-            let mut out = BufWriter::new(stdout.lock());
-            let r = if args.json {
-                write_cgroups_json(&mut out, &view)
+        Ok(view) => to_stdout(|out| {
+            if args.json {
+                write_cgroups_json(out, &view)
             } else {
-                write_cgroups_table(&mut out, &view)
-            };
-            r.and_then(|()| out.flush())
-        }
+                write_cgroups_table(out, &view)
+            }
+        }),
         Err(e) => {
             return Err(lookup_failed(
                 &client,
@@ -209,24 +220,15 @@ pub fn cgroups_lookup(args: &CgroupsLookupArgs) -> Result<(), CliError> {
 /// As for [`cgroups_lookup`].
 pub fn apps_lookup(args: &AppsLookupArgs) -> Result<(), CliError> {
     let service = args.service.as_deref().unwrap_or(APPS_LOOKUP_SERVICE);
-    let (token, endpoint) = prepare(&args.common, service)?;
-    let mut client = AppsLookupClient::new(
-        endpoint.clone(),
-        super::client_config(&args.common, &token).uds_only(),
-    );
-    client.refresh();
-    check_state(&client.status(), &endpoint, &token)?;
+    let (mut client, token, endpoint) = connect::<AppsLookup>(&args.common, service)?;
     let written = match client.call_lookup(&args.pids) {
-        Ok(view) => {
-            let stdout = io::stdout();
-            let mut out = BufWriter::new(stdout.lock());
-            let r = if args.json {
-                write_apps_json(&mut out, &view)
+        Ok(view) => to_stdout(|out| {
+            if args.json {
+                write_apps_json(out, &view)
             } else {
-                write_apps_table(&mut out, &view)
-            };
-            r.and_then(|()| out.flush())
-        }
+                write_apps_table(out, &view)
+            }
+        }),
         Err(e) => return Err(lookup_failed(&client, &e, &endpoint, &token, "APPS_LOOKUP")),
     };
     output(written)
@@ -287,18 +289,47 @@ fn labels_json(labels: Labels<'_>) -> String {
     format!("{{{}}}", pairs.join(","))
 }
 
+/// The first line of a table: the generation and the item count.
+fn write_heading(
+    out: &mut impl Write,
+    generation: u64,
+    len: usize,
+    one: &str,
+    many: &str,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "generation {}, {} {}",
+        generation,
+        len,
+        format::plural(len, one, many)
+    )
+}
+
+/// Writes `{"generation":G,"items":[…]}` with one item a line, each
+/// written by `item`.
+fn write_json_items<W: Write, T>(
+    out: &mut W,
+    generation: u64,
+    items: impl Iterator<Item = T>,
+    mut item: impl FnMut(&mut W, T) -> io::Result<()>,
+) -> io::Result<()> {
+    write!(out, "{{\"generation\":{generation},\"items\":[")?;
+    let mut empty = true;
+    for (i, it) in items.enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        item(out, it)?;
+        empty = false;
+    }
+    out.write_all(if empty { b"]}\n" } else { b"\n]}\n" })
+}
+
 /// Prints a CGROUPS_LOOKUP answer as a table, one row per path.
 pub fn write_cgroups_table(
     out: &mut impl Write,
     view: &cgroups_lookup::ResponseView<'_>,
 ) -> io::Result<()> {
-    writeln!(
-        out,
-        "generation {}, {} {}",
-        view.generation(),
-        view.len(),
-        format::plural(view.len(), "path", "paths")
-    )?;
+    write_heading(out, view.generation(), view.len(), "path", "paths")?;
     writeln!(
         out,
         "{:<19}  {:<12}  {:<40}  {:<40}  LABELS",
@@ -323,9 +354,7 @@ pub fn write_cgroups_json(
     out: &mut impl Write,
     view: &cgroups_lookup::ResponseView<'_>,
 ) -> io::Result<()> {
-    write!(out, "{{\"generation\":{},\"items\":[", view.generation())?;
-    for (i, item) in view.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+    write_json_items(out, view.generation(), view.iter(), |out, item| {
         write!(
             out,
             "{{\"path\":{},\"status\":\"{}\",\"orchestrator\":\"{}\",\"name\":{},\"labels\":{}}}",
@@ -334,9 +363,8 @@ pub fn write_cgroups_json(
             orchestrator_name(item.orchestrator()),
             json_string(item.name()),
             labels_json(item.labels())
-        )?;
-    }
-    out.write_all(if view.is_empty() { b"]}\n" } else { b"\n]}\n" })
+        )
+    })
 }
 
 /// Prints an APPS_LOOKUP answer as a table, one row per PID.
@@ -344,13 +372,7 @@ pub fn write_apps_table(
     out: &mut impl Write,
     view: &apps_lookup::ResponseView<'_>,
 ) -> io::Result<()> {
-    writeln!(
-        out,
-        "generation {}, {} {}",
-        view.generation(),
-        view.len(),
-        format::plural(view.len(), "pid", "pids")
-    )?;
+    write_heading(out, view.generation(), view.len(), "pid", "pids")?;
     writeln!(
         out,
         "{:>8}  {:<7}  {:>8}  {:>6}  {:>12}  {:<15}  {:<19}  {:<12}  CGROUP",
@@ -394,9 +416,7 @@ pub fn write_apps_json(
     out: &mut impl Write,
     view: &apps_lookup::ResponseView<'_>,
 ) -> io::Result<()> {
-    write!(out, "{{\"generation\":{},\"items\":[", view.generation())?;
-    for (i, item) in view.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+    write_json_items(out, view.generation(), view.iter(), |out, item| {
         let uid = if item.uid() == apps_lookup::UID_UNSET {
             "null".to_string()
         } else {
@@ -417,9 +437,8 @@ pub fn write_apps_json(
             json_string(item.cgroup_path()),
             json_string(item.cgroup_name()),
             labels_json(item.labels())
-        )?;
-    }
-    out.write_all(if view.is_empty() { b"]}\n" } else { b"\n]}\n" })
+        )
+    })
 }
 
 /// The demo's lookup phase: starts `cgroups-lookup` and `apps-lookup`

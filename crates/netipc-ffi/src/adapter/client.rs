@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use netipc_core::auth::AuthToken;
 use netipc_core::cache::CgroupsTable;
+use netipc_core::service::apps_lookup::AppsLookupClient;
 use netipc_core::service::cgroups::CgroupsSnapshotClient;
+use netipc_core::service::cgroups_lookup::CgroupsLookupClient;
 use netipc_core::service::increment::IncrementClient;
+use netipc_core::service::lookup::LookupClient;
 use netipc_core::service::string_reverse::StringReverseClient;
-use netipc_core::service::{AbortHandle, ClientConfig, ClientState};
+use netipc_core::service::{AbortHandle, ClientConfig, ClientState, ServiceKind};
 use netipc_core::wire::Profiles;
 
+use super::lookup::{lookup_failure, AppsAnswers, CgroupsAnswers};
 use super::{call_failure, connect_failure_code, error_text, Endpoint, Kind};
 use crate::ffi_client_status::*;
 use crate::result::*;
@@ -97,6 +101,8 @@ pub(crate) enum AnyClient {
     Increment(IncrementClient),
     StringReverse(StringReverseClient),
     CgroupsSnapshot(CgroupsSnapshotClient),
+    CgroupsLookup(CgroupsLookupClient),
+    AppsLookup(AppsLookupClient),
 }
 
 /// Runs the same expression on the typed client inside.
@@ -106,6 +112,8 @@ macro_rules! each {
             AnyClient::Increment($c) => $body,
             AnyClient::StringReverse($c) => $body,
             AnyClient::CgroupsSnapshot($c) => $body,
+            AnyClient::CgroupsLookup($c) => $body,
+            AnyClient::AppsLookup($c) => $body,
         }
     };
 }
@@ -122,6 +130,10 @@ impl AnyClient {
             Kind::CgroupsSnapshot => {
                 AnyClient::CgroupsSnapshot(CgroupsSnapshotClient::new(endpoint, config))
             }
+            Kind::CgroupsLookup => {
+                AnyClient::CgroupsLookup(CgroupsLookupClient::new(endpoint, config))
+            }
+            Kind::AppsLookup => AnyClient::AppsLookup(AppsLookupClient::new(endpoint, config)),
         }
     }
 
@@ -130,6 +142,8 @@ impl AnyClient {
             AnyClient::Increment(_) => Kind::Increment,
             AnyClient::StringReverse(_) => Kind::StringReverse,
             AnyClient::CgroupsSnapshot(_) => Kind::CgroupsSnapshot,
+            AnyClient::CgroupsLookup(_) => Kind::CgroupsLookup,
+            AnyClient::AppsLookup(_) => Kind::AppsLookup,
         }
     }
 
@@ -270,6 +284,53 @@ impl AnyClient {
             _ => Err(self.wrong_kind(Kind::CgroupsSnapshot)),
         }
     }
+
+    /// CGROUPS_LOOKUP of `paths` as one logical call (split and stitched by
+    /// the library), copied out so it outlives the call.
+    pub fn cgroups_lookup(
+        &mut self,
+        paths: &[&[u8]],
+        timeout: Duration,
+    ) -> Result<CgroupsAnswers, Failure> {
+        match self {
+            AnyClient::CgroupsLookup(c) => with_call_timeout(c, timeout, |c| {
+                c.call_lookup(paths)
+                    .map_err(|e| lookup_failure(&e))
+                    .and_then(|view| CgroupsAnswers::copy(&view))
+            }),
+            _ => Err(self.wrong_kind(Kind::CgroupsLookup)),
+        }
+    }
+
+    /// APPS_LOOKUP of `pids` as one logical call, copied out.
+    pub fn apps_lookup(&mut self, pids: &[u32], timeout: Duration) -> Result<AppsAnswers, Failure> {
+        match self {
+            AnyClient::AppsLookup(c) => with_call_timeout(c, timeout, |c| {
+                c.call_lookup(pids)
+                    .map_err(|e| lookup_failure(&e))
+                    .and_then(|view| AppsAnswers::copy(&view))
+            }),
+            _ => Err(self.wrong_kind(Kind::AppsLookup)),
+        }
+    }
+}
+
+/// Runs one logical lookup call with the deadline `timeout` (zero: the
+/// client's call timeout). The lookup client takes its deadline from the
+/// context's call timeout, so it is set for this call and restored after.
+fn with_call_timeout<K: ServiceKind, R>(
+    client: &mut LookupClient<K>,
+    timeout: Duration,
+    call: impl FnOnce(&mut LookupClient<K>) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    if timeout.is_zero() {
+        return call(client);
+    }
+    let default = client.call_timeout();
+    client.set_call_timeout(timeout);
+    let result = call(client);
+    client.set_call_timeout(default);
+    result
 }
 
 /// Aborts the calls of one client from any thread (shared with the client;

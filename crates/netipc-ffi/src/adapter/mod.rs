@@ -6,6 +6,7 @@
 //! type, typed error causes) is absorbed in this module.
 
 pub(crate) mod client;
+pub(crate) mod lookup;
 pub(crate) mod server;
 
 use std::os::unix::ffi::OsStrExt;
@@ -25,6 +26,8 @@ pub(crate) enum Kind {
     Increment,
     StringReverse,
     CgroupsSnapshot,
+    CgroupsLookup,
+    AppsLookup,
 }
 
 impl Kind {
@@ -36,10 +39,9 @@ impl Kind {
             Some(Method::Increment) => Ok(Kind::Increment),
             Some(Method::StringReverse) => Ok(Kind::StringReverse),
             Some(Method::CgroupsSnapshot) => Ok(Kind::CgroupsSnapshot),
-            Some(other) => Err(Failure::invalid(format!(
-                "service kind {code} ({other:?}) is not available through the C interface yet"
-            ))),
-            None => Err(Failure::invalid(format!("unknown service kind {code}"))),
+            Some(Method::CgroupsLookup) => Ok(Kind::CgroupsLookup),
+            Some(Method::AppsLookup) => Ok(Kind::AppsLookup),
+            _ => Err(Failure::invalid(format!("unknown service kind {code}"))),
         }
     }
 
@@ -48,6 +50,8 @@ impl Kind {
             Kind::Increment => "INCREMENT",
             Kind::StringReverse => "STRING_REVERSE",
             Kind::CgroupsSnapshot => "CGROUPS_SNAPSHOT",
+            Kind::CgroupsLookup => "CGROUPS_LOOKUP",
+            Kind::AppsLookup => "APPS_LOOKUP",
         }
     }
 }

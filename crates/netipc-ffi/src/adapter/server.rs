@@ -90,12 +90,19 @@ impl Running {
     }
 }
 
-fn start(
+/// Starts a managed server; `response_payload` is the response limit it
+/// announces (0: the library's default).
+pub(crate) fn start(
     endpoint: &Endpoint,
     settings: &ServerSettings,
+    response_payload: u32,
     handler: impl Handler,
 ) -> Result<Running, Failure> {
-    ManagedServer::start(endpoint.0.clone(), settings.config(), handler)
+    let mut config = settings.config();
+    if response_payload != 0 {
+        config = config.with_response_payload(response_payload);
+    }
+    ManagedServer::start(endpoint.0.clone(), config, handler)
         .map(Running)
         .map_err(|e| match &e {
             ServerError::Endpoint(inner) => endpoint_failure(inner),
@@ -115,6 +122,7 @@ where
     start(
         endpoint,
         settings,
+        0,
         increment::handler(move |v| f(v).map_err(HandlerError::new)),
     )
 }
@@ -132,6 +140,7 @@ where
     start(
         endpoint,
         settings,
+        0,
         string_reverse::handler(move |s| {
             let mut answer = Vec::new();
             f(s.as_bytes(), &mut answer).map_err(HandlerError::new)?;
@@ -155,6 +164,7 @@ where
     start(
         endpoint,
         settings,
+        0,
         cgroups::handler(move |buf| {
             let mut sink = SnapshotSink {
                 buf: Some(buf),

@@ -10,11 +10,19 @@
  *                   through a Level 2 client and through the cache
  *   cgroups         a `netipc serve cgroups-snapshot` snapshot that must
  *                   hold the cgroup named ARG
+ *   cgroups-lookup  ARG synthetic paths (lookup_common.h), split by the
+ *                   library into many requests
+ *   apps-lookup     ARG synthetic PIDs
+ *   cli-cgroups-lookup  `netipc serve cgroups-lookup`: every path gets an
+ *                   echoed answer
+ *   cli-apps-lookup `netipc serve apps-lookup`: our own PID is known
  *   auth-rejected   the provider must reject our token
  * PROFILE (uds, shm) is what the client offers; the session must use it.
  * Exits 0 when every check passed.
  */
-#include "common.h"
+#include <unistd.h>
+
+#include "lookup_common.h"
 
 static void check_profile(const netipc_client_status *st, int shm) {
     CHECK(netipc_client_status_state(st) == NETIPC_STATE_READY);
@@ -67,6 +75,10 @@ int main(int argc, char **argv) {
         kind = NETIPC_SERVICE_INCREMENT;
     else if (strcmp(mode, "string-reverse") == 0)
         kind = NETIPC_SERVICE_STRING_REVERSE;
+    else if (strstr(mode, "cgroups-lookup"))
+        kind = NETIPC_SERVICE_CGROUPS_LOOKUP;
+    else if (strstr(mode, "apps-lookup"))
+        kind = NETIPC_SERVICE_APPS_LOOKUP;
 
     netipc_client *c = NULL;
     OK(netipc_client_new(kind, S(run_dir), S(service), cfg, &c));
@@ -143,6 +155,48 @@ int main(int argc, char **argv) {
         OK(netipc_cgroups_lookup(snap, hash, S(arg), NULL, NULL, &p, &pl));
         CHECK(pl >= strlen(arg) && memcmp(p + pl - strlen(arg), arg, strlen(arg)) == 0);
         printf("%zu cgroups, found %s\n", netipc_cgroups_count(snap), arg);
+    } else if (strcmp(mode, "cgroups-lookup") == 0) {
+        size_t count = (size_t)strtoull(arg, NULL, 10);
+        lookup_cgroups_checked(c, 0, count);
+        lookup_cgroups_checked(c, 7, 1);
+        OK(netipc_client_get_status(c, st));
+        CHECK(netipc_client_status_calls(st) > 2); /* split into several requests */
+        check_profile(st, shm);
+    } else if (strcmp(mode, "apps-lookup") == 0) {
+        size_t count = (size_t)strtoull(arg, NULL, 10);
+        lookup_apps_checked(c, 1, count);
+        OK(netipc_client_get_status(c, st));
+        CHECK(netipc_client_status_calls(st) > 1);
+        check_profile(st, shm);
+    } else if (strcmp(mode, "cli-cgroups-lookup") == 0) {
+        const uint8_t *paths[2] = {(const uint8_t *)"/", (const uint8_t *)"/no/such/cgroup"};
+        size_t lens[2] = {1, 15};
+        const netipc_cgroups_lookup_result *r = NULL;
+        OK(netipc_client_call_cgroups_lookup(c, paths, lens, 2, 0, &r));
+        CHECK(netipc_cgroups_lookup_count(r) == 2);
+        for (size_t i = 0; i < 2; i++) {
+            const uint8_t *p;
+            size_t pl;
+            uint32_t status;
+            OK(netipc_cgroups_lookup_item(r, i, &status, NULL, &p, &pl, NULL, NULL, NULL));
+            CHECK(pl == lens[i] && memcmp(p, paths[i], pl) == 0);
+            CHECK(status <= NETIPC_CGROUP_UNKNOWN_PERMANENT);
+        }
+    } else if (strcmp(mode, "cli-apps-lookup") == 0) {
+        uint32_t pids[2] = {(uint32_t)getpid(), 4000000000u};
+        const netipc_apps_lookup_result *r = NULL;
+        OK(netipc_client_call_apps_lookup(c, pids, 2, 0, &r));
+        CHECK(netipc_apps_lookup_count(r) == 2);
+        uint32_t pid, status, ppid;
+        const uint8_t *comm;
+        size_t comm_len;
+        OK(netipc_apps_lookup_item(r, 0, &pid, &status, &ppid, NULL, NULL, &comm, &comm_len, NULL,
+                                   NULL, NULL, NULL, NULL, NULL, NULL));
+        CHECK(pid == pids[0] && status == NETIPC_APP_KNOWN && ppid == (uint32_t)getppid());
+        CHECK(comm_len > 0 && comm_len <= 15 && comm != NULL); /* "consumer", or a tool's */
+        OK(netipc_apps_lookup_item(r, 1, &pid, &status, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                                   NULL, NULL, NULL, NULL, NULL));
+        CHECK(pid == pids[1] && status == NETIPC_APP_UNKNOWN);
     }
 
     OK(netipc_client_close(c));

@@ -3,13 +3,14 @@
  *
  *   provider KIND RUN_DIR SERVICE TOKEN_HEX ITEMS PROFILE
  *
- * KIND is increment, string-reverse or snapshot; ITEMS is the number of
+ * KIND is increment, string-reverse, snapshot, cgroups-lookup or apps-lookup
+ * (the synthetic answers of lookup_common.h); ITEMS is the number of
  * synthetic cgroups a snapshot holds; PROFILE (uds, shm) is what it offers.
  * Prints "listening" once the socket is bound, serves until its standard
  * input reaches end of file, then stops (5 s drain), prints its request
  * count and exits 0.
  */
-#include "common.h"
+#include "lookup_common.h"
 
 static netipc_result on_increment(void *ctx, uint64_t value, uint64_t *answer) {
     (void)ctx;
@@ -70,6 +71,12 @@ int main(int argc, char **argv) {
     else if (strcmp(kind, "snapshot") == 0)
         OK(netipc_server_start_snapshot(S(run_dir), S(service), cfg, on_snapshot, &items,
                                         &server));
+    else if (strcmp(kind, "cgroups-lookup") == 0)
+        OK(netipc_server_start_cgroups_lookup(S(run_dir), S(service), cfg, on_cgroups_lookup, NULL,
+                                              &server));
+    else if (strcmp(kind, "apps-lookup") == 0)
+        OK(netipc_server_start_apps_lookup(S(run_dir), S(service), cfg, on_apps_lookup, NULL,
+                                           &server));
     else {
         fprintf(stderr, "unknown kind %s\n", kind);
         return 2;

@@ -43,14 +43,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::cgroups_lookup::stitch_error;
 use super::client::ServiceKind;
-use super::lookup::stitch::{absorb, is_whole, Absorbed, SubResponse};
+use super::lookup::stitch::{Absorbed, Stitching};
 use super::lookup::{
-    run, split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD,
-    LOOKUP_RESPONSE_PAYLOAD,
+    split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD, LOOKUP_RESPONSE_PAYLOAD,
 };
-use super::{Handler, HandlerError, ServeError};
+use super::{Handler, HandlerError};
 use crate::codec::lookup::apps_lookup::{
     encode_request, request_len, PidStatus, ReplyBuilder, RequestView, ResponseBuilder,
     ResponseView,
@@ -89,49 +87,23 @@ impl LookupClient<AppsLookup> {
     pub fn call_lookup(&mut self, pids: &[u32]) -> Result<ResponseView<'_>, LookupCallError> {
         let max = self.config.max_response_bytes();
         self.stitched.clear();
-        {
-            let mut plan = AppsPlan {
-                pids,
-                out: ResponseBuilder::new(&mut self.stitched, 0, pids.len()).with_limit(max),
-                max,
-                whole: false,
-            };
-            let generation = run(&mut self.client, &self.config, &mut plan)?;
-            let AppsPlan { mut out, whole, .. } = plan;
-            if whole {
-                // One validated sub-response answered every key.
-                drop(out);
-                return Ok(ResponseView::assume_valid(self.client.payload()));
-            }
-            if out.len() != pids.len() {
-                return Err(LookupCallError::ItemCount {
-                    expected: pids.len(),
-                    got: out.len(),
-                });
-            }
-            out.set_generation(generation);
-            out.finish().map_err(|e| stitch_error(e, max))?;
-        }
-        // Validated items in a canonical frame.
-        Ok(ResponseView::assume_valid(&self.stitched))
+        let out = ResponseBuilder::new(&mut self.stitched, 0, pids.len()).with_limit(max);
+        let whole = Stitching::new(pids, out, max).call(&mut self.client, &self.config)?;
+        Ok(ResponseView::assume_valid(if whole {
+            self.client.payload()
+        } else {
+            &self.stitched
+        }))
     }
 }
 
-struct AppsPlan<'k, 'b> {
-    pids: &'k [u32],
-    out: ResponseBuilder<'b>,
-    max: usize,
-    /// The first sub-response answered every key (nothing copied).
-    whole: bool,
-}
-
-impl Plan for AppsPlan<'_, '_> {
+impl Plan for Stitching<'_, u32, ResponseBuilder<'_>> {
     fn len(&self) -> usize {
-        self.pids.len()
+        self.keys.len()
     }
 
     fn fit(&self, start: usize, cap: u32) -> Result<usize, LookupCallError> {
-        split::apps_keys(self.pids.len() - start, cap)
+        split::apps_keys(self.keys.len() - start, cap)
             .ok_or(LookupCallError::RequestLimitTooSmall { limit: cap })
     }
 
@@ -144,7 +116,7 @@ impl Plan for AppsPlan<'_, '_> {
     }
 
     fn encode(&self, start: usize, count: usize, buf: &mut Vec<u8>) -> Result<(), LookupCallError> {
-        encode_request(buf, &self.pids[start..start + count])
+        encode_request(buf, &self.keys[start..start + count])
             .map(drop)
             .map_err(LookupCallError::Key)
     }
@@ -156,37 +128,14 @@ impl Plan for AppsPlan<'_, '_> {
         start: usize,
         count: usize,
     ) -> Result<Absorbed, LookupCallError> {
-        let view = ResponseView::decode(payload).map_err(LookupCallError::Decode)?;
-        let pids = self.pids;
-        let absorbed = absorb(
-            SubResponse {
-                generation: view.generation(),
-                len: view.len(),
-                items: view.iter(),
-            },
+        self.take::<ResponseView<'_>>(
+            payload,
             first,
             start,
             count,
-            |index, item| item.pid() == pids[index],
+            |&pid, item| item.pid() == pid,
             |item| item.status() == PidStatus::PayloadExceeded,
-        )?;
-        self.whole = is_whole(
-            &absorbed,
-            first,
-            start,
-            count,
-            pids.len(),
-            payload.len(),
-            self.max,
-        );
-        if !self.whole {
-            for item in view.iter().take(absorbed.accepted(count)) {
-                self.out
-                    .push_item(&item)
-                    .map_err(|e| stitch_error(e, self.max))?;
-            }
-        }
-        Ok(absorbed)
+        )
     }
 }
 
@@ -204,36 +153,4 @@ where
     AppsLookupHandler(f)
 }
 
-struct AppsLookupHandler<F>(F);
-
-impl<F> Handler for AppsLookupHandler<F>
-where
-    F: Fn(RequestView<'_>, &mut ReplyBuilder<'_, '_>) -> Result<(), HandlerError>
-        + Send
-        + Sync
-        + 'static,
-{
-    fn method(&self) -> Method {
-        Method::AppsLookup
-    }
-    fn allows_batch(&self) -> bool {
-        false
-    }
-    fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError> {
-        self.serve_within(request, out, u32::MAX as usize)
-    }
-    fn serve_within(
-        &self,
-        request: &[u8],
-        out: &mut Vec<u8>,
-        budget: usize,
-    ) -> Result<(), ServeError> {
-        let request = RequestView::decode(request).map_err(|_| ServeError::BadRequest)?;
-        let mut reply = ReplyBuilder::new(out, request, budget);
-        match (self.0)(request, &mut reply) {
-            // Dropping the builder truncates `out`.
-            Ok(()) => reply.finish().map(drop).map_err(ServeError::from_lookup),
-            Err(e) => Err(super::lookup::serve_error(e)),
-        }
-    }
-}
+crate::service::lookup::lookup_handler!(AppsLookupHandler, Method::AppsLookup);

@@ -44,12 +44,11 @@
 //! ```
 
 use super::client::ServiceKind;
-use super::lookup::stitch::{absorb, is_whole, Absorbed, SubResponse};
+use super::lookup::stitch::{Absorbed, Stitching};
 use super::lookup::{
-    run, split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD,
-    LOOKUP_RESPONSE_PAYLOAD,
+    split, LookupCallError, LookupClient, Plan, LOOKUP_REQUEST_PAYLOAD, LOOKUP_RESPONSE_PAYLOAD,
 };
-use super::{Handler, HandlerError, ServeError};
+use super::{Handler, HandlerError};
 use crate::codec::lookup::cgroups_lookup::{
     encode_request, request_len, Answer, ReplyBuilder, RequestView, ResponseBuilder, ResponseView,
     Status,
@@ -94,69 +93,33 @@ impl LookupClient<CgroupsLookup> {
     ) -> Result<ResponseView<'_>, LookupCallError> {
         let max = self.config.max_response_bytes();
         self.stitched.clear();
-        {
-            let mut plan = CgroupsPlan {
-                paths,
-                out: ResponseBuilder::new(&mut self.stitched, 0, paths.len()).with_limit(max),
-                max,
-                whole: false,
-            };
-            let generation = run(&mut self.client, &self.config, &mut plan)?;
-            let CgroupsPlan { mut out, whole, .. } = plan;
-            if whole {
-                // One sub-response answered every key and is already
-                // validated: hand it out as it is (`out` is empty and
-                // truncates the buffer when dropped).
-                drop(out);
-                return Ok(ResponseView::assume_valid(self.client.payload()));
-            }
-            if out.len() != paths.len() {
-                return Err(LookupCallError::ItemCount {
-                    expected: paths.len(),
-                    got: out.len(),
-                });
-            }
-            out.set_generation(generation);
-            out.finish().map_err(|e| stitch_error(e, max))?;
-        }
-        // Every item was validated in its sub-response and the builder laid
-        // the frame out canonically.
-        Ok(ResponseView::assume_valid(&self.stitched))
+        let out = ResponseBuilder::new(&mut self.stitched, 0, paths.len()).with_limit(max);
+        let whole = Stitching::new(paths, out, max).call(&mut self.client, &self.config)?;
+        // Either one sub-response that answered every key, already
+        // validated, or validated items the builder laid out canonically.
+        Ok(ResponseView::assume_valid(if whole {
+            self.client.payload()
+        } else {
+            &self.stitched
+        }))
     }
 }
 
-/// A stitching failure: over the ceiling, or an item the builder refused.
-pub(crate) fn stitch_error(e: LookupError, max: usize) -> LookupCallError {
-    match e {
-        LookupError::TooLarge { .. } => LookupCallError::ResponseTooLarge { max },
-        other => LookupCallError::Decode(other),
-    }
-}
-
-struct CgroupsPlan<'k, 'b, P> {
-    paths: &'k [P],
-    out: ResponseBuilder<'b>,
-    max: usize,
-    /// The first sub-response answered every key: nothing was copied to
-    /// `out`, the call's answer is that sub-response.
-    whole: bool,
-}
-
-impl<P: AsRef<[u8]>> Plan for CgroupsPlan<'_, '_, P> {
+impl<P: AsRef<[u8]>> Plan for Stitching<'_, P, ResponseBuilder<'_>> {
     fn len(&self) -> usize {
-        self.paths.len()
+        self.keys.len()
     }
 
     fn fit(&self, start: usize, cap: u32) -> Result<usize, LookupCallError> {
-        Ok(split::cgroups_keys(&self.paths[start..], cap))
+        Ok(split::cgroups_keys(&self.keys[start..], cap))
     }
 
     fn one(&self, start: usize) -> u64 {
-        request_len(&self.paths[start..start + 1])
+        request_len(&self.keys[start..start + 1])
     }
 
     fn oversized(&mut self, start: usize) -> Result<bool, LookupCallError> {
-        let path = self.paths[start].as_ref();
+        let path = self.keys[start].as_ref();
         match self.out.push(path, &Answer::empty(Status::OversizedItem)) {
             Ok(()) => Ok(true),
             Err(LookupError::TooLarge { .. }) => {
@@ -167,7 +130,7 @@ impl<P: AsRef<[u8]>> Plan for CgroupsPlan<'_, '_, P> {
     }
 
     fn encode(&self, start: usize, count: usize, buf: &mut Vec<u8>) -> Result<(), LookupCallError> {
-        encode_request(buf, &self.paths[start..start + count])
+        encode_request(buf, &self.keys[start..start + count])
             .map(drop)
             .map_err(LookupCallError::Key)
     }
@@ -179,37 +142,14 @@ impl<P: AsRef<[u8]>> Plan for CgroupsPlan<'_, '_, P> {
         start: usize,
         count: usize,
     ) -> Result<Absorbed, LookupCallError> {
-        let view = ResponseView::decode(payload).map_err(LookupCallError::Decode)?;
-        let paths = self.paths;
-        let absorbed = absorb(
-            SubResponse {
-                generation: view.generation(),
-                len: view.len(),
-                items: view.iter(),
-            },
+        self.take::<ResponseView<'_>>(
+            payload,
             first,
             start,
             count,
-            |index, item| item.path() == paths[index].as_ref(),
+            |path, item| item.path() == path.as_ref(),
             |item| item.status() == Status::PayloadExceeded,
-        )?;
-        self.whole = is_whole(
-            &absorbed,
-            first,
-            start,
-            count,
-            paths.len(),
-            payload.len(),
-            self.max,
-        );
-        if !self.whole {
-            for item in view.iter().take(absorbed.accepted(count)) {
-                self.out
-                    .push_item(&item)
-                    .map_err(|e| stitch_error(e, self.max))?;
-            }
-        }
-        Ok(absorbed)
+        )
     }
 }
 
@@ -239,36 +179,4 @@ where
     CgroupsLookupHandler(f)
 }
 
-struct CgroupsLookupHandler<F>(F);
-
-impl<F> Handler for CgroupsLookupHandler<F>
-where
-    F: Fn(RequestView<'_>, &mut ReplyBuilder<'_, '_>) -> Result<(), HandlerError>
-        + Send
-        + Sync
-        + 'static,
-{
-    fn method(&self) -> Method {
-        Method::CgroupsLookup
-    }
-    fn allows_batch(&self) -> bool {
-        false
-    }
-    fn serve(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), ServeError> {
-        self.serve_within(request, out, u32::MAX as usize)
-    }
-    fn serve_within(
-        &self,
-        request: &[u8],
-        out: &mut Vec<u8>,
-        budget: usize,
-    ) -> Result<(), ServeError> {
-        let request = RequestView::decode(request).map_err(|_| ServeError::BadRequest)?;
-        let mut reply = ReplyBuilder::new(out, request, budget);
-        match (self.0)(request, &mut reply) {
-            // Dropping the builder truncates `out`.
-            Ok(()) => reply.finish().map(drop).map_err(ServeError::from_lookup),
-            Err(e) => Err(super::lookup::serve_error(e)),
-        }
-    }
-}
+crate::service::lookup::lookup_handler!(CgroupsLookupHandler, Method::CgroupsLookup);

@@ -203,6 +203,24 @@ impl<'a> Frame<'a> {
         Ok(Self { payload, count })
     }
 
+    /// [`Frame::decode`], then `check(index, entry)` on every entry in
+    /// order; the first error wins.
+    pub(crate) fn decode_each(
+        payload: &'a [u8],
+        side: Side,
+        rule: EntryLen,
+        mut check: impl FnMut(usize, &'a [u8]) -> Result<(), LookupError>,
+    ) -> Result<Self, LookupError> {
+        let frame = Self::decode(payload, side, rule)?;
+        let mut entries = Entries::new(frame);
+        let mut index = 0;
+        while let Some(entry) = entries.next() {
+            check(index, entry)?;
+            index += 1;
+        }
+        Ok(frame)
+    }
+
     /// A frame over a payload that already passed [`Frame::decode`] with
     /// the same rules (or that this crate's [`Packer`] wrote), without
     /// checking it again. Accessors stay bounds-checked, so a payload that

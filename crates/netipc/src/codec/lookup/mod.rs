@@ -37,3 +37,4 @@ mod views;
 pub use common::{Added, Orchestrator};
 pub use error::{ErrorKind, Field, LookupError};
 pub use strings::{Label, Labels};
+pub(crate) use views::{PlainBuilder, Response};

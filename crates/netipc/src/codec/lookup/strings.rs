@@ -245,7 +245,7 @@ pub(crate) fn check_input(index: usize, field: Field, bytes: &[u8]) -> Result<()
 
 /// Validates labels given to a builder (count fits u16, keys non-empty, no
 /// NULs) and returns the bytes the table and its strings take.
-pub(crate) fn labels_input_len(index: usize, labels: &[Label<'_>]) -> Result<usize, LookupError> {
+fn labels_input_len(index: usize, labels: &[Label<'_>]) -> Result<usize, LookupError> {
     if labels.len() > usize::from(u16::MAX) {
         return Err(LookupError::FieldOverflow {
             what: "label count",
@@ -268,17 +268,37 @@ pub(crate) fn labels_input_len(index: usize, labels: &[Label<'_>]) -> Result<usi
     Ok(total)
 }
 
-/// Length of an item with the given header size, fixed strings and labels
-/// (`labels_len` from [`labels_input_len`]); saturates instead of wrapping.
-pub(crate) fn item_len(header_len: usize, strings: &[&[u8]], labels: usize, count: usize) -> usize {
+/// Validates `labels` ([`labels_input_len`]) and returns the canonical
+/// length of item `index` with the given header size, fixed strings and
+/// labels.
+///
+/// # Errors
+///
+/// A label error, or [`LookupError::FieldOverflow`] if the length does not
+/// fit 32 bits.
+pub(crate) fn item_len(
+    index: usize,
+    header_len: usize,
+    strings: &[&[u8]],
+    labels: &[Label<'_>],
+) -> Result<usize, LookupError> {
+    let labels_len = labels_input_len(index, labels)?;
+    // Saturates instead of wrapping.
     let fixed_end = strings.iter().fold(header_len, |n, s| {
         n.saturating_add(s.len()).saturating_add(1)
     });
-    if count == 0 {
+    let len = if labels.is_empty() {
         fixed_end
     } else {
-        align8_usize(fixed_end.min(usize::MAX - 8)).saturating_add(labels)
+        align8_usize(fixed_end.min(usize::MAX - 8)).saturating_add(labels_len)
+    };
+    if len > u32::MAX as usize {
+        return Err(LookupError::FieldOverflow {
+            what: "item length",
+            value: len as u64,
+        });
     }
+    Ok(len)
 }
 
 /// Writes the fixed strings canonically after the header (each followed by

@@ -2,9 +2,10 @@
 //! written once as macros and expanded in each method module, so that each
 //! method keeps its own concrete, documented types.
 
-/// Expands to `ResponseView`, its iterator `Items` and the `IntoIterator`
-/// impls, for a module that defines `ItemView<'a> { bytes: &'a [u8] }`,
-/// `validate_item(index, bytes)` and `ITEM_HEADER_LEN`.
+/// Expands to `ResponseView`, its iterator `Items`, the `IntoIterator`
+/// impls and `ItemView<'a>` with its method-independent accessors, for a
+/// module that defines `validate_item(index, bytes)` and `ITEM_HEADER_LEN`
+/// (and the item's own accessors in another `impl ItemView`).
 macro_rules! response_view {
     ($section:literal) => {
         /// A validated response borrowing the payload.
@@ -27,18 +28,13 @@ macro_rules! response_view {
                 "(crate::codec::lookup::LookupError) naming the item and field."
             )]
             pub fn decode(payload: &'a [u8]) -> Result<Self, crate::codec::lookup::LookupError> {
-                use crate::codec::lookup::common::{EntryLen, Entries, Frame, Side};
-                let frame = Frame::decode(
+                use crate::codec::lookup::common::{EntryLen, Frame, Side};
+                let frame = Frame::decode_each(
                     payload,
                     Side::Response,
                     EntryLen::AtLeast(ITEM_HEADER_LEN as u32),
+                    validate_item,
                 )?;
-                let mut items = Entries::new(frame);
-                let mut index = 0;
-                while let Some(item) = items.next() {
-                    validate_item(index, item)?;
-                    index += 1;
-                }
                 Ok(Self { frame })
             }
 
@@ -90,19 +86,50 @@ macro_rules! response_view {
             }
         }
 
-        impl<'a> IntoIterator for ResponseView<'a> {
-            type Item = ItemView<'a>;
-            type IntoIter = Items<'a>;
-            fn into_iter(self) -> Items<'a> {
-                self.iter()
+        crate::codec::lookup::views::view_into_iter!(ResponseView, ItemView<'a>, Items);
+
+        /// One validated response item.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct ItemView<'a> {
+            bytes: &'a [u8],
+        }
+
+        impl<'a> ItemView<'a> {
+            /// The item's bytes, exactly its directory range. Items are
+            /// self-contained (all offsets are item-relative), so these
+            /// bytes can be copied into another response unchanged
+            /// (`ResponseBuilder::push_item`).
+            #[inline]
+            pub fn as_bytes(&self) -> &'a [u8] {
+                self.bytes
+            }
+
+            /// The string whose `(offset, length)` pair is at `at`.
+            fn string(&self, at: usize) -> &'a [u8] {
+                use crate::codec::lookup::common::u32_at;
+                let off = u32_at(self.bytes, at) as usize;
+                let len = u32_at(self.bytes, at + 4) as usize;
+                self.bytes.get(off..off + len).unwrap_or_default()
             }
         }
 
-        impl<'a> IntoIterator for &ResponseView<'a> {
+        impl<'a> crate::codec::lookup::views::Response<'a> for ResponseView<'a> {
             type Item = ItemView<'a>;
-            type IntoIter = Items<'a>;
-            fn into_iter(self) -> Items<'a> {
-                self.iter()
+            type Items = Items<'a>;
+            fn decode(payload: &'a [u8]) -> Result<Self, crate::codec::lookup::LookupError> {
+                ResponseView::decode(payload)
+            }
+            fn generation(&self) -> u64 {
+                ResponseView::generation(self)
+            }
+            fn len(&self) -> usize {
+                ResponseView::len(self)
+            }
+            fn iter(&self) -> Items<'a> {
+                ResponseView::iter(self)
+            }
+            fn item_bytes(item: &ItemView<'a>) -> &'a [u8] {
+                item.as_bytes()
             }
         }
 
@@ -110,6 +137,115 @@ macro_rules! response_view {
             /// Iterator over the items of a [`ResponseView`].
             Items, ItemView<'a>, |bytes| ItemView { bytes }
         );
+    };
+}
+
+/// A method's decoded response as a stitching client reads it (§18.5,
+/// §18.6); [`response_view!`] implements it for both methods'
+/// `ResponseView`, forwarding to the inherent methods of the same names.
+pub(crate) trait Response<'a>: Sized {
+    /// The method's item view.
+    type Item;
+    /// Its iterator over the items.
+    type Items: Iterator<Item = Self::Item>;
+    /// Validates a response payload.
+    fn decode(payload: &'a [u8]) -> Result<Self, crate::codec::lookup::LookupError>;
+    /// The provider's generation.
+    fn generation(&self) -> u64;
+    /// Number of items.
+    fn len(&self) -> usize;
+    /// The items in order.
+    fn iter(&self) -> Self::Items;
+    /// An item's bytes, exactly its directory range.
+    fn item_bytes(item: &Self::Item) -> &'a [u8];
+}
+
+/// A method's plain `ResponseBuilder` as a stitching client fills it
+/// (§18.6); [`plain_builder!`] implements it for both methods.
+pub(crate) trait PlainBuilder {
+    /// Items added so far.
+    fn len(&self) -> usize;
+    /// Replaces the generation `finish` writes.
+    fn set_generation(&mut self, generation: u64);
+    /// Appends a copy of a validated item's bytes.
+    fn push_bytes(&mut self, item: &[u8]) -> Result<(), crate::codec::lookup::LookupError>;
+    /// Completes the payload and returns its length.
+    fn finish(self) -> Result<usize, crate::codec::lookup::LookupError>;
+}
+
+/// Implements [`PlainBuilder`] for a module's `ResponseBuilder<'b>`
+/// wrapping a `PlainCore`.
+macro_rules! plain_builder {
+    () => {
+        impl crate::codec::lookup::views::PlainBuilder for ResponseBuilder<'_> {
+            fn len(&self) -> usize {
+                self.core.len()
+            }
+            fn set_generation(&mut self, generation: u64) {
+                self.core.set_generation(generation);
+            }
+            fn push_bytes(&mut self, item: &[u8]) -> Result<(), LookupError> {
+                self.core.push(item.len(), |dst| dst.copy_from_slice(item))
+            }
+            fn finish(self) -> Result<usize, LookupError> {
+                self.core.finish()
+            }
+        }
+    };
+}
+
+/// Expands to a public `#[repr(u16)]` status enum with the given docs and
+/// variants, and its `code` / `from_code` conversions.
+macro_rules! status_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $code:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u16)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $code,)+
+        }
+
+        impl $name {
+            /// The wire value.
+            pub const fn code(self) -> u16 {
+                self as u16
+            }
+
+            /// The status for a wire value, `None` if undefined.
+            pub const fn from_code(code: u16) -> Option<Self> {
+                Some(match code {
+                    $($code => Self::$variant,)+
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+/// Expands to `IntoIterator` for `$view<'a>` and `&$view<'a>`, both
+/// through `$view::iter`, which returns an `$iter<'a>` of `$item`.
+macro_rules! view_into_iter {
+    ($view:ident, $item:ty, $iter:ident) => {
+        impl<'a> IntoIterator for $view<'a> {
+            type Item = $item;
+            type IntoIter = $iter<'a>;
+            fn into_iter(self) -> $iter<'a> {
+                self.iter()
+            }
+        }
+
+        impl<'a> IntoIterator for &$view<'a> {
+            type Item = $item;
+            type IntoIter = $iter<'a>;
+            fn into_iter(self) -> $iter<'a> {
+                self.iter()
+            }
+        }
     };
 }
 
@@ -197,9 +333,7 @@ macro_rules! plain_builder_methods {
         /// [`LookupError::FieldOverflow`] past 32-bit sizes. Nothing is
         /// written on error.
         pub fn push_item(&mut self, item: &ItemView<'_>) -> Result<(), LookupError> {
-            let bytes = item.as_bytes();
-            self.core
-                .push(bytes.len(), |dst| dst.copy_from_slice(bytes))
+            crate::codec::lookup::views::PlainBuilder::push_bytes(self, item.as_bytes())
         }
 
         /// Completes the payload and returns its length.
@@ -257,4 +391,7 @@ macro_rules! reply_builder_methods {
     };
 }
 
-pub(crate) use {entry_iter, plain_builder_methods, reply_builder_methods, response_view};
+pub(crate) use {
+    entry_iter, plain_builder, plain_builder_methods, reply_builder_methods, response_view,
+    status_enum, view_into_iter,
+};

@@ -160,3 +160,59 @@ pub(crate) fn serve_error(e: crate::service::HandlerError) -> crate::service::Se
         other => other.into(),
     }
 }
+
+/// Defines `$name<F>`, the managed-server [`Handler`](crate::service::Handler)
+/// of a lookup method, for a module that has the method's `RequestView`
+/// and `ReplyBuilder` in scope: it decodes the request (undecodable:
+/// BAD_ENVELOPE), lets `F` answer through a `ReplyBuilder` bound to the
+/// response budget, and maps a failure by class ([`serve_error`]).
+macro_rules! lookup_handler {
+    ($name:ident, $method:expr) => {
+        struct $name<F>(F);
+
+        impl<F> crate::service::Handler for $name<F>
+        where
+            F: Fn(
+                    RequestView<'_>,
+                    &mut ReplyBuilder<'_, '_>,
+                ) -> Result<(), crate::service::HandlerError>
+                + Send
+                + Sync
+                + 'static,
+        {
+            fn method(&self) -> crate::wire::Method {
+                $method
+            }
+            fn allows_batch(&self) -> bool {
+                false
+            }
+            fn serve(
+                &self,
+                request: &[u8],
+                out: &mut Vec<u8>,
+            ) -> Result<(), crate::service::ServeError> {
+                self.serve_within(request, out, u32::MAX as usize)
+            }
+            fn serve_within(
+                &self,
+                request: &[u8],
+                out: &mut Vec<u8>,
+                budget: usize,
+            ) -> Result<(), crate::service::ServeError> {
+                let request = RequestView::decode(request)
+                    .map_err(|_| crate::service::ServeError::BadRequest)?;
+                let mut reply = ReplyBuilder::new(out, request, budget);
+                match (self.0)(request, &mut reply) {
+                    // Dropping the builder truncates `out`.
+                    Ok(()) => reply
+                        .finish()
+                        .map(drop)
+                        .map_err(crate::service::ServeError::from_lookup),
+                    Err(e) => Err(crate::service::lookup::serve_error(e)),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use lookup_handler;

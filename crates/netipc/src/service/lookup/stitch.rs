@@ -1,8 +1,11 @@
 //! The checks every sub-response passes (PROTOCOL-LOOKUP §18.2 g–j, §18.5)
 //! before its final items join the stitched response (§18.6), and the
-//! decision whether there is anything to stitch at all.
+//! decision whether there is anything to stitch at all; [`Stitching`]
+//! does both for either method and completes the stitched response.
 
-use super::LookupCallError;
+use super::{run, LookupCallError, LookupConfig, Plan};
+use crate::codec::lookup::{LookupError, PlainBuilder, Response};
+use crate::service::client::{Client, ServiceKind};
 
 /// What one sub-response contributed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,120 @@ where
         generation: response.generation,
         exceeded_at,
     })
+}
+
+/// One logical call's keys and the stitched response both methods build
+/// from them; the method's [`Plan`](super::Plan) wraps it.
+pub(crate) struct Stitching<'k, K, B> {
+    /// The call's keys.
+    pub keys: &'k [K],
+    /// The stitched response.
+    pub out: B,
+    /// The stitched-bytes ceiling.
+    pub max: usize,
+    /// The first sub-response answered every key: nothing was copied to
+    /// `out`, the call's answer is that sub-response.
+    pub whole: bool,
+}
+
+impl<'k, K, B: PlainBuilder> Stitching<'k, K, B> {
+    /// A call over `keys` stitching into `out` (capped at `max` bytes).
+    pub fn new(keys: &'k [K], out: B, max: usize) -> Self {
+        Stitching {
+            keys,
+            out,
+            max,
+            whole: false,
+        }
+    }
+
+    /// Decodes and checks the sub-response `payload` for keys
+    /// `start..start + count` ([`absorb`]; `echoes(key, item)` compares an
+    /// echoed key, `exceeded(item)` spots PAYLOAD_EXCEEDED) and, unless it
+    /// is the whole answer ([`is_whole`]), copies its final items to `out`.
+    pub fn take<'a, V: Response<'a>>(
+        &mut self,
+        payload: &'a [u8],
+        first: Option<u64>,
+        start: usize,
+        count: usize,
+        echoes: impl Fn(&K, &V::Item) -> bool,
+        exceeded: impl Fn(&V::Item) -> bool,
+    ) -> Result<Absorbed, LookupCallError> {
+        let view = V::decode(payload).map_err(LookupCallError::Decode)?;
+        let keys = self.keys;
+        let absorbed = absorb(
+            SubResponse {
+                generation: view.generation(),
+                len: view.len(),
+                items: view.iter(),
+            },
+            first,
+            start,
+            count,
+            |index, item| echoes(&keys[index], item),
+            exceeded,
+        )?;
+        self.whole = is_whole(
+            &absorbed,
+            first,
+            start,
+            count,
+            keys.len(),
+            payload.len(),
+            self.max,
+        );
+        if !self.whole {
+            for item in view.iter().take(absorbed.accepted(count)) {
+                self.out
+                    .push_bytes(V::item_bytes(&item))
+                    .map_err(|e| stitch_error(e, self.max))?;
+            }
+        }
+        Ok(absorbed)
+    }
+
+    /// Runs the logical call ([`run`](super::run)) and completes the
+    /// stitched response. `Ok(true)`: the answer is the client's last
+    /// payload as it is (already validated; `out` is dropped empty, which
+    /// truncates its buffer); `Ok(false)`: the answer is `out`'s buffer,
+    /// validated items in a canonical frame.
+    pub fn call<S: ServiceKind>(
+        mut self,
+        client: &mut Client<S>,
+        config: &LookupConfig,
+    ) -> Result<bool, LookupCallError>
+    where
+        Self: Plan,
+    {
+        let generation = run(client, config, &mut self)?;
+        let Stitching {
+            keys,
+            mut out,
+            max,
+            whole,
+        } = self;
+        if whole {
+            return Ok(true);
+        }
+        if out.len() != keys.len() {
+            return Err(LookupCallError::ItemCount {
+                expected: keys.len(),
+                got: out.len(),
+            });
+        }
+        out.set_generation(generation);
+        out.finish().map_err(|e| stitch_error(e, max))?;
+        Ok(false)
+    }
+}
+
+/// A stitching failure: over the ceiling, or an item the builder refused.
+pub(crate) fn stitch_error(e: LookupError, max: usize) -> LookupCallError {
+    match e {
+        LookupError::TooLarge { .. } => LookupCallError::ResponseTooLarge { max },
+        other => LookupCallError::Decode(other),
+    }
 }
 
 #[cfg(test)]

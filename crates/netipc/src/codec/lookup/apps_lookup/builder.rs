@@ -7,7 +7,7 @@ use super::{
 use crate::codec::lookup::common::{put_u16, put_u32, put_u64, Added};
 use crate::codec::lookup::error::{Field, LookupError};
 use crate::codec::lookup::reply::{PlainCore, ReplyCore};
-use crate::codec::lookup::strings::{check_input, item_len, labels_input_len, write_body};
+use crate::codec::lookup::strings::{check_input, item_len, write_body};
 
 /// Validates `answer` (§16.3, §14.5, §14.6) and returns the canonical item
 /// length.
@@ -16,20 +16,12 @@ fn answer_len(index: usize, answer: &Answer<'_>) -> Result<usize, LookupError> {
     check_input(index, Field::Comm, answer.comm)?;
     check_input(index, Field::CgroupPath, answer.cgroup_path)?;
     check_input(index, Field::CgroupName, answer.cgroup_name)?;
-    let labels = labels_input_len(index, answer.labels)?;
-    let len = item_len(
+    item_len(
+        index,
         ITEM_HEADER_LEN,
         &[answer.comm, answer.cgroup_path, answer.cgroup_name],
-        labels,
-        answer.labels.len(),
-    );
-    if len > u32::MAX as usize {
-        return Err(LookupError::FieldOverflow {
-            what: "item length",
-            value: len as u64,
-        });
-    }
-    Ok(len)
+        answer.labels,
+    )
 }
 
 /// Writes a canonical item into zeroed `dst` of exactly its length.
@@ -61,6 +53,8 @@ fn write_item(dst: &mut [u8], pid: u32, a: &Answer<'_>) {
 pub struct ResponseBuilder<'b> {
     core: PlainCore<'b>,
 }
+
+crate::codec::lookup::views::plain_builder!();
 
 impl<'b> ResponseBuilder<'b> {
     crate::codec::lookup::views::plain_builder_methods!();

@@ -70,69 +70,33 @@ pub const MAX_COMM_LEN: usize = 15;
 /// Size of a placeholder item: header and three empty strings.
 pub const PLACEHOLDER_LEN: usize = ITEM_HEADER_LEN + 3;
 
-/// Status of the PID of a response item (§16.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u16)]
-pub enum PidStatus {
-    /// The process is known; the other fields are filled.
-    Known = 0,
-    /// The provider does not know the PID.
-    Unknown = 1,
-    /// The server ran out of response budget at this item; the client asks
-    /// again. Never reaches applications.
-    PayloadExceeded = 2,
-    /// The item cannot be delivered within the budget; final.
-    OversizedItem = 3,
-}
-
-impl PidStatus {
-    /// The wire value.
-    pub const fn code(self) -> u16 {
-        self as u16
-    }
-
-    /// The status for a wire value, `None` if undefined.
-    pub const fn from_code(code: u16) -> Option<Self> {
-        Some(match code {
-            0 => Self::Known,
-            1 => Self::Unknown,
-            2 => Self::PayloadExceeded,
-            3 => Self::OversizedItem,
-            _ => return None,
-        })
+crate::codec::lookup::views::status_enum! {
+    /// Status of the PID of a response item (§16.3).
+    PidStatus {
+        /// The process is known; the other fields are filled.
+        Known = 0,
+        /// The provider does not know the PID.
+        Unknown = 1,
+        /// The server ran out of response budget at this item; the client asks
+        /// again. Never reaches applications.
+        PayloadExceeded = 2,
+        /// The item cannot be delivered within the budget; final.
+        OversizedItem = 3,
     }
 }
 
-/// Status of the cgroup of a KNOWN process (§16.3). Note the numbering
-/// differs from CGROUPS_LOOKUP's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u16)]
-pub enum CgroupStatus {
-    /// Cgroup path (non-empty), name, orchestrator and labels are known.
-    Known = 0,
-    /// The cgroup is not known yet (the path may be given or empty).
-    UnknownRetryLater = 1,
-    /// The cgroup (path given) will not be known.
-    UnknownPermanent = 2,
-    /// The process is in the host's root cgroup (empty path).
-    HostRoot = 3,
-}
-
-impl CgroupStatus {
-    /// The wire value.
-    pub const fn code(self) -> u16 {
-        self as u16
-    }
-
-    /// The status for a wire value, `None` if undefined.
-    pub const fn from_code(code: u16) -> Option<Self> {
-        Some(match code {
-            0 => Self::Known,
-            1 => Self::UnknownRetryLater,
-            2 => Self::UnknownPermanent,
-            3 => Self::HostRoot,
-            _ => return None,
-        })
+crate::codec::lookup::views::status_enum! {
+    /// Status of the cgroup of a KNOWN process (§16.3). Note the numbering
+    /// differs from CGROUPS_LOOKUP's status.
+    CgroupStatus {
+        /// Cgroup path (non-empty), name, orchestrator and labels are known.
+        Known = 0,
+        /// The cgroup is not known yet (the path may be given or empty).
+        UnknownRetryLater = 1,
+        /// The cgroup (path given) will not be known.
+        UnknownPermanent = 2,
+        /// The process is in the host's root cgroup (empty path).
+        HostRoot = 3,
     }
 }
 

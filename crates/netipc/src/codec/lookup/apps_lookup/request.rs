@@ -46,16 +46,15 @@ impl<'a> RequestView<'a> {
     /// [`LookupError::EntryOutOfBounds`], [`LookupError::EntryOutOfOrder`]),
     /// then [`LookupError::KeyReserved`].
     pub fn decode(payload: &'a [u8]) -> Result<Self, LookupError> {
-        let frame = Frame::decode(payload, Side::Request, EntryLen::Exactly(KEY_LEN))?;
-        let mut keys = Entries::new(frame);
-        let mut index = 0;
-        while let Some(key) = keys.next() {
-            let found = u32_at(key, 4);
-            if found != 0 {
-                return Err(LookupError::KeyReserved { index, found });
-            }
-            index += 1;
-        }
+        let frame = Frame::decode_each(
+            payload,
+            Side::Request,
+            EntryLen::Exactly(KEY_LEN),
+            |index, key| match u32_at(key, 4) {
+                0 => Ok(()),
+                found => Err(LookupError::KeyReserved { index, found }),
+            },
+        )?;
         Ok(Self { frame })
     }
 
@@ -89,21 +88,7 @@ impl<'a> RequestView<'a> {
     }
 }
 
-impl<'a> IntoIterator for RequestView<'a> {
-    type Item = u32;
-    type IntoIter = Pids<'a>;
-    fn into_iter(self) -> Pids<'a> {
-        self.iter()
-    }
-}
-
-impl<'a> IntoIterator for &RequestView<'a> {
-    type Item = u32;
-    type IntoIter = Pids<'a>;
-    fn into_iter(self) -> Pids<'a> {
-        self.iter()
-    }
-}
+crate::codec::lookup::views::view_into_iter!(RequestView, u32, Pids);
 
 crate::codec::lookup::views::entry_iter!(
     /// Iterator over the PIDs of a [`RequestView`].

@@ -69,12 +69,6 @@ pub(crate) fn validate_item(index: usize, item: &[u8]) -> Result<(), LookupError
 
 crate::codec::lookup::views::response_view!("§16.4: layout and reserved fields, the rules of §16.3, the three strings per §14.5, their pairwise overlap, and the end of the item or its label table per §14.6");
 
-/// One validated response item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemView<'a> {
-    bytes: &'a [u8],
-}
-
 impl<'a> ItemView<'a> {
     /// The PID status.
     #[inline]
@@ -151,18 +145,5 @@ impl<'a> ItemView<'a> {
             .max()
             .unwrap_or_default();
         Labels::new(self.bytes, end, u16_at(self.bytes, 56))
-    }
-
-    /// The item's bytes, exactly its directory range (self-contained, so it
-    /// can be copied into another response unchanged).
-    #[inline]
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
-    fn string(&self, at: usize) -> &'a [u8] {
-        let off = u32_at(self.bytes, at) as usize;
-        let len = u32_at(self.bytes, at + 4) as usize;
-        self.bytes.get(off..off + len).unwrap_or_default()
     }
 }

@@ -4,7 +4,7 @@ use super::{check_rules, Answer, ItemView, RequestView, Status, ITEM_HEADER_LEN}
 use crate::codec::lookup::common::{put_u16, Added, Orchestrator};
 use crate::codec::lookup::error::{Field, LookupError};
 use crate::codec::lookup::reply::{PlainCore, ReplyCore};
-use crate::codec::lookup::strings::{check_input, item_len, labels_input_len, write_body, Label};
+use crate::codec::lookup::strings::{check_input, item_len, write_body, Label};
 
 /// Positions of the `(offset, length)` pairs of path and name.
 const STRING_SLOTS: [usize; 2] = [8, 16];
@@ -30,20 +30,7 @@ fn answer_len(
         check_input(index, Field::Path, path)?;
     }
     check_input(index, Field::Name, answer.name)?;
-    let labels = labels_input_len(index, answer.labels)?;
-    let len = item_len(
-        ITEM_HEADER_LEN,
-        &[path, answer.name],
-        labels,
-        answer.labels.len(),
-    );
-    if len > u32::MAX as usize {
-        return Err(LookupError::FieldOverflow {
-            what: "item length",
-            value: len as u64,
-        });
-    }
-    Ok(len)
+    item_len(index, ITEM_HEADER_LEN, &[path, answer.name], answer.labels)
 }
 
 /// Writes a canonical item into zeroed `dst` of exactly its length.
@@ -77,6 +64,8 @@ fn write_item(
 pub struct ResponseBuilder<'b> {
     core: PlainCore<'b>,
 }
+
+crate::codec::lookup::views::plain_builder!();
 
 impl<'b> ResponseBuilder<'b> {
     crate::codec::lookup::views::plain_builder_methods!();

@@ -63,40 +63,21 @@ pub const ITEM_HEADER_LEN: usize = 28;
 /// Smallest key length in the request directory: a 1-byte path and its NUL.
 pub const MIN_KEY_LEN: u32 = 2;
 
-/// Status of a response item (§15.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u16)]
-pub enum Status {
-    /// Metadata present: name (may be empty), orchestrator, labels.
-    Known = 0,
-    /// The provider does not know the path yet; ask again later.
-    UnknownRetryLater = 1,
-    /// The provider will not know the path (cacheable until the generation
-    /// decreases or resets).
-    UnknownPermanent = 2,
-    /// The server ran out of response budget at this item; the client asks
-    /// again. Never reaches applications.
-    PayloadExceeded = 3,
-    /// The item cannot be delivered within the budget; final.
-    OversizedItem = 4,
-}
-
-impl Status {
-    /// The wire value.
-    pub const fn code(self) -> u16 {
-        self as u16
-    }
-
-    /// The status for a wire value, `None` if undefined.
-    pub const fn from_code(code: u16) -> Option<Self> {
-        Some(match code {
-            0 => Self::Known,
-            1 => Self::UnknownRetryLater,
-            2 => Self::UnknownPermanent,
-            3 => Self::PayloadExceeded,
-            4 => Self::OversizedItem,
-            _ => return None,
-        })
+crate::codec::lookup::views::status_enum! {
+    /// Status of a response item (§15.3).
+    Status {
+        /// Metadata present: name (may be empty), orchestrator, labels.
+        Known = 0,
+        /// The provider does not know the path yet; ask again later.
+        UnknownRetryLater = 1,
+        /// The provider will not know the path (cacheable until the generation
+        /// decreases or resets).
+        UnknownPermanent = 2,
+        /// The server ran out of response budget at this item; the client asks
+        /// again. Never reaches applications.
+        PayloadExceeded = 3,
+        /// The item cannot be delivered within the budget; final.
+        OversizedItem = 4,
     }
 }
 

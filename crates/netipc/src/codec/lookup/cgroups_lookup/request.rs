@@ -69,20 +69,21 @@ impl<'a> RequestView<'a> {
     /// [`LookupError::EntryOutOfOrder`]), then per key
     /// [`LookupError::KeyMissingNul`] and [`LookupError::KeyInteriorNul`].
     pub fn decode(payload: &'a [u8]) -> Result<Self, LookupError> {
-        let frame = Frame::decode(payload, Side::Request, EntryLen::AtLeast(MIN_KEY_LEN))?;
-        let mut keys = Entries::new(frame);
-        let mut index = 0;
-        while let Some(key) = keys.next() {
-            let (last, path) = match key.split_last() {
-                Some(parts) => parts,
-                None => return Err(LookupError::KeyMissingNul { index }),
-            };
-            if *last != 0 {
-                return Err(LookupError::KeyMissingNul { index });
-            }
-            no_nul(path).map_err(|at| LookupError::KeyInteriorNul { index, at })?;
-            index += 1;
-        }
+        let frame = Frame::decode_each(
+            payload,
+            Side::Request,
+            EntryLen::AtLeast(MIN_KEY_LEN),
+            |index, key| {
+                let (last, path) = match key.split_last() {
+                    Some(parts) => parts,
+                    None => return Err(LookupError::KeyMissingNul { index }),
+                };
+                if *last != 0 {
+                    return Err(LookupError::KeyMissingNul { index });
+                }
+                no_nul(path).map_err(|at| LookupError::KeyInteriorNul { index, at })
+            },
+        )?;
         Ok(Self { frame })
     }
 
@@ -127,21 +128,7 @@ fn strip_nul(key: &[u8]) -> &[u8] {
     key.split_last().map(|(_, path)| path).unwrap_or_default()
 }
 
-impl<'a> IntoIterator for RequestView<'a> {
-    type Item = &'a [u8];
-    type IntoIter = Keys<'a>;
-    fn into_iter(self) -> Keys<'a> {
-        self.iter()
-    }
-}
-
-impl<'a> IntoIterator for &RequestView<'a> {
-    type Item = &'a [u8];
-    type IntoIter = Keys<'a>;
-    fn into_iter(self) -> Keys<'a> {
-        self.iter()
-    }
-}
+crate::codec::lookup::views::view_into_iter!(RequestView, &'a [u8], Keys);
 
 crate::codec::lookup::views::entry_iter!(
     /// Iterator over the paths of a [`RequestView`] (without NULs).

@@ -51,12 +51,6 @@ pub(crate) fn validate_item(index: usize, item: &[u8]) -> Result<(), LookupError
 
 crate::codec::lookup::views::response_view!("§15.4: layout and reserved fields, the status rules of §15.3, path and name per §14.5, their overlap, and the end of the item or its label table per §14.6");
 
-/// One validated response item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemView<'a> {
-    bytes: &'a [u8],
-}
-
 impl<'a> ItemView<'a> {
     /// The item status.
     #[inline]
@@ -94,20 +88,5 @@ impl<'a> ItemView<'a> {
         let end =
             |at: usize| u32_at(self.bytes, at) as usize + u32_at(self.bytes, at + 4) as usize + 1;
         Labels::new(self.bytes, end(8).max(end(16)), u16_at(self.bytes, 24))
-    }
-
-    /// The item's bytes, exactly its directory range. Items are
-    /// self-contained (all offsets are item-relative), so these bytes can be
-    /// copied into another response unchanged
-    /// ([`ResponseBuilder::push_item`](super::ResponseBuilder::push_item)).
-    #[inline]
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
-    fn string(&self, at: usize) -> &'a [u8] {
-        let off = u32_at(self.bytes, at) as usize;
-        let len = u32_at(self.bytes, at + 4) as usize;
-        self.bytes.get(off..off + len).unwrap_or_default()
     }
 }

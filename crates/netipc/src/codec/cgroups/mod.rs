@@ -44,6 +44,25 @@ pub use view::{ItemView, Items, SnapshotView};
 
 /// The only supported `layout_version` for requests, responses and items.
 pub const LAYOUT_VERSION: u16 = 1;
+
+/// The rules every CGROUPS_SNAPSHOT header shares (request and response):
+/// `layout_version` is 1 and `flags` are 0.
+fn check_header(
+    what: &'static str,
+    layout: u16,
+    flags: u16,
+) -> Result<(), crate::codec::CodecError> {
+    if layout != LAYOUT_VERSION {
+        return Err(crate::codec::CodecError::BadLayoutVersion {
+            what,
+            found: layout,
+        });
+    }
+    if flags != 0 {
+        return Err(crate::codec::CodecError::NonZeroFlags { what, found: flags });
+    }
+    Ok(())
+}
 /// Length of a request payload.
 pub const REQUEST_LEN: usize = 4;
 /// Length of the response header that precedes the directory.

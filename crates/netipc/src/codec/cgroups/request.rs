@@ -1,6 +1,6 @@
 //! The CGROUPS_SNAPSHOT request: four bytes, layout version and flags.
 
-use super::{LAYOUT_VERSION, REQUEST_LEN};
+use super::{check_header, LAYOUT_VERSION, REQUEST_LEN};
 use crate::bytes::read_u16;
 use crate::codec::CodecError;
 
@@ -43,18 +43,7 @@ impl SnapshotRequest {
                 })
             }
         };
-        if layout != LAYOUT_VERSION {
-            return Err(CodecError::BadLayoutVersion {
-                what: WHAT,
-                found: layout,
-            });
-        }
-        if flags != 0 {
-            return Err(CodecError::NonZeroFlags {
-                what: WHAT,
-                found: flags,
-            });
-        }
+        check_header(WHAT, layout, flags)?;
         Ok(Self)
     }
 }

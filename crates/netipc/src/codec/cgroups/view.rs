@@ -7,8 +7,8 @@ use std::slice::ChunksExact;
 
 use super::CgroupItem;
 use super::{
-    Snapshot, SnapshotItem, DIRECTORY_ENTRY_LEN, ITEM_ALIGN, ITEM_HEADER_LEN, LAYOUT_VERSION,
-    RESPONSE_HEADER_LEN,
+    check_header, Snapshot, SnapshotItem, DIRECTORY_ENTRY_LEN, ITEM_ALIGN, ITEM_HEADER_LEN,
+    LAYOUT_VERSION, RESPONSE_HEADER_LEN,
 };
 use crate::bytes::{read_u16, read_u32, read_u64};
 use crate::codec::CodecError;
@@ -73,18 +73,7 @@ impl<'a> SnapshotView<'a> {
         let systemd_enabled = read_u32(h, 8).unwrap_or_default();
         let reserved = read_u32(h, 12).unwrap_or_default();
         let generation = read_u64(h, 16).unwrap_or_default();
-        if layout != LAYOUT_VERSION {
-            return Err(CodecError::BadLayoutVersion {
-                what: WHAT,
-                found: layout,
-            });
-        }
-        if flags != 0 {
-            return Err(CodecError::NonZeroFlags {
-                what: WHAT,
-                found: flags,
-            });
-        }
+        check_header(WHAT, layout, flags)?;
         if reserved != 0 {
             return Err(CodecError::NonZeroReserved {
                 what: WHAT,

@@ -576,8 +576,10 @@ fn split_timeouts_let_a_slow_chunked_message_through() {
     let second = packet(&[&chunk(9, total, 1, 3, 96), &payload[96..192]]);
     let third = packet(&[&chunk(9, total, 2, 3, 8), &payload[192..]]);
 
+    // The first packet is queued before the receive starts, so the 200 ms
+    // first-packet timeout cannot expire however late the sender thread runs.
+    peer.send(&first);
     let sender = std::thread::spawn(move || {
-        peer.send(&first);
         std::thread::sleep(Duration::from_millis(300));
         peer.send(&second);
         peer.send(&third);

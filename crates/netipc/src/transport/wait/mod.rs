@@ -38,7 +38,8 @@
 //!    eighth of the cap (a sleep and a wake-up cost far more than a few
 //!    microseconds of polling) and never more than the cap.
 //! 2. **Yield**: polling with `sched_yield` between tries, until `max_spin`
-//!    has passed since the wait started. When the peer shares our CPU, the
+//!    has passed since the wait started (at least one yield and one try,
+//!    even if the cap passed while this thread was preempted). When the peer shares our CPU, the
 //!    answer cannot arrive while we spin (the peer needs the CPU to produce
 //!    it); yielding hands the CPU over without the sleep/wake-up round trip
 //!    of blocking, and keeps both processes runnable, which lets the

@@ -168,13 +168,19 @@ impl Waiter {
             self.misses_in_row = self.misses_in_row.saturating_add(1);
         }
         if plan.yield_phase {
+            // At least one yield and one try, even when the cap has already
+            // passed (this thread was preempted during the spin phase): the
+            // yield is what lets a peer on our CPU produce the answer.
             let cap = duration_ns(max_spin);
-            while duration_ns(start.elapsed()) < cap {
+            loop {
                 std::thread::yield_now();
                 if let Some(v) = try_once() {
                     self.stats.yield_hits += 1;
                     self.observe(start.elapsed());
                     return Some(v);
+                }
+                if duration_ns(start.elapsed()) >= cap {
+                    break;
                 }
             }
         }

@@ -311,6 +311,40 @@ impl<'a> Entries<'a> {
     }
 }
 
+/// Where the packed area ends once item `index` of `len` bytes is added at
+/// the next multiple of 8 after `area`: the one check every writer applies,
+/// as [`Packer::push`] does.
+///
+/// # Errors
+///
+/// [`LookupError::FieldOverflow`] if the area or the item count would not
+/// fit 32 bits.
+#[inline]
+pub(crate) fn packed_end(area: u64, len: u64, index: usize) -> Result<u64, LookupError> {
+    let end = align8(area) + len;
+    if end > u64::from(u32::MAX) {
+        return Err(LookupError::FieldOverflow {
+            what: "packed area length",
+            value: end,
+        });
+    }
+    if index >= u32::MAX as usize {
+        return Err(LookupError::FieldOverflow {
+            what: "item count",
+            value: index as u64 + 1,
+        });
+    }
+    Ok(end)
+}
+
+/// Writes the header of a request (layout 1, flags 0, `count` items, the
+/// reserved words 0) into zeroed `head`. The count was checked to fit.
+#[inline]
+pub(crate) fn write_header(head: &mut [u8], count: usize) {
+    put_u16(head, 0, LAYOUT_VERSION);
+    put_u32(head, 4, count as u32);
+}
+
 /// Writes a lookup payload (header, directory, packed area) at the end of a
 /// caller's buffer.
 ///
@@ -320,6 +354,11 @@ impl<'a> Entries<'a> {
 /// offsets count from the packed area, so moving it leaves them valid.
 /// Dropping an unfinished packer truncates the buffer back to where it
 /// started.
+///
+/// The buffer is zero-filled ahead of the items in steps that grow with the
+/// payload rather than once per item (a call into `memset` per item cost more
+/// than the item's own writes): every byte past the last item is zero until
+/// an item claims it, and [`finish`] cuts the unused zeros off.
 ///
 /// [`finish`]: Packer::finish
 #[derive(Debug)]
@@ -334,6 +373,12 @@ pub(crate) struct Packer<'b> {
 
 /// Largest number of slots reserved up front from a hint.
 const MAX_RESERVED_SLOTS: usize = 1 << 16;
+
+/// Zeros filled ahead of the items at least (bytes) when more are needed…
+const MIN_ZERO_AHEAD: usize = 256;
+/// …and at most; in between, an eighth of the payload so far, so that the
+/// fills grow with the payload while wasting little past its end.
+const MAX_ZERO_AHEAD: usize = 64 << 10;
 
 impl<'b> Packer<'b> {
     /// Appends a header (layout 1, everything else 0) and `slots` zeroed
@@ -378,46 +423,59 @@ impl<'b> Packer<'b> {
         HEADER_LEN + self.count * ENTRY_LEN + self.area_len
     }
 
+    /// Start of the packed area in the buffer.
+    #[inline]
+    fn area(&self) -> usize {
+        self.base + HEADER_LEN + self.slots * ENTRY_LEN
+    }
+
+    /// Zero-fills ahead so that the packed area can take `bytes` more
+    /// bytes after the last item without another fill (a sizing hint, e.g.
+    /// the placeholders a reply reserves).
+    pub(crate) fn zero_ahead(&mut self, bytes: usize) {
+        let end = (self.area() + self.area_len).saturating_add(bytes);
+        if end > self.buf.len() {
+            self.buf.resize(end, 0);
+        }
+    }
+
     /// Adds an item of `len` bytes: records its directory entry and returns
     /// its bytes, all zero, for the caller to fill.
     ///
     /// Fails with [`LookupError::FieldOverflow`] (and changes nothing) if
     /// the item count or the packed area would not fit 32 bits.
+    #[inline]
     pub(crate) fn push(&mut self, len: usize) -> Result<&mut [u8], LookupError> {
         let start = self.next_start();
-        let end = start as u64 + len as u64;
-        if end > u64::from(u32::MAX) {
-            return Err(LookupError::FieldOverflow {
-                what: "packed area length",
-                value: end,
-            });
-        }
-        if self.count >= u32::MAX as usize {
-            return Err(LookupError::FieldOverflow {
-                what: "item count",
-                value: self.count as u64 + 1,
-            });
-        }
+        packed_end(start as u64, len as u64, self.count)?;
         if self.count == self.slots {
             self.grow();
         }
-        let area = self.base + HEADER_LEN + self.slots * ENTRY_LEN;
+        let area = self.area();
         let dir = self.base + HEADER_LEN + self.count * ENTRY_LEN;
         put_u32(self.buf, dir, start as u32);
         put_u32(self.buf, dir + 4, len as u32);
-        // The gap before the item and the item itself start out zero.
-        self.buf.resize(area + start + len, 0);
+        // The gap before the item and the item itself are zero already, or
+        // become so with the next step of zeros.
+        let end = area + start + len;
+        if end > self.buf.len() {
+            let step = ((end - self.base) / 8).clamp(MIN_ZERO_AHEAD, MAX_ZERO_AHEAD);
+            self.buf.resize(end + step, 0);
+        }
         self.area_len = start + len;
         self.count += 1;
-        Ok(&mut self.buf[area + start..])
+        Ok(&mut self.buf[area + start..end])
     }
 
     /// Doubles the directory reservation, moving the packed area right.
     fn grow(&mut self) {
         let extra = self.slots.max(4) * ENTRY_LEN;
-        let area = self.base + HEADER_LEN + self.slots * ENTRY_LEN;
+        let area = self.area();
         let len = self.area_len;
-        self.buf.resize(area + extra + len, 0);
+        // Bytes past the moved area stay zero: they were past the last item.
+        if area + extra + len > self.buf.len() {
+            self.buf.resize(area + extra + len, 0);
+        }
         self.buf.copy_within(area..area + len, area + extra);
         self.buf[area..area + extra].fill(0);
         self.slots += extra / ENTRY_LEN;
@@ -432,8 +490,9 @@ impl<'b> Packer<'b> {
         if new_area != old_area {
             self.buf
                 .copy_within(old_area..old_area + self.area_len, new_area);
-            self.buf.truncate(new_area + self.area_len);
         }
+        // Also drops the zeros filled ahead.
+        self.buf.truncate(new_area + self.area_len);
         // `push` keeps the count within u32.
         put_u32(self.buf, self.base + 4, self.count as u32);
         put_u64(self.buf, self.base + 8, word);
@@ -471,24 +530,19 @@ pub(crate) fn fits_budget(end: u64, suffix: u64, budget: usize) -> bool {
 pub(crate) fn no_nul(bytes: &[u8]) -> Result<(), usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    // `u64::MAX` for a read that cannot fail: it holds no zero byte.
-    let word = |at: usize| read_u64(bytes, at).unwrap_or(u64::MAX);
     let has_zero = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
+    // Every chunk is eight bytes long, so the conversion cannot fail (and
+    // compiles to one load); `u64::MAX` holds no zero byte.
+    let word = |c: &[u8]| c.try_into().map_or(u64::MAX, u64::from_ne_bytes);
     let n = bytes.len();
     let found = if n < 8 {
         // Under eight bytes: a branch-free fold, no call.
         bytes.iter().fold(false, |found, &b| found | (b == 0))
     } else {
-        let mut at = 0;
-        let mut found = false;
-        while at + 8 <= n {
-            if has_zero(word(at)) {
-                found = true;
-                break;
-            }
-            at += 8;
-        }
-        found || (at < n && has_zero(word(n - 8)))
+        let mut chunks = bytes.chunks_exact(8);
+        let whole = chunks.any(|c| has_zero(word(c)));
+        // The tail: the last eight bytes, overlapping the last chunk.
+        whole || (n % 8 != 0 && has_zero(word(&bytes[n - 8..])))
     };
     if found {
         Err(bytes.iter().position(|&b| b == 0).unwrap_or_default())
@@ -517,6 +571,49 @@ mod tests {
                 }
                 assert_eq!(no_nul(&dirty), Err(at), "len {len} at {at}");
             }
+        }
+    }
+
+    /// The zeros filled ahead and the directory growth never show in the
+    /// bytes: padding stays zero, the payload ends at its last item, and an
+    /// abandoned packer leaves the buffer as it was.
+    #[test]
+    fn zero_fill_ahead_and_slot_growth_keep_the_canonical_bytes() {
+        let prefix = [0xAAu8; 5];
+        for hint in [0, 3, 200] {
+            let mut buf = prefix.to_vec();
+            let mut packer = Packer::new(&mut buf, hint);
+            packer.zero_ahead(17);
+            let lens: Vec<usize> = (1..=120).map(|i| (i * 37) % 300 + 1).collect();
+            for &len in &lens {
+                let item = packer.push(len).unwrap();
+                assert_eq!(item.len(), len);
+                assert!(item.iter().all(|&b| b == 0));
+                item.fill(0xFF);
+            }
+            let total = packer.finish(9);
+            assert_eq!(buf.len(), prefix.len() + total);
+            assert_eq!(&buf[..5], &prefix);
+            // Rebuild the payload by the rules: header, directory, items at
+            // multiples of 8 with zero padding.
+            let mut want = vec![0u8; HEADER_LEN + lens.len() * ENTRY_LEN];
+            put_u16(&mut want, 0, LAYOUT_VERSION);
+            put_u32(&mut want, 4, lens.len() as u32);
+            put_u64(&mut want, 8, 9);
+            let mut area = Vec::new();
+            for (i, &len) in lens.iter().enumerate() {
+                area.resize(align8_usize(area.len()), 0);
+                put_u32(&mut want, HEADER_LEN + i * ENTRY_LEN, area.len() as u32);
+                put_u32(&mut want, HEADER_LEN + i * ENTRY_LEN + 4, len as u32);
+                area.resize(area.len() + len, 0xFF);
+            }
+            want.extend_from_slice(&area);
+            assert_eq!(&buf[5..], &want[..], "hint {hint}");
+
+            let mut packer = Packer::new(&mut buf, hint);
+            packer.push(1000).unwrap();
+            drop(packer);
+            assert_eq!(buf.len(), prefix.len() + total);
         }
     }
 

@@ -24,8 +24,12 @@ pub(crate) struct ReplyCore<'b> {
 impl<'b> ReplyCore<'b> {
     /// Reserves the directory for `keys` items; `suffix` is `S[0]`.
     pub(crate) fn new(buf: &'b mut Vec<u8>, keys: usize, budget: usize, suffix: u64) -> Self {
+        let mut packer = Packer::new(buf, keys);
+        // The items take at least the room of their placeholders: zero that
+        // much at once (within the budget, which bounds the payload anyway).
+        packer.zero_ahead(usize::try_from(suffix).unwrap_or(usize::MAX).min(budget));
         Self {
-            packer: Packer::new(buf, keys),
+            packer,
             keys,
             budget,
             suffix,

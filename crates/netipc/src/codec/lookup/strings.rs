@@ -318,7 +318,11 @@ pub(crate) fn write_body(
     for (s, &slot) in strings.iter().zip(slots) {
         put_u32(item, slot, at as u32);
         put_u32(item, slot + 4, s.len() as u32);
-        item[at..at + s.len()].copy_from_slice(s);
+        // Empty strings (common in placeholders and unknown items) need no
+        // copy: the item is zeroed.
+        if !s.is_empty() {
+            item[at..at + s.len()].copy_from_slice(s);
+        }
         at += s.len() + 1;
     }
     if labels.is_empty() {

@@ -199,6 +199,34 @@ fn rule(index: usize, field: &'static str, rule: &'static str) -> LookupError {
 /// The rules of §16.3, in the specification's order; shared by the decoder
 /// and the builders.
 pub(crate) fn check_rules(index: usize, s: &Shape) -> Result<(), LookupError> {
+    // The two shapes of nearly every item, accepted without walking the
+    // rules one by one; everything else takes the path below, which also
+    // names the rule an item breaks.
+    let known = s.status == PidStatus::Known.code()
+        && s.cgroup_status == CgroupStatus::Known.code()
+        && (1..=MAX_COMM_LEN as u64).contains(&s.comm_len)
+        && s.path_len != 0;
+    let empty = s.status != PidStatus::Known.code()
+        && PidStatus::from_code(s.status).is_some()
+        && s.uid == UID_UNSET
+        && (u64::from(s.orchestrator)
+            | u64::from(s.cgroup_status)
+            | u64::from(s.ppid)
+            | s.starttime
+            | s.comm_len
+            | s.path_len
+            | s.name_len
+            | s.label_count)
+            == 0;
+    if known || empty {
+        return Ok(());
+    }
+    check_rules_in_order(index, s)
+}
+
+/// [`check_rules`] one rule after the other, in the specification's order.
+#[cold]
+fn check_rules_in_order(index: usize, s: &Shape) -> Result<(), LookupError> {
     let status = PidStatus::from_code(s.status).ok_or(LookupError::UnknownStatus {
         index,
         field: "status",

@@ -2,7 +2,8 @@
 
 use super::KEY_LEN;
 use crate::codec::lookup::common::{
-    put_u32, u32_at, Entries, EntryLen, Frame, Packer, Side, ENTRY_LEN, HEADER_LEN,
+    packed_end, put_u32, u32_at, write_header, Entries, EntryLen, Frame, Side, ENTRY_LEN,
+    HEADER_LEN,
 };
 use crate::codec::lookup::error::LookupError;
 
@@ -14,11 +15,30 @@ use crate::codec::lookup::error::LookupError;
 /// [`LookupError::FieldOverflow`] if the key count does not fit 32 bits;
 /// `buf` is then left as it was.
 pub fn encode_request(buf: &mut Vec<u8>, pids: &[u32]) -> Result<usize, LookupError> {
-    let mut packer = Packer::new(buf, pids.len());
-    for &pid in pids {
-        put_u32(packer.push(KEY_LEN as usize)?, 0, pid);
+    // Keys are 8 bytes at offsets 8i: the packed area ends at 8n, and the
+    // first key past 32 bits is the one that overflows.
+    let key = u64::from(KEY_LEN);
+    if key * pids.len() as u64 > u64::from(u32::MAX) {
+        let first = u64::from(u32::MAX) / key;
+        packed_end(first * key, key, first as usize)?;
     }
-    Ok(packer.finish(0))
+    let dir_len = HEADER_LEN + pids.len() * ENTRY_LEN;
+    let total = dir_len + pids.len() * KEY_LEN as usize;
+    let base = buf.len();
+    buf.resize(base + total, 0);
+    let (head, packed) = buf[base..].split_at_mut(dir_len);
+    write_header(head, pids.len());
+    for (index, (&pid, key)) in pids
+        .iter()
+        .zip(packed.chunks_exact_mut(KEY_LEN as usize))
+        .enumerate()
+    {
+        let entry = HEADER_LEN + index * ENTRY_LEN;
+        put_u32(head, entry, (index * KEY_LEN as usize) as u32);
+        put_u32(head, entry + 4, KEY_LEN);
+        put_u32(key, 0, pid);
+    }
+    Ok(total)
 }
 
 /// Length of the request for `keys` PIDs: `16 + 16·keys` (§16.1).

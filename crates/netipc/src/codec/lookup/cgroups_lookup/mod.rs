@@ -140,6 +140,14 @@ pub(crate) fn check_rules(
     name_len: u64,
     label_count: u64,
 ) -> Result<Status, LookupError> {
+    // Fast path: a defined status with a path, and no data unless KNOWN.
+    if let Some(defined) = Status::from_code(status) {
+        if path_len != 0
+            && (defined == Status::Known || (u64::from(orchestrator) | name_len | label_count) == 0)
+        {
+            return Ok(defined);
+        }
+    }
     let status = Status::from_code(status).ok_or(LookupError::UnknownStatus {
         index,
         field: "status",

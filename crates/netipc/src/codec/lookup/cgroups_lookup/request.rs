@@ -2,7 +2,8 @@
 
 use super::MIN_KEY_LEN;
 use crate::codec::lookup::common::{
-    no_nul, Entries, EntryLen, Frame, Packer, Side, ENTRY_LEN, HEADER_LEN,
+    align8_usize, no_nul, packed_end, put_u32, write_header, Entries, EntryLen, Frame, Side,
+    ENTRY_LEN, HEADER_LEN,
 };
 use crate::codec::lookup::error::LookupError;
 
@@ -22,17 +23,36 @@ pub fn encode_request<P: AsRef<[u8]>>(
     buf: &mut Vec<u8>,
     paths: &[P],
 ) -> Result<usize, LookupError> {
-    let mut packer = Packer::new(buf, paths.len());
+    // First every key is checked, in order, and the packed area measured;
+    // then the payload is written in one piece (one zero fill, one copy per
+    // key): the layout is the one `request_len` describes.
+    let mut area = 0u64;
     for (index, path) in paths.iter().enumerate() {
         let path = path.as_ref();
         if path.is_empty() {
             return Err(LookupError::EmptyKey { index });
         }
         no_nul(path).map_err(|at| LookupError::KeyInteriorNul { index, at })?;
-        let dst = packer.push(path.len() + 1)?;
-        dst[..path.len()].copy_from_slice(path);
+        area = packed_end(area, path.len() as u64 + 1, index)?;
     }
-    Ok(packer.finish(0))
+    let dir_len = HEADER_LEN + paths.len() * ENTRY_LEN;
+    // Checked above: the area fits 32 bits.
+    let total = dir_len + area as usize;
+    let base = buf.len();
+    buf.resize(base + total, 0);
+    let (head, packed) = buf[base..].split_at_mut(dir_len);
+    write_header(head, paths.len());
+    let mut at = 0;
+    for (index, path) in paths.iter().enumerate() {
+        let path = path.as_ref();
+        let start = align8_usize(at);
+        let entry = HEADER_LEN + index * ENTRY_LEN;
+        put_u32(head, entry, start as u32);
+        put_u32(head, entry + 4, path.len() as u32 + 1);
+        packed[start..start + path.len()].copy_from_slice(path);
+        at = start + path.len() + 1;
+    }
+    Ok(total)
 }
 
 /// Length of the request [`encode_request`] writes for these paths (§15.1):

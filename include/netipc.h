@@ -345,9 +345,12 @@ typedef struct netipc_lookup_reply netipc_lookup_reply;
 typedef struct netipc_lookup_request netipc_lookup_request;
 
 /**
- * A running provider (opaque): a listening socket, an acceptor thread and
- * one worker thread per session, all started by the library. Its
- * functions may be called from any thread.
+ * A running provider (opaque): a listening socket, an acceptor and one
+ * worker thread per session. The library starts the acceptor's thread,
+ * unless the provider was configured with
+ * `netipc_server_config_set_caller_thread()`: then a thread of the plugin
+ * runs it in `netipc_server_run()`. Its functions may be called from any
+ * thread.
  */
 typedef struct netipc_server netipc_server;
 
@@ -441,8 +444,10 @@ typedef netipc_result (*netipc_snapshot_fn)(void *ctx, netipc_snapshot_builder *
 /**
  * An argument is NULL where a value is required, a length or count is out
  * of range, a string is not valid for its use (a service name with a
- * character outside `A-Z a-z 0-9 . _ -`, a path with a NUL byte), or a
- * handle is used for an operation of another service kind.
+ * character outside `A-Z a-z 0-9 . _ -`, a path with a NUL byte), a
+ * handle is used for an operation of another service kind, or for one its
+ * configuration does not allow (`netipc_server_run()` on a provider the
+ * library runs, or a second time).
  */
 #define NETIPC_ERR_INVALID_ARGUMENT 1
 
@@ -1361,6 +1366,17 @@ netipc_result netipc_server_config_set_max_request_bytes(netipc_server_config *c
 netipc_result netipc_server_config_set_socket_mode(netipc_server_config *config, uint32_t mode);
 
 /**
+ * Chooses the thread that accepts clients. `false` (the default): a
+ * thread the library starts in `netipc_server_start_*()`. `true`: a
+ * thread the plugin owns, which calls `netipc_server_run()`; the start
+ * functions then only bind the socket (clients connecting before
+ * `netipc_server_run()` wait, up to their handshake timeout). Sessions
+ * are served on library worker threads either way.
+ */
+netipc_result netipc_server_config_set_caller_thread(netipc_server_config *config,
+                                                     bool caller_thread);
+
+/**
  * Frees a provider configuration. NULL is ignored.
  */
 void netipc_server_config_free(netipc_server_config *config);
@@ -1370,7 +1386,9 @@ void netipc_server_config_free(netipc_server_config *config);
  * for `netipc_client_new()`; `config` is copied). Removes shared-memory
  * files a crashed predecessor left, binds the socket, and returns once it
  * listens; sessions are then served on library threads, each request by
- * `handler(ctx, ...)`.
+ * `handler(ctx, ...)`. With `netipc_server_config_set_caller_thread()`
+ * nothing is served until a thread of the plugin calls
+ * `netipc_server_run()`.
  *
  * `ctx` is passed through untouched; it must stay valid until
  * `netipc_server_stop()` returned `NETIPC_OK` or `netipc_server_free()`
@@ -1454,6 +1472,29 @@ netipc_result netipc_snapshot_builder_add(netipc_snapshot_builder *builder,
 size_t netipc_snapshot_builder_count(const netipc_snapshot_builder *builder);
 
 /**
+ * Serves a provider started with `netipc_server_config_set_caller_thread()`
+ * on the calling thread, a thread the plugin owns: accepts clients and
+ * runs their handshakes here (each session is then served on a library
+ * worker thread, where the handler runs). Blocks until the provider is
+ * stopped by `netipc_server_stop()` from another thread, and returns
+ * `NETIPC_OK` once every session has ended: no handler runs any more.
+ * Returns `NETIPC_OK` at once when stopping began before it was called.
+ *
+ * Call it once per server. `NETIPC_ERR_INVALID_ARGUMENT` for NULL, for a
+ * provider the library runs on its own thread (started without
+ * `netipc_server_config_set_caller_thread()`), and for a second call.
+ *
+ * The shutdown sequence of a plugin-owned thread: `netipc_server_stop()`
+ * from another thread (this function then returns as soon as handlers in
+ * progress have finished, even when that stop timed out), join the thread
+ * that called this, then `netipc_server_free()`. Never call `netipc_server_free()` while a thread
+ * is in, or may still enter, this function, and never call
+ * `netipc_server_stop()` from the thread in it (it would wait for
+ * itself) or from a handler.
+ */
+netipc_result netipc_server_run(const netipc_server *server);
+
+/**
  * Stops the provider: no new connections (the socket is removed at once),
  * every session ends, shared-memory files are removed. Waits up to
  * `timeout_ms` milliseconds for handler calls in progress.
@@ -1464,6 +1505,10 @@ size_t netipc_snapshot_builder_count(const netipc_snapshot_builder *builder);
  * and calling this again (or `netipc_server_free()`) waits for it.
  * Idle sessions end within about 100 ms. Calling it on a stopped server
  * returns `NETIPC_OK`. Must not be called from inside a handler.
+ *
+ * For a provider served on the plugin's thread, this makes
+ * `netipc_server_run()` return (`NETIPC_OK` here means it has returned,
+ * or never will serve if it was not called yet: it then returns at once).
  */
 netipc_result netipc_server_stop(const netipc_server *server, uint32_t timeout_ms);
 
@@ -1477,7 +1522,9 @@ netipc_result netipc_server_stat(const netipc_server *server, uint32_t which, ui
  * Stops the provider (waiting without limit for handlers in progress) and
  * frees it. NULL is ignored. When it returns no handler runs any more.
  * Must not be called from inside a handler; no other thread may use the
- * server during or after this call.
+ * server during or after this call. For a provider served on the
+ * plugin's thread this includes `netipc_server_run()`: stop the server
+ * first, join the thread that ran it, then free.
  */
 void netipc_server_free(netipc_server *server);
 

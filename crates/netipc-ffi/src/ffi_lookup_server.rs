@@ -7,9 +7,8 @@ use crate::adapter::lookup::{
     start_apps_lookup, start_cgroups_lookup, AppAnswer, LookupSink, RequestKeys,
 };
 use crate::args;
-use crate::ffi_server::{
-    handler_result, netipc_server, netipc_server_config, start_server, StartArgs,
-};
+use crate::ffi_server::{handler_result, netipc_server_config, start_server, StartArgs};
+use crate::ffi_server_lifecycle::netipc_server;
 use crate::result::*;
 
 /// The keys of one lookup request (opaque, lent to the handler for the

@@ -1,30 +1,16 @@
 //! Providers: a managed server for one service kind, answering with a C
-//! handler, on threads the library starts.
+//! handler; its configuration, the start functions and the builders its
+//! handlers fill (the running server's functions: `ffi_server_lifecycle`).
 
 use std::ffi::c_void;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use crate::adapter::server::{
     start_increment, start_snapshot, start_string_reverse, Running, ServerSettings, SnapshotSink,
-    StatsData,
 };
 use crate::adapter::{check_profiles, Endpoint};
 use crate::args;
+use crate::ffi_server_lifecycle::netipc_server;
 use crate::result::*;
-
-/// Server counter: sessions being served now.
-pub const NETIPC_SERVER_STAT_ACTIVE_SESSIONS: u32 = 0;
-/// Server counter: sessions that completed the handshake.
-pub const NETIPC_SERVER_STAT_SESSIONS_SERVED: u32 = 1;
-/// Server counter: handshakes that failed or were rejected (wrong token,
-/// no common profile) and sessions turned away (all workers busy).
-pub const NETIPC_SERVER_STAT_SESSIONS_REFUSED: u32 = 2;
-/// Server counter: requests answered.
-pub const NETIPC_SERVER_STAT_REQUESTS: u32 = 3;
-/// Server counter: handler calls that failed (answered INTERNAL_ERROR).
-pub const NETIPC_SERVER_STAT_HANDLER_FAILURES: u32 = 4;
 
 /// Settings of a provider (opaque). Create with
 /// `netipc_server_config_new()`, adjust with the setters, pass to a
@@ -33,43 +19,6 @@ pub const NETIPC_SERVER_STAT_HANDLER_FAILURES: u32 = 4;
 #[derive(Debug)]
 pub struct netipc_server_config {
     settings: ServerSettings,
-}
-
-/// A running provider (opaque): a listening socket, an acceptor thread and
-/// one worker thread per session, all started by the library. Its
-/// functions may be called from any thread.
-#[derive(Debug)]
-pub struct netipc_server {
-    phase: Mutex<Phase>,
-    done: Arc<Done>,
-    /// The counters when stopping began.
-    final_stats: Mutex<StatsData>,
-}
-
-#[derive(Debug)]
-enum Phase {
-    Running(Running),
-    Stopping(JoinHandle<()>),
-    Stopped,
-}
-
-#[derive(Debug, Default)]
-struct Done {
-    finished: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Done {
-    fn finish(&self) {
-        *lock(&self.finished) = true;
-        self.cv.notify_all();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Updates under these locks are single assignments; a caught panic
-    // cannot leave them half-written.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The snapshot response a CGROUPS_SNAPSHOT handler fills (opaque, lent to
@@ -266,6 +215,26 @@ pub unsafe extern "C" fn netipc_server_config_set_socket_mode(
     }
 }
 
+/// Chooses the thread that accepts clients. `false` (the default): a
+/// thread the library starts in `netipc_server_start_*()`. `true`: a
+/// thread the plugin owns, which calls `netipc_server_run()`; the start
+/// functions then only bind the socket (clients connecting before
+/// `netipc_server_run()` wait, up to their handshake timeout). Sessions
+/// are served on library worker threads either way.
+#[no_mangle]
+pub unsafe extern "C" fn netipc_server_config_set_caller_thread(
+    config: *mut netipc_server_config,
+    caller_thread: bool,
+) -> netipc_result {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_config(config, |s| {
+            s.caller_thread = caller_thread;
+            Ok(())
+        })
+    }
+}
+
 /// Frees a provider configuration. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn netipc_server_config_free(config: *mut netipc_server_config) {
@@ -334,11 +303,7 @@ pub(crate) fn start_server<F>(
         let endpoint = Endpoint::new(dir, service)?;
         let f = handler.ok_or_else(|| Failure::invalid("handler is NULL"))?;
         let running = start(&endpoint, &config.settings, f, UserCtx(ctx))?;
-        let value = netipc_server {
-            phase: Mutex::new(Phase::Running(running)),
-            done: Arc::new(Done::default()),
-            final_stats: Mutex::new(StatsData::default()),
-        };
+        let value = netipc_server::new(running);
         // SAFETY: checked non-NULL above; writable per StartArgs::new().
         unsafe { args::put_box(a.server, value, "server") }
     })
@@ -357,7 +322,9 @@ pub(crate) fn handler_result(rc: netipc_result) -> Result<(), String> {
 /// for `netipc_client_new()`; `config` is copied). Removes shared-memory
 /// files a crashed predecessor left, binds the socket, and returns once it
 /// listens; sessions are then served on library threads, each request by
-/// `handler(ctx, ...)`.
+/// `handler(ctx, ...)`. With `netipc_server_config_set_caller_thread()`
+/// nothing is served until a thread of the plugin calls
+/// `netipc_server_run()`.
 ///
 /// `ctx` is passed through untouched; it must stay valid until
 /// `netipc_server_stop()` returned `NETIPC_OK` or `netipc_server_free()`
@@ -524,134 +491,5 @@ pub unsafe extern "C" fn netipc_snapshot_builder_count(
     guard_value(0, || {
         // SAFETY: NULL or a builder lent to the running handler.
         unsafe { builder.cast::<SnapshotSink<'_>>().as_ref() }.map_or(0, SnapshotSink::item_count)
-    })
-}
-
-impl netipc_server {
-    /// Begins stopping (once) and waits up to `timeout` for it to finish.
-    fn stop(&self, timeout: Option<Duration>) -> Result<(), Failure> {
-        {
-            let mut phase = lock(&self.phase);
-            if let Phase::Running(_) = &*phase {
-                let Phase::Running(running) = std::mem::replace(&mut *phase, Phase::Stopped) else {
-                    unreachable!("checked above");
-                };
-                *lock(&self.final_stats) = running.stats();
-                let done = self.done.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("netipc-stop".into())
-                    .spawn(move || {
-                        running.shutdown();
-                        done.finish();
-                    });
-                match spawned {
-                    Ok(handle) => *phase = Phase::Stopping(handle),
-                    // The closure, and the server in it, were dropped,
-                    // which stops the server on this thread.
-                    Err(_) => self.done.finish(),
-                }
-            }
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut finished = lock(&self.done.finished);
-        while !*finished {
-            finished = match deadline {
-                None => self
-                    .done
-                    .cv
-                    .wait(finished)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Failure::new(
-                            NETIPC_ERR_TIMEOUT,
-                            "a handler is still running; the server keeps stopping",
-                        ));
-                    }
-                    self.done
-                        .cv
-                        .wait_timeout(finished, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
-        drop(finished);
-        let mut phase = lock(&self.phase);
-        if let Phase::Stopping(_) = &*phase {
-            if let Phase::Stopping(handle) = std::mem::replace(&mut *phase, Phase::Stopped) {
-                // The thread has finished its work; this only reaps it.
-                let _ = handle.join();
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Stops the provider: no new connections (the socket is removed at once),
-/// every session ends, shared-memory files are removed. Waits up to
-/// `timeout_ms` milliseconds for handler calls in progress.
-///
-/// Returns `NETIPC_OK` when everything has stopped: no handler runs any
-/// more and `ctx` may be freed. Returns `NETIPC_ERR_TIMEOUT` when a handler
-/// is still running after `timeout_ms`; stopping goes on in the background,
-/// and calling this again (or `netipc_server_free()`) waits for it.
-/// Idle sessions end within about 100 ms. Calling it on a stopped server
-/// returns `NETIPC_OK`. Must not be called from inside a handler.
-#[no_mangle]
-pub unsafe extern "C" fn netipc_server_stop(
-    server: *const netipc_server,
-    timeout_ms: u32,
-) -> netipc_result {
-    guard(|| {
-        // SAFETY: a live server handle per the contract.
-        let server = unsafe { args::handle(server, "server") }?;
-        server.stop(Some(Duration::from_millis(u64::from(timeout_ms))))
-    })
-}
-
-/// Reads a counter (`NETIPC_SERVER_STAT_*`) into `*value`. After stopping
-/// began, the counters are those at that moment.
-#[no_mangle]
-pub unsafe extern "C" fn netipc_server_stat(
-    server: *const netipc_server,
-    which: u32,
-    value: *mut u64,
-) -> netipc_result {
-    guard(|| {
-        args::require(value, "value")?;
-        // SAFETY: a live server handle per the contract.
-        let server = unsafe { args::handle(server, "server") }?;
-        let stats = match &*lock(&server.phase) {
-            Phase::Running(running) => running.stats(),
-            _ => *lock(&server.final_stats),
-        };
-        let v = match which {
-            NETIPC_SERVER_STAT_ACTIVE_SESSIONS => stats.active_sessions,
-            NETIPC_SERVER_STAT_SESSIONS_SERVED => stats.sessions_served,
-            NETIPC_SERVER_STAT_SESSIONS_REFUSED => stats.sessions_refused,
-            NETIPC_SERVER_STAT_REQUESTS => stats.requests,
-            NETIPC_SERVER_STAT_HANDLER_FAILURES => stats.handler_failures,
-            _ => return Err(Failure::invalid(format!("unknown server counter {which}"))),
-        };
-        // SAFETY: checked non-NULL above.
-        unsafe { args::put(value, v, "value") }
-    })
-}
-
-/// Stops the provider (waiting without limit for handlers in progress) and
-/// frees it. NULL is ignored. When it returns no handler runs any more.
-/// Must not be called from inside a handler; no other thread may use the
-/// server during or after this call.
-#[no_mangle]
-pub unsafe extern "C" fn netipc_server_free(server: *mut netipc_server) {
-    guard_value((), || {
-        // SAFETY: NULL or a live server handle per the contract.
-        if let Some(s) = unsafe { server.as_ref() } {
-            let _ = s.stop(None);
-        }
-        // SAFETY: NULL or a handle from a start function, not used again.
-        unsafe { args::free_box(server) }
     })
 }

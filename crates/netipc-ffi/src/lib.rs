@@ -38,4 +38,5 @@ pub mod ffi_client_status;
 pub mod ffi_lookup;
 pub mod ffi_lookup_server;
 pub mod ffi_server;
+pub mod ffi_server_lifecycle;
 pub mod result;

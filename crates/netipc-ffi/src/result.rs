@@ -13,8 +13,10 @@ pub type netipc_result = i32;
 pub const NETIPC_OK: netipc_result = 0;
 /// An argument is NULL where a value is required, a length or count is out
 /// of range, a string is not valid for its use (a service name with a
-/// character outside `A-Z a-z 0-9 . _ -`, a path with a NUL byte), or a
-/// handle is used for an operation of another service kind.
+/// character outside `A-Z a-z 0-9 . _ -`, a path with a NUL byte), a
+/// handle is used for an operation of another service kind, or for one its
+/// configuration does not allow (`netipc_server_run()` on a provider the
+/// library runs, or a second time).
 pub const NETIPC_ERR_INVALID_ARGUMENT: netipc_result = 1;
 /// The client is not connected: no I/O was done. Call
 /// `netipc_client_refresh()` (or `netipc_cache_refresh()`) and retry later.

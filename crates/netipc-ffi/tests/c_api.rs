@@ -1,5 +1,6 @@
 //! Compiles the C test programs in `tests/c/` with the system C compiler
-//! against the freshly built `libnetipc` and runs them: in one process, as
+//! against the freshly built `libnetipc` and runs them: in one process
+//! (with a provider served on a thread the program owns), as
 //! provider and consumer in two processes (UDS and shared memory), against
 //! the Rust `netipc` CLI in both directions, with a wrong token, and the
 //! examples against an installed prefix.
@@ -124,6 +125,7 @@ struct Programs {
     _dir: tempfile::TempDir,
     api: PathBuf,
     lookup: PathBuf,
+    own_thread: PathBuf,
     provider: PathBuf,
     consumer: PathBuf,
 }
@@ -171,11 +173,13 @@ fn programs() -> &'static Programs {
         let lib = link_dir(dir.path());
         compile("api.c", &path("api"), &lib);
         compile("lookup.c", &path("lookup"), &lib);
+        compile("own_thread.c", &path("own_thread"), &lib);
         compile("provider.c", &path("provider"), &lib);
         compile("consumer.c", &path("consumer"), &lib);
         Programs {
             api: path("api"),
             lookup: path("lookup"),
+            own_thread: path("own_thread"),
             provider: path("provider"),
             consumer: path("consumer"),
             _dir: dir,
@@ -359,6 +363,13 @@ fn lookup_api_in_one_process() {
     let dir = run_dir();
     let out = run_ok(c_program(&programs().lookup).arg(dir.path()));
     assert!(String::from_utf8_lossy(&out.stdout).contains("lookup ok"));
+}
+
+#[test]
+fn provider_served_on_a_thread_the_program_owns() {
+    let dir = run_dir();
+    let out = run_ok(c_program(&programs().own_thread).arg(dir.path()));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("own_thread ok"));
 }
 
 fn two_processes(profile: &str) {

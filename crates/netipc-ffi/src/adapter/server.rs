@@ -5,7 +5,7 @@ use netipc_core::codec::cgroups::{CgroupItem, SnapshotBuilder};
 use netipc_core::codec::CodecError;
 use netipc_core::service::{
     cgroups, increment, string_reverse, Handler, HandlerError, ManagedServer, ServerConfig,
-    ServerError,
+    ServerError, ServerRunner,
 };
 use netipc_core::wire::{Profiles, MAX_REQUEST_PAYLOAD};
 
@@ -31,6 +31,9 @@ pub(crate) struct ServerSettings {
     pub socket_mode: u32,
     /// Largest request a client may propose (zero: the library's 1024).
     pub max_request: u32,
+    /// The accept loop runs on a thread of the plugin
+    /// (`netipc_server_run()`), not on one the library starts.
+    pub caller_thread: bool,
 }
 
 impl ServerSettings {
@@ -44,6 +47,7 @@ impl ServerSettings {
             max_response: DEFAULT_MAX_RESPONSE,
             socket_mode: defaults.listener.socket_mode,
             max_request: defaults.session.policy.max_request_payload,
+            caller_thread: false,
         }
     }
 
@@ -66,13 +70,35 @@ pub(crate) struct StatsData {
     pub handler_failures: u64,
 }
 
-/// A running managed server.
+/// A running managed server, with its accept loop until the plugin's
+/// thread takes it (servers started for a caller thread only).
 #[derive(Debug)]
-pub(crate) struct Running(ManagedServer);
+pub(crate) struct Running {
+    server: ManagedServer,
+    runner: Option<Runner>,
+}
+
+/// The accept loop of a server that runs on a thread of the plugin.
+#[derive(Debug)]
+pub(crate) struct Runner(ServerRunner);
+
+impl Runner {
+    /// Serves on the calling thread until the server is shut down and
+    /// every session has ended. Dropping it unrun closes the listener.
+    pub fn run(self) {
+        self.0.run();
+    }
+}
 
 impl Running {
+    /// The accept loop, once, when the server was started for a caller
+    /// thread; `None` when the library runs it.
+    pub fn take_runner(&mut self) -> Option<Runner> {
+        self.runner.take()
+    }
+
     pub fn stats(&self) -> StatsData {
-        let s = self.0.stats();
+        let s = self.server.stats();
         StatsData {
             active_sessions: s.active_sessions as u64,
             sessions_served: s.sessions_served,
@@ -84,13 +110,16 @@ impl Running {
 
     /// Stops accepting, ends every session, removes the socket and the
     /// shared-memory files, and waits for every thread (so for every
-    /// handler call in progress).
+    /// handler call in progress), including an accept loop running on the
+    /// plugin's thread. An accept loop not taken yet is discarded.
     pub fn shutdown(self) {
-        self.0.shutdown();
+        drop(self.runner);
+        self.server.shutdown();
     }
 }
 
-/// Starts a managed server; `response_payload` is the response limit it
+/// Starts a managed server (binds it only, when its accept loop is to run
+/// on the plugin's thread); `response_payload` is the response limit it
 /// announces (0: the library's default).
 pub(crate) fn start(
     endpoint: &Endpoint,
@@ -102,12 +131,21 @@ pub(crate) fn start(
     if response_payload != 0 {
         config = config.with_response_payload(response_payload);
     }
-    ManagedServer::start(endpoint.0.clone(), config, handler)
-        .map(Running)
-        .map_err(|e| match &e {
-            ServerError::Endpoint(inner) => endpoint_failure(inner),
-            _ => Failure::new(NETIPC_ERR_IO, error_text(&e)),
+    let started = if settings.caller_thread {
+        ManagedServer::bind(endpoint.0.clone(), config, handler).map(|(server, runner)| Running {
+            server,
+            runner: Some(Runner(runner)),
         })
+    } else {
+        ManagedServer::start(endpoint.0.clone(), config, handler).map(|server| Running {
+            server,
+            runner: None,
+        })
+    };
+    started.map_err(|e| match &e {
+        ServerError::Endpoint(inner) => endpoint_failure(inner),
+        _ => Failure::new(NETIPC_ERR_IO, error_text(&e)),
+    })
 }
 
 /// Serves INCREMENT with `f`; an `Err` is answered INTERNAL_ERROR.

@@ -36,7 +36,7 @@ pub mod string_reverse;
 pub use client::{Client, ServiceKind, DEFAULT_CALL_TIMEOUT};
 pub use config::{ClientConfig, PeerCheck, ServerConfig};
 pub use error::{CallError, ClientError, HandlerError, ServeError, ServerError};
-pub use server::{Handler, ManagedServer, ServerStats};
+pub use server::{Handler, ManagedServer, ServerRunner, ServerStats};
 pub use session_log::{SessionEvent, SessionObserver};
 pub use status::{ClientState, ClientStatus, NegotiatedLimits};
 

@@ -1,6 +1,7 @@
-//! The managed server: one method per endpoint, one acceptor thread that
-//! runs every handshake (`acceptor.rs`), a worker thread per established
-//! session (`worker.rs`), batch splitting, size learning and a shutdown that
+//! The managed server: one method per endpoint, one acceptor that runs
+//! every handshake (`acceptor.rs`) on a thread of the library or of the
+//! caller (`runner.rs`), a worker thread per established session
+//! (`worker.rs`), batch splitting, size learning and a shutdown that
 //! returns promptly whatever the clients do (PROTOCOL.md §10.5–§10.6).
 
 #[cfg(unix)]
@@ -28,7 +29,11 @@ mod acceptor;
 #[cfg(windows)]
 #[path = "acceptor_windows.rs"]
 mod acceptor;
+mod runner;
 mod worker;
+
+use runner::RunPhase;
+pub use runner::ServerRunner;
 
 /// How often idle loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -103,7 +108,10 @@ struct Shared {
 /// A running server for one endpoint. Dropping it shuts it down.
 pub struct ManagedServer {
     shared: Arc<Shared>,
+    /// The library's acceptor thread ([`ManagedServer::start`]).
     acceptor: Option<JoinHandle<()>>,
+    /// Where the accept loop is, wherever it runs.
+    phase: Arc<RunPhase>,
     endpoint: Endpoint,
 }
 
@@ -120,8 +128,8 @@ impl ManagedServer {
     /// Checks the run directory (unless disabled, see
     /// [`ServerConfig::check_run_dir`]), raises the soft `RLIMIT_NOFILE` to
     /// the hard limit, removes the endpoint's stale shared-memory files,
-    /// binds its socket and starts accepting. Returns once the socket is
-    /// bound.
+    /// binds its socket and starts accepting on a thread of its own
+    /// (`netipc-accept-<service>`). Returns once the socket is bound.
     ///
     /// Raising the descriptor limit affects the whole process; it lets a
     /// server hold its sessions and its bounded handshake queue even while
@@ -131,6 +139,35 @@ impl ManagedServer {
         config: ServerConfig,
         handler: impl Handler,
     ) -> Result<ManagedServer, ServerError> {
+        let thread_name = format!("netipc-accept-{}", endpoint.service());
+        let (mut server, runner) = ManagedServer::bind(endpoint, config, handler)?;
+        // On failure the closure, and the runner in it, are dropped: the
+        // listener closes and `server` drops without waiting.
+        let acceptor = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || runner.run())
+            .map_err(ServerError::Thread)?;
+        server.acceptor = Some(acceptor);
+        Ok(server)
+    }
+
+    /// Does what [`start`](ManagedServer::start) does up to binding the
+    /// socket, and starts no thread: connections queue in the listen
+    /// backlog until the returned [`ServerRunner`] runs, on a thread the
+    /// caller owns. Sessions are still served on worker threads of their
+    /// own.
+    ///
+    /// Stop the server with [`shutdown`](ManagedServer::shutdown) (or by
+    /// dropping it) from another thread than the runner's: it makes
+    /// [`ServerRunner::run`] return and waits until it has. A runner that
+    /// has not started running is not waited for: it returns at once when
+    /// run later, and the socket file is removed when it runs or is
+    /// dropped.
+    pub fn bind(
+        endpoint: Endpoint,
+        config: ServerConfig,
+        handler: impl Handler,
+    ) -> Result<(ManagedServer, ServerRunner), ServerError> {
         // On Windows the run directory is only hashed into the pipe name,
         // handles are not limited like descriptors, and kernel objects
         // vanish with their last handle (nothing stale to sweep).
@@ -164,7 +201,6 @@ impl ManagedServer {
             request_ceiling: config.request_ceiling(),
             response_ceiling: config.effective_response_ceiling(),
         });
-        let thread_name = format!("netipc-accept-{}", endpoint.service());
         let acceptor = acceptor::Acceptor::new(
             listener,
             endpoint.clone(),
@@ -172,15 +208,15 @@ impl ManagedServer {
             Arc::new(handler),
             shared.clone(),
         );
-        let acceptor = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || acceptor.run())
-            .map_err(ServerError::Thread)?;
-        Ok(ManagedServer {
+        let phase = RunPhase::new();
+        let runner = ServerRunner::new(Box::new(move || acceptor.run()), phase.clone());
+        let server = ManagedServer {
             shared,
-            acceptor: Some(acceptor),
+            acceptor: None,
+            phase,
             endpoint,
-        })
+        };
+        Ok((server, runner))
     }
 
     /// The endpoint served.
@@ -215,14 +251,21 @@ impl ManagedServer {
     /// so sends blocked on a client that does not read and receives waiting
     /// for a client return at once: this returns well within a second
     /// whatever the clients do, unless a handler is busy.
+    ///
+    /// For a server from [`bind`](ManagedServer::bind), this waits until a
+    /// [`ServerRunner::run`] in progress has returned; a runner that never
+    /// started is not waited for (see `bind`).
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
+        match self.acceptor.take() {
+            Some(acceptor) => {
+                let _ = acceptor.join();
+            }
+            None => self.phase.wait_not_running(),
         }
     }
 }

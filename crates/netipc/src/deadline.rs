@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 ///
 /// `None` as a timeout means "wait forever". A timeout too large to be
 /// represented as an instant counts as forever too, rather than panicking.
+///
+/// Nominally `pub` (its module is private) so that the crate's packet
+/// connection trait can name it in its signatures.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline {
+pub struct Deadline {
     /// The timeout as given; `None` when waiting forever.
     timeout: Option<Duration>,
     /// `start + timeout`; `None` when waiting forever.

@@ -17,6 +17,7 @@ use rustix::net::{
 
 use crate::deadline::Deadline;
 use crate::transport::abort::{wait_fd, AbortHandle, Woken};
+use crate::transport::common::{PacketConn, PacketWait};
 use crate::transport::error::TransportError;
 
 /// Packet size used when `SO_SNDBUF` cannot be read (PROTOCOL.md §6.3).
@@ -140,11 +141,6 @@ impl UdsConn {
     /// Gives up the socket.
     pub fn into_fd(self) -> OwnedFd {
         self.fd
-    }
-
-    /// The socket, for the receive helpers of the chunking code.
-    pub(super) fn fd(&self) -> &OwnedFd {
-        &self.fd
     }
 
     /// Sends one packet made of `parts` concatenated, with one `sendmsg`
@@ -321,7 +317,7 @@ impl UdsConn {
     /// Runs `op` (one receive call; gets `MSG_TRUNC` and possibly more
     /// flags, returns the real packet length) waiting for the packet until
     /// `wait` expires.
-    pub(super) fn recv_first(
+    fn recv_first(
         &self,
         wait: Deadline,
         mut op: impl FnMut(RecvFlags) -> Result<usize, Errno>,
@@ -350,7 +346,7 @@ impl UdsConn {
 
     /// Runs `op` once with `MSG_DONTWAIT`; no packet is
     /// [`TransportError::Timeout`].
-    pub(super) fn recv_now(
+    fn recv_now(
         &self,
         mut op: impl FnMut(RecvFlags) -> Result<usize, Errno>,
     ) -> Result<usize, TransportError> {
@@ -368,7 +364,7 @@ impl UdsConn {
     /// without waiting, poll only if nothing is queued yet. Also the
     /// receive of a guarded connection (poll with the abort handle, then
     /// receive without waiting).
-    pub(super) fn recv_next(
+    fn recv_next(
         &self,
         wait: &Deadline,
         mut op: impl FnMut(RecvFlags) -> Result<usize, Errno>,
@@ -385,6 +381,36 @@ impl UdsConn {
                 }
                 other => return other,
             }
+        }
+    }
+}
+
+impl PacketConn for UdsConn {
+    /// One `sendmsg` gathering `prefix` and `data`.
+    fn send_prefixed(
+        &self,
+        prefix: &[u8],
+        data: &[u8],
+        _scratch: &mut Vec<u8>,
+    ) -> Result<(), TransportError> {
+        self.send_iov(&[IoSlice::new(prefix), IoSlice::new(data)])
+    }
+
+    /// One `recv` into the spare capacity of `buf` (all of it, at least
+    /// `max`), returning the real length (`MSG_TRUNC`). The first packet
+    /// of a message is awaited with `SO_RCVTIMEO`; a continuation chunk is
+    /// read without waiting first and polled for only when not yet queued.
+    fn recv_appended(
+        &self,
+        buf: &mut Vec<u8>,
+        _max: usize,
+        wait: PacketWait<'_>,
+    ) -> Result<usize, TransportError> {
+        let op = |flags| recv_spare(&self.fd, buf, flags);
+        match wait {
+            PacketWait::Now => self.recv_now(op),
+            PacketWait::First(deadline) => self.recv_first(*deadline, op),
+            PacketWait::Next(deadline) => self.recv_next(deadline, op),
         }
     }
 }
@@ -423,11 +449,7 @@ fn recv_slice(fd: &OwnedFd, buf: &mut [u8], flags: RecvFlags) -> Result<usize, E
 
 /// One `recv` appended to the spare capacity of `buf`; returns the real
 /// packet length (`MSG_TRUNC`). `buf` grows by the bytes that fitted.
-pub(super) fn recv_spare(
-    fd: &OwnedFd,
-    buf: &mut Vec<u8>,
-    flags: RecvFlags,
-) -> Result<usize, Errno> {
+fn recv_spare(fd: &OwnedFd, buf: &mut Vec<u8>, flags: RecvFlags) -> Result<usize, Errno> {
     net::recv(fd, spare_capacity(buf), flags).map(|(_, real)| real)
 }
 

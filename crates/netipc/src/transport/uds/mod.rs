@@ -9,9 +9,9 @@
 //!   receive-side rule, and owns a reusable receive buffer.
 //! * [`InFlight`] tracks the message ids of pipelined requests.
 //!
-//! The socket and its system calls live in `conn.rs`, chunking and the
-//! receive rules in `chunk.rs`, the channel and its in-flight ids in
-//! `channel.rs`.
+//! The socket and its system calls live in `conn.rs`; the channel,
+//! chunking, reassembly and the receive rules are the platform-neutral
+//! code of `transport::common`, which the Windows pipe channel shares.
 //!
 //! # System calls on the hot path
 //!
@@ -41,10 +41,13 @@
 
 #![forbid(unsafe_code)]
 
-mod channel;
-mod chunk;
 mod conn;
 
-pub use channel::{InFlight, Limits, UdsChannel};
+pub use crate::transport::common::{InFlight, Limits};
 pub(crate) use conn::poll_readable;
 pub use conn::{UdsConn, FALLBACK_PACKET_SIZE, SNDBUF_HEADROOM};
+
+/// A UDS session: a [`UdsConn`], its negotiated [`Limits`], a reusable
+/// receive buffer and the [`InFlight`] ids of pipelined requests (the
+/// platform-neutral channel over a SEQPACKET socket).
+pub type UdsChannel = crate::transport::common::Channel<UdsConn>;

@@ -1,35 +1,29 @@
-//! Chunking (PROTOCOL.md §4) and the receive rules (§6.6): a message is
-//! split into packets on send and reassembled, in place, on receive.
+//! Receiving one message over a [`PacketConn`]: the first packet, then the
+//! continuation chunks reassembled in place (PROTOCOL.md §4), with every
+//! receive rule of §6.6 applied on the way.
+//!
+//! A message is received into one reusable buffer (header at 0, payload
+//! after it). The first read gets `min(packet_size, 32 + max_recv_payload)`
+//! bytes of spare capacity; a chunked message grows the buffer as its chunks
+//! arrive (doubling, capped at `32 + payload_len`), never to the length its
+//! header merely announces. Continuation chunks land straight in their
+//! final place: the 32 bytes their chunk header lands on are saved and
+//! restored around the read, so the payload is never copied in user space.
 
-use std::io::IoSlice;
+#![forbid(unsafe_code)]
 
-use super::conn::{recv_spare, UdsConn};
+use super::chunk::{check_batch, check_chunk, check_first_packet, expected_chunks, FirstPacket};
+use super::limits::Limits;
+use super::packet::{PacketConn, PacketWait};
 use crate::deadline::Deadline;
-pub(super) use crate::transport::common::FirstPacket;
-use crate::transport::common::{
-    check_batch, check_chunk, check_first_packet, expected_chunks, packets, Limits,
-};
 use crate::transport::error::TransportError;
 use crate::wire::{ChunkHeader, Header, CHUNK_HEADER_LEN, HEADER_LEN};
-
-/// Sends a checked message, chunked per PROTOCOL.md §4.
-pub(super) fn send_message(
-    conn: &UdsConn,
-    packet_size: u32,
-    header: &Header,
-    payload: &[u8],
-) -> Result<(), TransportError> {
-    for (prefix, part) in packets(header, payload, packet_size) {
-        conn.send_iov(&[IoSlice::new(&prefix), IoSlice::new(part)])?;
-    }
-    Ok(())
-}
 
 /// Receives one message into `buf` (header at 0, payload after it) and
 /// returns its header; `Ok(None)` only for [`FirstPacket::Try`] when no
 /// packet is queued.
-pub(super) fn recv_message(
-    conn: &UdsConn,
+pub(crate) fn recv_message<C: PacketConn>(
+    conn: &C,
     limits: &Limits,
     buf: &mut Vec<u8>,
     first: FirstPacket,
@@ -42,16 +36,15 @@ pub(super) fn recv_message(
     let (n, wait) = match first {
         FirstPacket::Wait(timeout) => {
             let wait = Deadline::new(timeout);
-            let n = conn.recv_first(wait, |flags| recv_spare(conn.fd(), buf, flags))?;
+            let n = conn.recv_appended(buf, first_cap, PacketWait::First(&wait))?;
             (n, Some(wait))
         }
         FirstPacket::Split { first, .. } => {
-            let n = conn.recv_first(Deadline::new(first), |flags| {
-                recv_spare(conn.fd(), buf, flags)
-            })?;
+            let first = Deadline::new(first);
+            let n = conn.recv_appended(buf, first_cap, PacketWait::First(&first))?;
             (n, None)
         }
-        FirstPacket::Try(_) => match conn.recv_now(|flags| recv_spare(conn.fd(), buf, flags)) {
+        FirstPacket::Try(_) => match conn.recv_appended(buf, first_cap, PacketWait::Now) {
             Ok(n) => (n, None),
             Err(TransportError::Timeout) => return Ok(None),
             Err(e) => return Err(e),
@@ -64,7 +57,7 @@ pub(super) fn recv_message(
 
     if n < total {
         // The rest of the message: within the same deadline when waiting,
-        // within `rest` from now after a non-blocking start.
+        // within `rest` from now after a non-blocking or split start.
         let wait = match (wait, first) {
             (Some(wait), _) => wait,
             (None, FirstPacket::Try(rest) | FirstPacket::Split { rest, .. }) => Deadline::new(rest),
@@ -79,8 +72,8 @@ pub(super) fn recv_message(
 
 /// Receives the continuation chunks of a message whose first packet is in
 /// `buf`, until `buf` holds `total` bytes.
-fn recv_chunks(
-    conn: &UdsConn,
+fn recv_chunks<C: PacketConn>(
+    conn: &C,
     header: &Header,
     total: usize,
     packet: usize,
@@ -109,8 +102,11 @@ fn recv_chunks(
         let mut saved = [0u8; CHUNK_HEADER_LEN];
         saved.copy_from_slice(&buf[hdr_at..pos]);
         buf.truncate(hdr_at);
-        grow_for_chunk(buf, pos + remaining.min(room), total);
-        let m = match conn.recv_next(wait, |flags| recv_spare(conn.fd(), buf, flags)) {
+        // The most this chunk may carry: a full packet, or the header and
+        // the rest of the message.
+        let max = packet.min(CHUNK_HEADER_LEN + remaining);
+        grow_for_chunk(buf, hdr_at + max, total);
+        let m = match conn.recv_appended(buf, max, PacketWait::Next(wait)) {
             Ok(m) => m,
             Err(TransportError::Timeout) => {
                 return Err(TransportError::StalledMessage {
@@ -123,8 +119,7 @@ fn recv_chunks(
         if m < CHUNK_HEADER_LEN {
             return Err(TransportError::ShortPacket { len: m });
         }
-        // m ≥ 32 and the spare capacity was ≥ 32 + min(room, remaining) ≥
-        // 32, so buf.len() ≥ pos.
+        // m ≥ 32 and the spare capacity was ≥ max ≥ 32, so buf.len() ≥ pos.
         let mut raw = [0u8; CHUNK_HEADER_LEN];
         raw.copy_from_slice(&buf[hdr_at..pos]);
         buf[hdr_at..pos].copy_from_slice(&saved);

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::abort::AbortHandle;
+use super::common::{check_shm_response, check_shm_response_cap, client_limits};
 use super::config::SessionConfig;
 use super::connect_error::ConnectError;
 use super::endpoint::{self, Endpoint};
@@ -128,12 +129,7 @@ impl ClientSession {
         let ack = handshake::client_handshake(&conn, &config.proposal, config.handshake_timeout)?;
         let limits = client_limits(&ack, config.response_cap);
         let plane = if ack.selected_profile.has_shm() {
-            if ack.agreed_max_response_payload_bytes > config.response_cap {
-                return Err(ConnectError::ShmResponseOverCap {
-                    limit: ack.agreed_max_response_payload_bytes,
-                    cap: config.response_cap,
-                });
-            }
+            check_shm_response_cap(&ack, config.response_cap)?;
             let path = endpoint.region_path(ack.session_id);
             let attach_wait = Deadline::after(config.shm_attach_timeout).min_at(wait.instant());
             let attached = attach_with_retry(&path, &attach_wait, &conn, abort).and_then(|r| {
@@ -281,14 +277,7 @@ impl ClientSession {
             }
         };
         if let Plane::Shm { .. } = self.core.plane {
-            if header.kind != Kind::Response {
-                return Err(SessionError::Unexpected("a client received a non-response"));
-            }
-            if self.shm_pending.take() != Some(header.message_id) {
-                return Err(SessionError::Unexpected(
-                    "response message_id does not match the request",
-                ));
-            }
+            check_shm_response(&header, &mut self.shm_pending)?;
         }
         Ok(header)
     }
@@ -344,14 +333,6 @@ impl ClientSession {
             e => e,
         }
     }
-}
-
-/// The client's limits for an accepted HELLO_ACK, the response limit
-/// capped at `response_cap`.
-fn client_limits(ack: &HelloAck, response_cap: u32) -> Limits {
-    let mut limits = Limits::for_client(ack);
-    limits.max_recv_payload = limits.max_recv_payload.min(response_cap);
-    limits
 }
 
 /// Why attaching a session's region failed.

@@ -24,11 +24,12 @@
 use rustix::fd::AsFd;
 use std::time::Duration;
 
+use super::common::{check_send_size, check_shm_message, recv_on_channel, shm_too_large};
 use super::error::TransportError;
 use super::shm::region::{ShmError, ShmRegion};
 use super::uds::{Limits, UdsChannel};
 use super::wait::Waiter;
-use crate::wire::{BatchView, Header, HelloAck, HEADER_LEN};
+use crate::wire::{Header, HelloAck, HEADER_LEN};
 
 // The client side lives in its own files; it is part of this module's API.
 pub use super::client_session::ClientSession;
@@ -63,12 +64,7 @@ impl Core {
         payload: &[u8],
         track: bool,
     ) -> Result<(), SessionError> {
-        if payload.len() > self.limits.max_send_payload as usize {
-            return Err(SessionError::RequestTooLarge {
-                len: payload.len(),
-                limit: self.limits.max_send_payload,
-            });
-        }
+        check_send_size(payload, &self.limits)?;
         match &mut self.plane {
             Plane::Uds => {
                 let sent = if track {
@@ -88,10 +84,7 @@ impl Core {
             }
             Plane::Shm { region, .. } => match region.send(&header.encode(), payload) {
                 Ok(()) => Ok(()),
-                Err(ShmError::MessageTooLarge { len, .. }) => Err(SessionError::RequestTooLarge {
-                    len: len.saturating_sub(HEADER_LEN),
-                    limit: self.limits.max_send_payload,
-                }),
+                Err(ShmError::MessageTooLarge { len, .. }) => Err(shm_too_large(len, &self.limits)),
                 Err(e) => Err(e.into()),
             },
         }
@@ -109,34 +102,8 @@ impl Core {
     ) -> Result<Option<Header>, SessionError> {
         match &mut self.plane {
             Plane::Uds => {
-                // Poll without blocking for the waiter's window first: an
-                // answer that comes within it costs no sleep and no wake-up
-                // on either side.
-                let chan = &mut self.chan;
-                let try_recv = |chan: &mut UdsChannel| {
-                    let got = if response {
-                        chan.try_recv_response(Some(rest))
-                            .map(|m| m.map(|(h, _)| h))
-                    } else {
-                        chan.try_recv(Some(rest)).map(|m| m.map(|(h, _)| h))
-                    };
-                    got.transpose()
-                };
-                let received = match self.waiter.spin(|| try_recv(chan)) {
-                    Some(result) => result,
-                    None => {
-                        // Block for the first packet within the slice; the
-                        // rest of a chunked message gets its own deadline.
-                        let blocked = if response {
-                            chan.recv_response_split(Some(slice), Some(rest))
-                                .map(|(h, _)| h)
-                        } else {
-                            chan.recv_split(Some(slice), Some(rest)).map(|(h, _)| h)
-                        };
-                        self.waiter.finish_wait();
-                        blocked
-                    }
-                };
+                let received =
+                    recv_on_channel(&mut self.chan, &mut self.waiter, slice, rest, response);
                 match received {
                     Ok(header) => Ok(Some(header)),
                     Err(TransportError::Timeout) => Ok(None),
@@ -170,30 +137,4 @@ impl Core {
             Plane::Shm { buf, .. } => buf.get(HEADER_LEN..).unwrap_or(&[]),
         }
     }
-}
-
-/// Validates a message read from shared memory: envelope, declared length,
-/// negotiated limits and the batch directory — the same rules UDS receives
-/// apply.
-fn check_shm_message(msg: &[u8], limits: &Limits) -> Result<Header, SessionError> {
-    let header = Header::decode(msg)?;
-    if header.payload_len as usize != msg.len() - HEADER_LEN {
-        return Err(SessionError::BadMessage(
-            "payload_len differs from the published length",
-        ));
-    }
-    if header.payload_len > limits.max_recv_payload {
-        return Err(SessionError::BadMessage(
-            "payload exceeds the negotiated limit",
-        ));
-    }
-    if header.item_count > limits.max_recv_items {
-        return Err(SessionError::BadMessage(
-            "item_count exceeds the negotiated batch limit",
-        ));
-    }
-    if header.is_batch() {
-        BatchView::new(&msg[HEADER_LEN..], header.item_count)?;
-    }
-    Ok(header)
 }

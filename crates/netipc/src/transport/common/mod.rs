@@ -12,7 +12,12 @@ mod chunk;
 mod limits;
 mod packet;
 mod reassembly;
+mod session;
 
 pub use channel::Channel;
 pub use limits::{InFlight, Limits};
 pub use packet::{PacketConn, PacketWait};
+pub(crate) use session::{
+    check_send_size, check_shm_message, check_shm_response, check_shm_response_cap, client_limits,
+    recv_on_channel, shm_too_large,
+};

@@ -16,7 +16,7 @@ use super::session::{shm_names, Core, Plane, SHM_SLICE};
 use super::shm::ShmRegion;
 use crate::deadline::Deadline;
 use crate::transport::address::Endpoint;
-use crate::transport::common::Limits;
+use crate::transport::common::{check_shm_response, check_shm_response_cap, client_limits, Limits};
 use crate::transport::config::SessionConfig;
 use crate::transport::connect_error::ConnectError;
 use crate::transport::error::{EndpointError, HandshakeError, TransportError};
@@ -91,12 +91,7 @@ impl ClientSession {
         };
         let limits = client_limits(&ack, config.response_cap);
         let plane = if ack.selected_profile.has_shm() {
-            if ack.agreed_max_response_payload_bytes > config.response_cap {
-                return Err(ConnectError::ShmResponseOverCap {
-                    limit: ack.agreed_max_response_payload_bytes,
-                    cap: config.response_cap,
-                });
-            }
+            check_shm_response_cap(&ack, config.response_cap)?;
             let attach_wait = Deadline::after(config.shm_attach_timeout).min_at(wait.instant());
             let region = attach(endpoint, config, &ack, &conn, &attach_wait, abort)?;
             Plane::Shm {
@@ -221,14 +216,7 @@ impl ClientSession {
             }
         };
         if let Plane::Shm { .. } = self.core.plane {
-            if header.kind != Kind::Response {
-                return Err(SessionError::Unexpected("a client received a non-response"));
-            }
-            if self.shm_pending.take() != Some(header.message_id) {
-                return Err(SessionError::Unexpected(
-                    "response message_id does not match the request",
-                ));
-            }
+            check_shm_response(&header, &mut self.shm_pending)?;
         }
         Ok(header)
     }
@@ -271,14 +259,6 @@ impl ClientSession {
     fn is_aborted(&self) -> bool {
         self.abort.as_ref().map_or(false, AbortHandle::is_aborted)
     }
-}
-
-/// The client's limits for an accepted HELLO_ACK, the response limit
-/// capped at `response_cap`.
-fn client_limits(ack: &HelloAck, response_cap: u32) -> Limits {
-    let mut limits = Limits::for_client(ack);
-    limits.max_recv_payload = limits.max_recv_payload.min(response_cap);
-    limits
 }
 
 /// Attaches the session's region, retrying every 5 ms until `wait` expires

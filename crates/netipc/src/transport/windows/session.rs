@@ -31,13 +31,15 @@ use super::pipe::{PipeConn, REJECT_LINGER};
 use super::shm::{ShmError, ShmRegion};
 use crate::auth::AuthToken;
 use crate::transport::address::Endpoint;
-use crate::transport::common::Limits;
+use crate::transport::common::{
+    check_send_size, check_shm_message, recv_on_channel, shm_too_large, Limits,
+};
 use crate::transport::config::ServerSessionConfig;
 use crate::transport::error::{HandshakeError, TransportError};
 use crate::transport::handshake;
 use crate::transport::session_error::SessionError;
 use crate::transport::wait::Waiter;
-use crate::wire::{BatchView, Header, HelloAck, HEADER_LEN};
+use crate::wire::{Header, HelloAck, HEADER_LEN};
 
 /// How long a shared-memory receiver waits before it looks at the pipe to
 /// see whether the peer is still there.
@@ -94,12 +96,7 @@ impl Core {
         payload: &[u8],
         track: bool,
     ) -> Result<(), SessionError> {
-        if payload.len() > self.limits.max_send_payload as usize {
-            return Err(SessionError::RequestTooLarge {
-                len: payload.len(),
-                limit: self.limits.max_send_payload,
-            });
-        }
+        check_send_size(payload, &self.limits)?;
         match &mut self.plane {
             Plane::Pipe => if track {
                 self.chan.send_request(header, payload)
@@ -109,10 +106,7 @@ impl Core {
             .map_err(pipe_failure),
             Plane::Shm { region, .. } => match region.send(&header.encode(), payload) {
                 Ok(()) => Ok(()),
-                Err(ShmError::MessageTooLarge { len, .. }) => Err(SessionError::RequestTooLarge {
-                    len: len.saturating_sub(HEADER_LEN),
-                    limit: self.limits.max_send_payload,
-                }),
+                Err(ShmError::MessageTooLarge { len, .. }) => Err(shm_too_large(len, &self.limits)),
                 Err(e) => Err(shm_failure(e)),
             },
         }
@@ -130,27 +124,8 @@ impl Core {
     ) -> Result<Option<Header>, SessionError> {
         match &mut self.plane {
             Plane::Pipe => {
-                let chan = &mut self.chan;
-                let try_recv = |chan: &mut PipeChannel| {
-                    let got = if response {
-                        chan.try_recv_response(Some(rest))
-                    } else {
-                        chan.try_recv(Some(rest))
-                    };
-                    got.map(|m| m.map(|(h, _)| h)).transpose()
-                };
-                let received = match self.waiter.spin(|| try_recv(chan)) {
-                    Some(result) => result,
-                    None => {
-                        let blocked = if response {
-                            chan.recv_response_split(Some(slice), Some(rest))
-                        } else {
-                            chan.recv_split(Some(slice), Some(rest))
-                        };
-                        self.waiter.finish_wait();
-                        blocked.map(|(h, _)| h)
-                    }
-                };
+                let received =
+                    recv_on_channel(&mut self.chan, &mut self.waiter, slice, rest, response);
                 match received {
                     Ok(h) => Ok(Some(h)),
                     Err(TransportError::Timeout) => Ok(None),
@@ -177,32 +152,6 @@ impl Core {
             Plane::Shm { buf, .. } => buf.get(HEADER_LEN..).unwrap_or(&[]),
         }
     }
-}
-
-/// The pipe's rules applied to a message read from shared memory: the
-/// envelope, the declared length, the negotiated limits and the batch
-/// directory.
-fn check_shm_message(msg: &[u8], limits: &Limits) -> Result<Header, SessionError> {
-    let header = Header::decode(msg)?;
-    if header.payload_len as usize != msg.len() - HEADER_LEN {
-        return Err(SessionError::BadMessage(
-            "payload_len differs from the published length",
-        ));
-    }
-    if header.payload_len > limits.max_recv_payload {
-        return Err(SessionError::BadMessage(
-            "payload exceeds the negotiated limit",
-        ));
-    }
-    if header.item_count > limits.max_recv_items {
-        return Err(SessionError::BadMessage(
-            "item_count exceeds the negotiated batch limit",
-        ));
-    }
-    if header.is_batch() {
-        BatchView::new(&msg[HEADER_LEN..], header.item_count)?;
-    }
-    Ok(header)
 }
 
 /// The object names of a session's region.

@@ -217,7 +217,7 @@ pub fn cgroups_lookup(args: &CgroupsLookupArgs) -> Result<(), CliError> {
 ///
 /// # Errors
 ///
-/// As for [`cgroups_lookup`].
+/// As for [`cgroups_lookup()`].
 pub fn apps_lookup(args: &AppsLookupArgs) -> Result<(), CliError> {
     let service = args.service.as_deref().unwrap_or(APPS_LOOKUP_SERVICE);
     let (mut client, token, endpoint) = connect::<AppsLookup>(&args.common, service)?;

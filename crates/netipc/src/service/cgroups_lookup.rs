@@ -2,7 +2,7 @@
 //! know about these cgroup paths".
 //!
 //! * [`CgroupsLookupClient::call_lookup`] looks up any number of paths (up
-//!   to the [`LookupConfig`] ceilings) as one logical call, split into
+//!   to the [`LookupConfig`](super::lookup::LookupConfig) ceilings) as one logical call, split into
 //!   sub-calls by the session's request limit and stitched back together
 //!   (PROTOCOL-LOOKUP §18).
 //! * [`handler`] adapts a function answering through a [`ReplyBuilder`]

@@ -39,7 +39,7 @@ pub const REGION_SUFFIX: &str = ".ipcshm";
 ///   exist when the endpoint is used.
 /// * On Windows the endpoint is the named pipe
 ///   `\\.\pipe\netipc-{FNV-1a-64(run_dir):016x}-{service}`
-///   ([`Endpoint::pipe_name`]); the run directory is only hashed and need
+///   (`Endpoint::pipe_name`, Windows only); the run directory is only hashed and need
 ///   not exist.
 ///
 /// `Display` shows the socket path (Unix) or the pipe name (Windows).
@@ -147,7 +147,7 @@ impl Endpoint {
     }
 
     /// `{run_dir}/{service}.sock` (Unix only: on Windows see
-    /// [`Endpoint::pipe_name`]).
+    /// `Endpoint::pipe_name`).
     #[cfg(unix)]
     pub fn socket_path(&self) -> &Path {
         &self.socket_path

@@ -101,7 +101,7 @@ pub const DEFAULT_BATCH_ITEMS: u32 = 1;
 /// Zero fields take the protocol defaults: `supported` 0 → baseline only
 /// (0x01), `max_request_payload` 0 → 1024, `max_response_payload` 0 → 1024,
 /// `packet_size` 0 → automatic
-/// ([`HandshakeConn::auto_packet_size`] of the accepted connection: on UDS
+/// (`HandshakeConn::auto_packet_size` of the accepted connection: on UDS
 /// `SO_SNDBUF − 32`, on a named pipe 65 536).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServerPolicy {

@@ -1,6 +1,6 @@
 //! Level 1: endpoints, the handshake, sessions and their data planes — UDS
 //! SEQPACKET and Linux shared memory on Unix, the named-pipe baseline and
-//! Windows shared memory on Windows ([`windows`]).
+//! Windows shared memory on Windows (the `windows` module).
 //!
 //! One API above both platforms: [`Endpoint`], [`Listener`],
 //! [`ListenerConfig`], [`connect`], [`connect_timeout`], [`ClientSession`],

@@ -29,8 +29,8 @@ pub mod apps_lookup;
 pub mod cgroups_lookup;
 pub mod common;
 mod error;
+mod packer;
 mod reply;
-
 mod strings;
 mod views;
 

@@ -2,8 +2,9 @@
 //! shared by both methods. The method modules supply item lengths, writers
 //! and placeholder sizes.
 
-use super::common::{align8, fits_budget, Added, Packer};
+use super::common::{align8, fits_budget, Added};
 use super::error::LookupError;
+use super::packer::Packer;
 
 /// Budget state of a response that answers the keys of one request.
 #[derive(Debug)]

@@ -4,11 +4,11 @@
 //!
 //! A logical call (a list of cgroup paths or PIDs) becomes one or more
 //! ordinary sub-calls, each holding as many keys as the session's agreed
-//! request limit allows ([`split`]). Every sub-response is decoded strictly
+//! request limit allows (`split.rs`). Every sub-response is decoded strictly
 //! and checked against its sub-request — item count, echoed keys in order,
 //! one generation across the call, PAYLOAD_EXCEEDED only as a non-initial
 //! suffix — and its final items are copied byte for byte into one response
-//! ([`stitch`]); keys answered PAYLOAD_EXCEEDED are asked again in the next
+//! (`stitch.rs`); keys answered PAYLOAD_EXCEEDED are asked again in the next
 //! sub-call. The caller receives a single validated response view with one
 //! item per key, or an error and nothing. When the first sub-call answers
 //! every key — the common case when the request limit is large enough —

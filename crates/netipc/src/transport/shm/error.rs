@@ -215,7 +215,7 @@ pub enum ShmError {
         found: u64,
     },
     /// The session's control socket reports that the peer hung up (checked
-    /// by [`super::ShmRegion::recv_watching`]).
+    /// by `ShmRegion::recv_watching`).
     #[error("the peer closed the session's control socket")]
     PeerGone,
     /// No message arrived within the timeout. The slot was not consumed: a

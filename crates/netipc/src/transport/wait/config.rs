@@ -24,7 +24,7 @@ pub enum WaitPolicy {
     NoSpin,
 }
 
-/// Configuration of a [`Waiter`](super::Waiter).
+/// Configuration of a session's waiter (the Level 1 `Waiter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitConfig {
     /// The polling policy.
@@ -93,7 +93,7 @@ impl WaitConfig {
 }
 
 impl Default for WaitConfig {
-    /// Adaptive polling with a 50 µs cap ([`DEFAULT_MAX_SPIN`]): request/response
+    /// Adaptive polling with a 50 µs cap (`DEFAULT_MAX_SPIN`): request/response
     /// traffic between busy peers is served from the poll loop, while a quiet
     /// session stops polling after a few slow answers.
     fn default() -> Self {

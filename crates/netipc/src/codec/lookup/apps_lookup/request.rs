@@ -2,10 +2,10 @@
 
 use super::KEY_LEN;
 use crate::codec::lookup::common::{
-    packed_end, put_u32, u32_at, write_header, Entries, EntryLen, Frame, Side, ENTRY_LEN,
-    HEADER_LEN,
+    put_u32, u32_at, Entries, EntryLen, Frame, Side, ENTRY_LEN, HEADER_LEN,
 };
 use crate::codec::lookup::error::LookupError;
+use crate::codec::lookup::packer::{packed_end, write_header};
 
 /// Appends a request for `pids` to `buf` and returns its length
 /// (`16 + 16k` bytes: key `i` at packed offset `8i`).

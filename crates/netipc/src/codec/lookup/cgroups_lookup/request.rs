@@ -2,10 +2,10 @@
 
 use super::MIN_KEY_LEN;
 use crate::codec::lookup::common::{
-    align8_usize, no_nul, packed_end, put_u32, write_header, Entries, EntryLen, Frame, Side,
-    ENTRY_LEN, HEADER_LEN,
+    align8_usize, no_nul, put_u32, Entries, EntryLen, Frame, Side, ENTRY_LEN, HEADER_LEN,
 };
 use crate::codec::lookup::error::LookupError;
+use crate::codec::lookup::packer::{packed_end, write_header};
 
 /// Appends a request for `paths` to `buf` and returns its length.
 ///

@@ -41,9 +41,9 @@
 //!    has passed since the wait started (at least one yield and one try,
 //!    even if the cap passed while this thread was preempted). When the
 //!    peer shares our CPU, the answer cannot arrive while we spin (the peer
-//!    needs the CPU to produce it); yielding hands the CPU over without the sleep/wake-up round trip
-//!    of blocking, and keeps both processes runnable, which lets the
-//!    scheduler move one of them to an idle CPU. When nothing else wants the
+//!    needs the CPU to produce it); yielding hands the CPU over without the
+//!    sleep/wake-up round trip of blocking, and keeps both processes
+//!    runnable, which lets the scheduler move one of them to an idle CPU. When nothing else wants the
 //!    CPU, a yield returns at once and this is plain polling.
 //!
 //! Two conditions switch phases off:

@@ -43,8 +43,9 @@
 //!    peer shares our CPU, the answer cannot arrive while we spin (the peer
 //!    needs the CPU to produce it); yielding hands the CPU over without the
 //!    sleep/wake-up round trip of blocking, and keeps both processes
-//!    runnable, which lets the scheduler move one of them to an idle CPU. When nothing else wants the
-//!    CPU, a yield returns at once and this is plain polling.
+//!    runnable, which lets the scheduler move one of them to an idle CPU.
+//!    When nothing else wants the CPU, a yield returns at once and this is
+//!    plain polling.
 //!
 //! Two conditions switch phases off:
 //!

@@ -33,8 +33,9 @@ pub(crate) fn packed_end(area: u64, len: u64, index: usize) -> Result<u64, Looku
     Ok(end)
 }
 
-/// Writes the header of a request (layout 1, flags 0, `count` items, the
-/// reserved words 0) into zeroed `head`. The count was checked to fit.
+/// Writes layout 1 and `count` items into the zeroed header `head`; flags
+/// and bytes 8–15 (a request's reserved words, a response's generation)
+/// stay as they are. The count was checked to fit.
 #[inline]
 pub(crate) fn write_header(head: &mut [u8], count: usize) {
     put_u16(head, 0, LAYOUT_VERSION);
@@ -83,7 +84,8 @@ impl<'b> Packer<'b> {
         let base = buf.len();
         let slots = slots.min(MAX_RESERVED_SLOTS);
         buf.resize(base + HEADER_LEN + slots * ENTRY_LEN, 0);
-        put_u16(buf, base, LAYOUT_VERSION);
+        // The count is written by `finish`.
+        write_header(&mut buf[base..], 0);
         Self {
             buf,
             base,

@@ -87,7 +87,10 @@ impl LookupClient<AppsLookup> {
     pub fn call_lookup(&mut self, pids: &[u32]) -> Result<ResponseView<'_>, LookupCallError> {
         let max = self.config.max_response_bytes();
         self.stitched.clear();
-        let out = ResponseBuilder::new(&mut self.stitched, 0, pids.len()).with_limit(max);
+        // No directory reserved up front: most calls are answered by one
+        // sub-response that is returned as it is, and a stitched response
+        // grows its directory as items arrive.
+        let out = ResponseBuilder::new(&mut self.stitched, 0, 0).with_limit(max);
         let whole = Stitching::new(pids, out, max).call(&mut self.client, &self.config)?;
         Ok(ResponseView::assume_valid(if whole {
             self.client.payload()

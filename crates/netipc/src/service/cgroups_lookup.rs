@@ -93,7 +93,10 @@ impl LookupClient<CgroupsLookup> {
     ) -> Result<ResponseView<'_>, LookupCallError> {
         let max = self.config.max_response_bytes();
         self.stitched.clear();
-        let out = ResponseBuilder::new(&mut self.stitched, 0, paths.len()).with_limit(max);
+        // No directory reserved up front: most calls are answered by one
+        // sub-response that is returned as it is, and a stitched response
+        // grows its directory as items arrive.
+        let out = ResponseBuilder::new(&mut self.stitched, 0, 0).with_limit(max);
         let whole = Stitching::new(paths, out, max).call(&mut self.client, &self.config)?;
         // Either one sub-response that answered every key, already
         // validated, or validated items the builder laid out canonically.
